@@ -1,0 +1,106 @@
+package core
+
+import (
+	"regexp"
+	"time"
+)
+
+// SnapshotStatus is the lifecycle of a snapshot:
+//
+//	          build succeeds
+//	building ───────────────▶ ready
+//	    │
+//	    └──── build fails ──▶ failed
+//
+// A snapshot is created in building with no owner. A build worker claims it
+// (owner + claim expiry), pulls and unpacks the image, then moves it to ready
+// or failed with a compare-and-set on the status. A claim that expires (its
+// process died) is taken over by the next start-up or poll, so no snapshot
+// stays building forever. Deleting removes the row at any status; a worker
+// whose final compare-and-set finds no row removes what it pulled.
+type SnapshotStatus string
+
+const (
+	SnapshotBuilding SnapshotStatus = "building"
+	SnapshotReady    SnapshotStatus = "ready"
+	SnapshotFailed   SnapshotStatus = "failed"
+)
+
+// snapshotTransitions is the single table of allowed status changes.
+var snapshotTransitions = map[SnapshotStatus][]SnapshotStatus{
+	SnapshotBuilding: {SnapshotReady, SnapshotFailed},
+}
+
+// SnapshotPredecessors returns the statuses from which to may be reached.
+func SnapshotPredecessors(to SnapshotStatus) []SnapshotStatus {
+	var from []SnapshotStatus
+	for f, tos := range snapshotTransitions {
+		for _, t := range tos {
+			if t == to {
+				from = append(from, f)
+			}
+		}
+	}
+	return from
+}
+
+// Snapshot is an immutable root filesystem image sandboxes start from.
+type Snapshot struct {
+	ID              string
+	TenantID        string
+	Name            string
+	Status          SnapshotStatus
+	StatusMessage   string
+	DockerImage     string // the image reference the user asked for
+	RegistryID      string
+	ImageRef        string // the engine's name for the image (derived from ID)
+	ImageDigest     string // manifest digest once ready
+	FSCapacityBytes int64
+	FSUsedBytes     int64
+	// MemorySnapshotSizeBytes is non-nil only for snapshots holding memory state.
+	MemorySnapshotSizeBytes *int64
+	SourceSandboxID         string
+	CreatedBy               string
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	// Build claim: which process works on it, and until when the claim holds.
+	ClaimOwner   string
+	ClaimExpires time.Time
+}
+
+// SnapshotFilter selects snapshots for listing.
+type SnapshotFilter struct {
+	NameContains string // case-insensitive substring
+	Limit        int
+	Offset       int
+}
+
+// SnapshotResult is what a finished build records.
+type SnapshotResult struct {
+	Status        SnapshotStatus
+	StatusMessage string
+	ImageDigest   string
+	FSUsedBytes   int64
+}
+
+const (
+	maxNameLen   = 255
+	defaultLimit = 50
+	maxLimit     = 500
+)
+
+// Names are lowercase registry-style path components separated by '/'.
+var nameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
+
+// ValidateName checks a snapshot name against the naming rule.
+func ValidateName(field, name string) error {
+	switch {
+	case name == "":
+		return Errorf(ErrInvalidArgument, "%s must not be empty", field)
+	case len(name) > maxNameLen:
+		return Errorf(ErrInvalidArgument, "%s must be at most %d characters, got %d", field, maxNameLen, len(name))
+	case !nameRE.MatchString(name):
+		return Errorf(ErrInvalidArgument, "%s %q is invalid: use lowercase letters, digits and '.', '_', '-' separators, with '/' between path components", field, name)
+	}
+	return nil
+}
