@@ -180,7 +180,7 @@ func (s *Registries) Delete(ctx context.Context, nameOrID string) error {
 func pageLimit(limit int) (int, error) {
 	switch {
 	case limit == 0:
-		return defaultLimit, nil
+		return DefaultLimit, nil
 	case limit < 1 || limit > maxLimit:
 		return 0, Errorf(ErrInvalidArgument, "limit must be between 1 and %d, got %d", maxLimit, limit)
 	}

@@ -85,7 +85,7 @@ type SnapshotResult struct {
 
 const (
 	maxNameLen   = 255
-	defaultLimit = 50
+	DefaultLimit = 50
 	maxLimit     = 500
 )
 

@@ -1,0 +1,39 @@
+# snapgate: `make run` serves the API, `make test` runs every test.
+# Both install what they need (containerd, runc, busybox-static from Debian)
+# and start a project-private containerd when none is reachable.
+SHELL := /bin/bash
+DATA_DIR ?= $(CURDIR)/.snapgate
+TEST_DATA_DIR ?= $(CURDIR)/.snapgate-test
+GO ?= go
+GOFLAGS_BUILD := -trimpath
+
+.PHONY: all deps build run test test-go test-sdk bench vet clean
+
+all: build
+
+deps:
+	@deploy/deps.sh
+
+build:
+	$(GO) build $(GOFLAGS_BUILD) -o bin/snapgate ./cmd/snapgate
+	$(GO) build $(GOFLAGS_BUILD) -o bin/testregistry ./cmd/testregistry
+
+run: deps build
+	@deploy/run.sh "$(DATA_DIR)"
+
+vet:
+	$(GO) vet ./...
+
+# The whole suite: unit, integration (real containerd, Postgres, SQLite) and
+# the official-SDK contract tests. The private containerd it may start is
+# stopped at the end.
+test: deps build vet
+	@tests/run.sh "$(TEST_DATA_DIR)"
+
+bench: deps build
+	@bench/run.sh "$(TEST_DATA_DIR)"
+
+clean:
+	-deploy/containerd.sh down "$(DATA_DIR)"
+	-deploy/containerd.sh down "$(TEST_DATA_DIR)"
+	rm -rf bin

@@ -1,0 +1,145 @@
+// Package langsmith serves LangSmith's sandboxes API: it translates HTTP
+// requests (validated against specs/langsmith.yaml) into core calls and core
+// results and errors into LangSmith's shapes. It holds no business rules.
+// Imports: core, specs, gin, kin-openapi.
+package langsmith
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// Options wires the adapter to core.
+type Options struct {
+	Snapshots  *core.Snapshots
+	Registries *core.Registries
+	Keys       *core.Keys
+	Spec       *openapi3.T
+	Logger     *slog.Logger
+	// Validate turns request validation against Spec on (the default in
+	// production; off only for the benchmark's comparison).
+	Validate bool
+}
+
+// API is the LangSmith adapter.
+type API struct {
+	snapshots  *core.Snapshots
+	registries *core.Registries
+	keys       *core.Keys
+	log        *slog.Logger
+	validator  *validator
+}
+
+// Prefixes the SDKs use: JS >= 0.10.11 and Stainless use /api/v2/sandboxes,
+// older JS and Python /v2/sandboxes, Python with LANGSMITH_ENDPOINT=.../api/v1
+// /api/v1/v2/sandboxes.
+var Prefixes = []string{"/v2/sandboxes", "/api/v2/sandboxes", "/api/v1/v2/sandboxes"}
+
+// specPrefix is the prefix the spec's paths are written under.
+const specPrefix = "/v2/sandboxes"
+
+// New builds the adapter.
+func New(opt Options) (*API, error) {
+	if opt.Snapshots == nil || opt.Registries == nil || opt.Keys == nil || opt.Spec == nil {
+		return nil, fmt.Errorf("langsmith: snapshots, registries, keys and spec are required")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	a := &API{snapshots: opt.Snapshots, registries: opt.Registries, keys: opt.Keys, log: opt.Logger}
+	if opt.Validate {
+		a.validator = &validator{spec: opt.Spec}
+	}
+	return a, nil
+}
+
+type route struct {
+	method, path string // path relative to the prefix, gin syntax
+	handler      gin.HandlerFunc
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{"POST", "/snapshots", a.createSnapshot},
+		{"GET", "/snapshots", a.listSnapshots},
+		{"GET", "/snapshots/:snapshot_ref", a.getSnapshot},
+		{"DELETE", "/snapshots/:snapshot_ref", a.deleteSnapshot},
+		{"POST", "/registries", a.createRegistry},
+		{"GET", "/registries", a.listRegistries},
+		{"GET", "/registries/:registry_name", a.getRegistry},
+		{"PATCH", "/registries/:registry_name", a.updateRegistry},
+		{"DELETE", "/registries/:registry_name", a.deleteRegistry},
+	}
+}
+
+// Register mounts every route under every prefix. It fails when a route has
+// no operation in the spec, so the spec always covers what is served.
+func (a *API) Register(r gin.IRouter) error {
+	for _, rt := range a.routes() {
+		if a.validator != nil {
+			if err := a.validator.add(rt.method, specPrefix+rt.path); err != nil {
+				return err
+			}
+		}
+		for _, prefix := range Prefixes {
+			r.Handle(rt.method, prefix+rt.path, a.requestID, a.authenticate, a.validate(rt.path), rt.handler)
+		}
+	}
+	return nil
+}
+
+// Owns reports whether a request path belongs to this adapter (for the
+// router's not-found handler to answer in LangSmith's shape).
+func Owns(path string) bool {
+	for _, p := range Prefixes {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// NotFound answers an unknown route under a LangSmith prefix.
+func (a *API) NotFound(c *gin.Context) {
+	a.requestID(c)
+	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+}
+
+const requestIDKey = "request_id"
+
+func (a *API) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		id = newRequestID()
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-Id", id)
+}
+
+// authenticate resolves the API key (X-Api-Key in any casing, or a bearer
+// token) and the optional X-Tenant-Id into the request's principal.
+func (a *API) authenticate(c *gin.Context) {
+	key := c.GetHeader("X-Api-Key")
+	if key == "" {
+		if h := c.GetHeader("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			key = strings.TrimSpace(h[7:])
+		}
+	}
+	p, err := a.keys.Authenticate(c.Request.Context(), key, c.GetHeader("X-Tenant-Id"))
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.Request = c.Request.WithContext(core.WithPrincipal(c.Request.Context(), p))
+	c.Set("tenant", p.TenantID)
+}
+
+// ctx is what handlers pass to core: the request's context, never gin's.
+func ctx(c *gin.Context) context.Context { return c.Request.Context() }

@@ -1,0 +1,137 @@
+package langsmith
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// validator checks requests against the bundled spec. Routes are resolved
+// from gin's match, not by a second router: gin already decoded the path
+// (including %2F inside names), and a route missing from the spec is caught
+// when the adapter is mounted.
+type validator struct {
+	spec   *openapi3.T
+	routes map[string]*routers.Route // "METHOD /spec/path"
+}
+
+var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// add registers the spec operation for a gin route path.
+func (v *validator) add(method, ginPath string) error {
+	specPath := ginParam.ReplaceAllString(ginPath, "{$1}")
+	item := v.spec.Paths.Find(specPath)
+	if item == nil || item.GetOperation(method) == nil {
+		return fmt.Errorf("langsmith: %s %s is served but not in the spec", method, specPath)
+	}
+	if v.routes == nil {
+		v.routes = map[string]*routers.Route{}
+	}
+	v.routes[method+" "+ginPath] = &routers.Route{
+		Spec: v.spec, Path: specPath, PathItem: item, Method: method, Operation: item.GetOperation(method),
+	}
+	return nil
+}
+
+var validationOptions = &openapi3filter.Options{
+	// Keys are checked by the authenticate middleware before validation.
+	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+	MultiError:         true,
+}
+
+// validate returns the middleware for one route (path relative to prefix).
+func (a *API) validate(path string) gin.HandlerFunc {
+	if a.validator == nil {
+		return func(*gin.Context) {}
+	}
+	return func(c *gin.Context) {
+		route := a.validator.routes[c.Request.Method+" "+specPrefix+path]
+		params := make(map[string]string, len(c.Params))
+		for _, p := range c.Params {
+			params[p.Key] = p.Value
+		}
+		err := openapi3filter.ValidateRequest(ctx(c), &openapi3filter.RequestValidationInput{
+			Request: c.Request, PathParams: params, Route: route, Options: validationOptions,
+		})
+		if err != nil {
+			a.writeError(c, core.WithCause(core.ErrInvalidArgument, err, "%s", describe(err)))
+		}
+	}
+}
+
+// describe turns kin-openapi's errors into one message naming every bad
+// field, e.g. "body field \"name\": property \"name\" is missing".
+func describe(err error) string {
+	var msgs []string
+	for _, e := range flatten(err) {
+		msgs = append(msgs, describeOne(e))
+	}
+	if len(msgs) == 0 {
+		return "invalid request"
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func flatten(err error) []error {
+	var me openapi3.MultiError
+	if errors.As(err, &me) {
+		var out []error
+		for _, e := range me {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func describeOne(err error) string {
+	var re *openapi3filter.RequestError
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	var where string
+	switch {
+	case re.Parameter != nil:
+		where = fmt.Sprintf("%s parameter %q", re.Parameter.In, re.Parameter.Name)
+	case re.RequestBody != nil:
+		where = "request body"
+	default:
+		where = "request"
+	}
+	causes := flatten(re.Err)
+	var parts []string
+	for _, cause := range causes {
+		var se *openapi3.SchemaError
+		switch {
+		case errors.As(cause, &se):
+			field := strings.Join(se.JSONPointer(), ".")
+			if field == "" {
+				parts = append(parts, fmt.Sprintf("%s: %s", where, se.Reason))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s field %q: %s", where, field, se.Reason))
+			}
+		case cause != nil:
+			parts = append(parts, fmt.Sprintf("%s: %s", where, cause.Error()))
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%s: %s", where, re.Reason)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "req_" + hex.EncodeToString(b)
+}

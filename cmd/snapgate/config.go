@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server, read from SNAPGATE_* variables.
+type Config struct {
+	Listen              string
+	DataDir             string
+	DatabaseURL         string
+	ContainerdAddress   string
+	InsecureRegistries  []string
+	BootstrapAPIKey     string
+	BootstrapTenant     string
+	NodeName            string
+	BuildWorkers        int
+	BuildTimeout        time.Duration
+	MaxBodyBytes        int64
+	DisableValidation   bool
+	ContainerdNamespace string
+}
+
+// LoadConfig reads the environment through getenv and validates it.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Listen:              get("SNAPGATE_LISTEN", "127.0.0.1:8080"),
+		DataDir:             get("SNAPGATE_DATA_DIR", "./.snapgate"),
+		DatabaseURL:         getenv("SNAPGATE_DATABASE_URL"),
+		ContainerdAddress:   getenv("SNAPGATE_CONTAINERD_ADDRESS"),
+		BootstrapAPIKey:     getenv("SNAPGATE_BOOTSTRAP_API_KEY"),
+		BootstrapTenant:     get("SNAPGATE_BOOTSTRAP_TENANT", "default"),
+		NodeName:            get("SNAPGATE_NODE_NAME", ""),
+		ContainerdNamespace: get("SNAPGATE_CONTAINERD_NAMESPACE", "snapgate"),
+		DisableValidation:   getenv("SNAPGATE_DISABLE_VALIDATION") == "1",
+	}
+	var errs []error
+	for _, h := range strings.Split(getenv("SNAPGATE_INSECURE_REGISTRIES"), ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			errs = append(errs, fmt.Errorf("SNAPGATE_INSECURE_REGISTRIES: %q is not host:port", h))
+		}
+		c.InsecureRegistries = append(c.InsecureRegistries, h)
+	}
+	var err error
+	if c.BuildWorkers, err = strconv.Atoi(get("SNAPGATE_BUILD_WORKERS", "4")); err != nil || c.BuildWorkers < 1 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_WORKERS must be a positive integer"))
+	}
+	if c.BuildTimeout, err = time.ParseDuration(get("SNAPGATE_BUILD_TIMEOUT", "15m")); err != nil || c.BuildTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_TIMEOUT must be a positive duration like 15m"))
+	}
+	if c.MaxBodyBytes, err = strconv.ParseInt(get("SNAPGATE_MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_MAX_BODY_BYTES must be an integer >= 1024"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("SNAPGATE_LISTEN: %q is not host:port", c.Listen))
+	}
+	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
+		errs = append(errs, fmt.Errorf("SNAPGATE_DATA_DIR: %w", err))
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "snapgate.db")
+	}
+	if c.ContainerdAddress == "" {
+		c.ContainerdAddress = "/run/containerd/containerd.sock"
+	}
+	if c.NodeName == "" {
+		// Stable across restarts of this node, so it resumes its own builds.
+		host, _ := os.Hostname()
+		c.NodeName = host + ":" + c.DataDir
+	}
+	return c, errors.Join(errs...)
+}

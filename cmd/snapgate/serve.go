@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/snapgate/snapgate/adapters/langsmith"
+	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/engine"
+	"github.com/snapgate/snapgate/specs"
+	"github.com/snapgate/snapgate/store"
+)
+
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
+
+func newKeys(st core.Store) *core.Keys {
+	return &core.Keys{Store: st, Clock: core.SystemClock{}, IDs: uuid.NewString}
+}
+
+// Server is a wired snapgate: services plus the HTTP handler.
+type Server struct {
+	Handler   http.Handler
+	Snapshots *core.Snapshots
+	store     *store.Store
+	engine    *engine.Engine
+	cfg       Config
+}
+
+// NewServer wires store, engine, core and adapters.
+func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(ctx, engine.Options{
+		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
+		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.ContainerdAddress, err)
+	}
+	srv := &Server{store: st, engine: eng, cfg: cfg}
+	if err := srv.wire(ctx, logger); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
+	keys := newKeys(s.store)
+	if s.cfg.BootstrapAPIKey != "" {
+		if err := keys.Ensure(ctx, s.cfg.BootstrapTenant, s.cfg.BootstrapAPIKey); err != nil {
+			return fmt.Errorf("bootstrap api key: %w", err)
+		}
+	}
+	snaps, err := core.NewSnapshots(core.SnapshotsOptions{
+		Store: s.store, Engine: s.engine, Logger: logger, Owner: s.cfg.NodeName,
+		Workers: s.cfg.BuildWorkers, BuildTimeout: s.cfg.BuildTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	spec, err := specs.LangSmith(ctx)
+	if err != nil {
+		return err
+	}
+	ls, err := langsmith.New(langsmith.Options{
+		Snapshots: snaps, Keys: keys, Spec: spec, Logger: logger, Validate: !s.cfg.DisableValidation,
+		Registries: &core.Registries{Store: s.store, Clock: core.SystemClock{}, IDs: uuid.NewString},
+	})
+	if err != nil {
+		return err
+	}
+	s.Snapshots = snaps
+	s.Handler, err = s.router(ls, logger)
+	return err
+}
+
+func (s *Server) router(ls *langsmith.API, logger *slog.Logger) (http.Handler, error) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	// Names may hold '/', sent as %2F inside one path segment.
+	r.UseRawPath = true
+	r.UnescapePathValues = true
+	r.Use(recoverJSON(logger), accessLog(logger), limitBody(s.cfg.MaxBodyBytes))
+	r.GET("/healthz", s.healthz)
+	if err := ls.Register(r); err != nil {
+		return nil, err
+	}
+	r.NoRoute(func(c *gin.Context) {
+		if langsmith.Owns(c.Request.URL.Path) {
+			ls.NotFound(c)
+			return
+		}
+		c.JSON(http.StatusNotFound, gin.H{"code": 404, "message": "no route " + c.Request.URL.Path})
+	})
+	return r, nil
+}
+
+// healthz answers 200 once the store and containerd both answer.
+func (s *Server) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "store": "unreachable"})
+		return
+	}
+	if err := s.engine.Ping(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "containerd": "unreachable"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// Close releases the engine and store.
+func (s *Server) Close() {
+	if s.engine != nil {
+		s.engine.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
+
+// serve runs the server until ctx ends, then shuts down in order: stop
+// accepting, finish in-flight requests, hand back unfinished builds, close.
+func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	srv, err := NewServer(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Snapshots.Run(workCtx) })
+	hs := &http.Server{
+		Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	logger.Info("snapgate listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "containerd", cfg.ContainerdAddress)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		err = hs.Shutdown(sctx)
+		cancel()
+	}
+	stopWork()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,73 @@
+// Command testregistry serves test images from an in-process registry for
+// shell scripts (contract tests, benchmarks): it pushes busybox:latest (and
+// busybox:many-files with -many-files), prints host:port as one line on
+// stdout, and serves plain HTTP until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/snapgate/snapgate/tests/testregistry"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "testregistry:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	manyFiles := flag.Bool("many-files", false, "also push busybox:many-files (20000 extra files)")
+	username := flag.String("username", "", "require basic auth with this user (and -password)")
+	password := flag.String("password", "", "password for -username")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	opts := []testregistry.Option{testregistry.WithListenAddress(*listen)}
+	if *username != "" {
+		opts = append(opts, testregistry.WithBasicAuth(*username, *password))
+	}
+	reg, err := testregistry.Start(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+
+	if err := push(ctx, log, reg, "latest"); err != nil {
+		return err
+	}
+	if *manyFiles {
+		if err := push(ctx, log, reg, "many-files", testregistry.WithExtraFiles(20000)); err != nil {
+			return err
+		}
+	}
+	fmt.Println(reg.Addr())
+	log.Info("serving", "addr", reg.Addr())
+	<-ctx.Done()
+	log.Info("stopping")
+	return nil
+}
+
+func push(ctx context.Context, log *slog.Logger, reg *testregistry.Registry, tag string, opts ...testregistry.ImageOption) error {
+	img, err := testregistry.BusyboxImage(opts...)
+	if err != nil {
+		return err
+	}
+	d, err := reg.Push(ctx, "busybox", tag, img)
+	if err != nil {
+		return err
+	}
+	log.Info("pushed", "ref", reg.Ref("busybox", tag), "digest", d)
+	return nil
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what snapgate needs on a Debian machine, only when missing:
+# containerd and runc (the engine), busybox-static (test images),
+# curl (health checks). Idempotent.
+set -euo pipefail
+missing=()
+command -v containerd >/dev/null || missing+=(containerd)
+command -v runc >/dev/null || missing+=(runc)
+[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || missing+=(busybox-static)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "snapgate needs: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]} from Debian packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq "${missing[@]}" >&2
+fi
+command -v go >/dev/null || { echo "Go is required (https://go.dev/dl)" >&2; exit 1; }

@@ -1,0 +1,42 @@
+// Package specs holds the vendor OpenAPI documents snapgate serves, embedded
+// so the binary validates requests against exactly the documents in this
+// directory. It imports kin-openapi only.
+package specs
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+//go:embed langsmith.yaml
+var langsmithYAML []byte
+
+// LangSmith returns the parsed, validated LangSmith document with every
+// `servers` entry removed: the request router matches servers, and snapgate
+// is reached under whatever host the operator chooses.
+func LangSmith(ctx context.Context) (*openapi3.T, error) {
+	return load(ctx, "langsmith.yaml", langsmithYAML)
+}
+
+func load(ctx context.Context, name string, data []byte) (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	loader.Context = ctx
+	doc, err := loader.LoadFromData(data)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("validate %s: %w", name, err)
+	}
+	doc.Servers = nil
+	for _, item := range doc.Paths.Map() {
+		item.Servers = nil
+		for _, op := range item.Operations() {
+			op.Servers = nil
+		}
+	}
+	return doc, nil
+}

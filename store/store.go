@@ -1,0 +1,190 @@
+// Package store is the gorm implementation of core.Store, on PostgreSQL or
+// SQLite. It imports core and gorm (with its two drivers) only.
+//
+// Errors are translated here, once: gorm's ErrRecordNotFound becomes
+// core.ErrNotFound, ErrDuplicatedKey (TranslateError is on) becomes
+// core.ErrAlreadyExists, a status compare-and-set that matches no row
+// becomes a core.TransitionError; everything else is wrapped with the
+// operation and identifiers and stays internal.
+//
+// Times are written in UTC truncated to microseconds, the precision of a
+// Postgres timestamp, so both databases return what they were given.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// Store keeps snapgate's rows in a SQL database. It is safe for concurrent use.
+type Store struct {
+	db *gorm.DB
+}
+
+var _ core.Store = (*Store)(nil)
+
+// slowQuery is how long a statement may take before it is logged.
+const slowQuery = 500 * time.Millisecond
+
+// sqlitePragmas make a SQLite file safe to share: WAL lets readers run
+// beside the writer, busy_timeout waits for another process's write lock
+// instead of failing with SQLITE_BUSY, and immediate transactions take the
+// write lock up front so two writers never deadlock upgrading a read lock.
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+
+// Open connects to dsn and migrates the schema. A dsn starting with
+// postgres:// or postgresql:// selects PostgreSQL; anything else is the path
+// (or file: URI) of a SQLite database, created if missing.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("open store: empty dsn")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	isPostgres := strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+	var dialector gorm.Dialector
+	if isPostgres {
+		dialector = postgres.Open(dsn)
+	} else {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dialector = sqlite.Open(dsn + sep + sqlitePragmas)
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true, // every write is one statement
+		DisableAutomaticPing:   true, // gorm's ping ignores ctx; we ping below
+		Logger: quietLogger{logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold:        slowQuery,
+			ParameterizedQueries: true, // parameters include credentials
+			LogLevel:             logger.Warn,
+		})},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store (%s): %w", dialector.Name(), err)
+	}
+	s := &Store{db: db}
+	if !isPostgres {
+		sqlDB, err := db.DB()
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		// One connection serializes this process's writes, so they never
+		// meet SQLITE_BUSY among themselves.
+		sqlDB.SetMaxOpenConns(1)
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open store (%s): %w", dialector.Name(), err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if err := s.db.WithContext(ctx).AutoMigrate(&snapshotRow{}, &apiKeyRow{}, &registryRow{}); err != nil {
+		return fmt.Errorf("migrate store schema: %w", err)
+	}
+	return nil
+}
+
+// Close releases the database connections.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Ping runs a trivial query, so it proves the database answers statements.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// dbError translates a gorm error for the row described by what (e.g.
+// `snapshot "abc"`); the message is client-safe, the cause is kept for logs.
+func dbError(err error, op, what string) error {
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return core.WithCause(core.ErrNotFound, err, "%s not found", what)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return core.WithCause(core.ErrAlreadyExists, err, "%s already exists", what)
+	}
+	return fmt.Errorf("%s %s: %w", op, what, err)
+}
+
+// inTenant limits a query to tenantID's rows; empty means every tenant.
+func inTenant(tenantID string) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		if tenantID == "" {
+			return db
+		}
+		return db.Where("tenant_id = ?", tenantID)
+	}
+}
+
+// nameContains keeps rows whose name contains sub, ignoring case. LIKE's
+// wildcards in sub are escaped so "a_b" matches only a literal underscore.
+func nameContains(sub string) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		if sub == "" {
+			return db
+		}
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(sub)
+		return db.Where(`LOWER(name) LIKE LOWER(?) ESCAPE '\'`, "%"+esc+"%")
+	}
+}
+
+// page applies limit (0 means none) and offset.
+func page(limit, offset int) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		if limit > 0 {
+			db = db.Limit(limit)
+		}
+		if offset > 0 {
+			db = db.Offset(offset)
+		}
+		return db
+	}
+}
+
+// dbTime is the stored form of t: UTC, microsecond precision.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// quietLogger passes gorm's slow-query warnings to slog but not failed
+// statements: those are returned to the caller, which logs an error once
+// where it is handled (a duplicate name is not worth a log line).
+type quietLogger struct{ logger.Interface }
+
+func (l quietLogger) LogMode(level logger.LogLevel) logger.Interface {
+	return quietLogger{l.Interface.LogMode(level)}
+}
+
+func (l quietLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), _ error) {
+	l.Interface.Trace(ctx, begin, fc, nil)
+}

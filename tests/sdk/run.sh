@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the official-SDK contract tests against a live snapgate:
+# a local OCI registry with a busybox image, a snapgate on a free port with
+# its own SQLite data dir, keys for two tenants, then `node --test` in each
+# vendor directory. Everything started here is stopped on exit.
+# Usage: tests/sdk/run.sh CONTAINERD_ADDRESS [vendor...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+containerd_address=${1:?containerd address}
+shift
+vendors=${*:-langsmith}
+bin="$root/bin"
+work=$(mktemp -d /tmp/snapgate-sdk.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+"$bin/testregistry" >"$work/registry.addr" 2>"$work/registry.log" </dev/null &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/registry.addr" ] && break; sleep 0.1; done
+registry=$(head -n1 "$work/registry.addr")
+[ -n "$registry" ] || { echo "test registry did not start:"; cat "$work/registry.log"; exit 1; }
+
+port=$(free_port)
+export SNAPGATE_DATA_DIR="$work/data" SNAPGATE_LISTEN="127.0.0.1:$port"
+export SNAPGATE_CONTAINERD_ADDRESS="$containerd_address"
+export SNAPGATE_CONTAINERD_NAMESPACE="snapgate-sdk-$$"
+export SNAPGATE_INSECURE_REGISTRIES="$registry"
+key_a=$("$bin/snapgate" keys create --tenant sdk-a)
+key_b=$("$bin/snapgate" keys create --tenant sdk-b)
+"$bin/snapgate" serve >"$work/snapgate.log" 2>&1 </dev/null &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { echo "snapgate did not become healthy:"; cat "$work/snapgate.log"; exit 1; }
+
+status=0
+for vendor in $vendors; do
+  dir="$root/tests/sdk/$vendor"
+  (cd "$dir" && { [ -d node_modules ] && npm ls >/dev/null 2>&1 || npm ci --no-audit --no-fund >/dev/null; }) || { echo "npm ci failed in $dir"; exit 1; }
+  echo "== SDK contract tests: $vendor"
+  (cd "$dir" && SNAPGATE_URL="http://127.0.0.1:$port" SNAPGATE_API_KEY="$key_a" SNAPGATE_OTHER_KEY="$key_b" \
+    TEST_IMAGE="$registry/busybox:latest" node --test --test-reporter=spec) || status=1
+done
+if [ $status -ne 0 ]; then
+  echo "== snapgate log (last 60 lines)"; tail -n 60 "$work/snapgate.log"
+fi
+# Keys must never reach the log.
+if grep -qF -e "$key_a" -e "$key_b" "$work/snapgate.log"; then
+  echo "FAIL: an API key appears in the snapgate log"; status=1
+fi
+# Clean up the namespace's images so repeated runs do not pile up content.
+ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" images ls -q 2>/dev/null \
+  | xargs -r ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" images rm --sync >/dev/null 2>&1 || true
+exit $status
