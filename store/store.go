@@ -69,9 +69,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		SkipDefaultTransaction: true, // every write is one statement
 		DisableAutomaticPing:   true, // gorm's ping ignores ctx; we ping below
 		Logger: quietLogger{logger.NewSlogLogger(log, logger.Config{
-			SlowThreshold:        slowQuery,
-			ParameterizedQueries: true, // parameters include credentials
-			LogLevel:             logger.Warn,
+			SlowThreshold: slowQuery,
+			LogLevel:      logger.Warn,
 		})},
 	})
 	if err != nil {
@@ -180,6 +179,13 @@ func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 // statements: those are returned to the caller, which logs an error once
 // where it is handled (a duplicate name is not worth a log line).
 type quietLogger struct{ logger.Interface }
+
+// ParamsFilter keeps statement parameters out of logs: they include
+// registry passwords. gorm looks for this method on the logger itself, so
+// the wrapped logger's setting alone would not apply.
+func (quietLogger) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
 
 func (l quietLogger) LogMode(level logger.LogLevel) logger.Interface {
 	return quietLogger{l.Interface.LogMode(level)}

@@ -25,6 +25,40 @@ type validator struct {
 	routes map[string]*routers.Route // "METHOD /spec/path"
 }
 
+// atLine matches one problem in a 3.1 (JSON Schema) reason:
+// "at '/fs_capacity_bytes': got string, want integer".
+var atLine = regexp.MustCompile(`at '([^']*)': (.*)`)
+
+// missingProp names the property in "missing property 'name'" (or several).
+var missingProp = regexp.MustCompile(`missing propert(?:y|ies) (.*)`)
+
+// schemaProblems renders every problem in a schema error with the field it
+// is about: 3.0 errors carry a JSON pointer, 3.1 errors list
+// "at '<pointer>': <problem>" lines in their reason.
+func schemaProblems(where string, se *openapi3.SchemaError) []string {
+	var out []string
+	for _, m := range atLine.FindAllStringSubmatch(se.Reason, -1) {
+		field := strings.TrimPrefix(strings.ReplaceAll(m[1], "/", "."), ".")
+		problem := m[2]
+		if mp := missingProp.FindStringSubmatch(problem); mp != nil && field == "" {
+			out = append(out, fmt.Sprintf("%s: required field %s is missing", where, strings.ReplaceAll(mp[1], "'", "\"")))
+			continue
+		}
+		if field == "" {
+			out = append(out, fmt.Sprintf("%s: %s", where, problem))
+		} else {
+			out = append(out, fmt.Sprintf("%s field %q: %s", where, field, problem))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	if field := strings.Join(se.JSONPointer(), "."); field != "" {
+		return []string{fmt.Sprintf("%s field %q: %s", where, field, se.Reason)}
+	}
+	return []string{fmt.Sprintf("%s: %s", where, se.Reason)}
+}
+
 var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 
 // add registers the spec operation for a gin route path.
@@ -82,9 +116,10 @@ func describe(err error) string {
 	return strings.Join(msgs, "; ")
 }
 
+// flatten expands multi-errors at this level only, so a RequestError keeps
+// the parameter or body it is about.
 func flatten(err error) []error {
-	var me openapi3.MultiError
-	if errors.As(err, &me) {
+	if me, ok := err.(openapi3.MultiError); ok {
 		var out []error
 		for _, e := range me {
 			out = append(out, flatten(e)...)
@@ -114,12 +149,7 @@ func describeOne(err error) string {
 		var se *openapi3.SchemaError
 		switch {
 		case errors.As(cause, &se):
-			field := strings.Join(se.JSONPointer(), ".")
-			if field == "" {
-				parts = append(parts, fmt.Sprintf("%s: %s", where, se.Reason))
-			} else {
-				parts = append(parts, fmt.Sprintf("%s field %q: %s", where, field, se.Reason))
-			}
+			parts = append(parts, schemaProblems(where, se)...)
 		case cause != nil:
 			parts = append(parts, fmt.Sprintf("%s: %s", where, cause.Error()))
 		}

@@ -1,0 +1,57 @@
+package langsmith
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// Every core kind maps to one exact LangSmith status and body.
+func TestErrorTable(t *testing.T) {
+	cases := []struct {
+		err        error
+		status     int
+		token, msg string
+	}{
+		{core.Errorf(core.ErrInvalidArgument, "name is bad"), 422, "ValidationError", "name is bad"},
+		{core.Errorf(core.ErrNotFound, "snapshot x not found"), 404, "NotFound", "snapshot x not found"},
+		{core.Errorf(core.ErrAlreadyExists, "dup"), 409, "Conflict", "dup"},
+		{core.Errorf(core.ErrFailedPrecondition, "wrong state"), 409, "InvalidState", "wrong state"},
+		{core.Errorf(core.ErrResourceExhausted, "quota"), 429, "QuotaExceeded", "quota"},
+		{core.Errorf(core.ErrUnavailable, "down"), 503, "ServiceUnavailable", "down"},
+		{core.Errorf(core.ErrUnauthenticated, "missing API key"), 403, "Forbidden", "missing API key"},
+		{core.Errorf(core.ErrPermissionDenied, "no"), 403, "Forbidden", "no"},
+		{errors.New("db exploded at 10.0.0.1"), 500, "InternalError", "internal error"},
+	}
+	if len(errorTable) != len(core.Kinds) {
+		t.Fatalf("errorTable maps %d kinds, core has %d", len(errorTable), len(core.Kinds))
+	}
+	gin.SetMode(gin.TestMode)
+	a := &API{log: discardLogger()}
+	for _, tc := range cases {
+		t.Run(tc.token+"/"+tc.msg, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			c, _ := gin.CreateTestContext(w)
+			c.Request = httptest.NewRequest(http.MethodGet, "/v2/sandboxes/snapshots", nil)
+			c.Set(requestIDKey, "req_1")
+			a.writeError(c, tc.err)
+			if w.Code != tc.status {
+				t.Errorf("status = %d, want %d", w.Code, tc.status)
+			}
+			var body errorBody
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			want := errorDetail{Error: tc.token, ErrorID: "req_1", Message: tc.msg}
+			if body.Detail != want {
+				t.Errorf("body = %+v, want %+v", body.Detail, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,284 @@
+// Package engine implements core.Engine over containerd, driven by the
+// containerd v2 Go client (measured against containerd 1.6 and 2.x daemons).
+//
+// Every call runs in the engine's own containerd namespace (Options.Namespace,
+// set on each call with namespaces.WithNamespace, so one containerd can host
+// several snapgate installs and tests). Images are recorded under the names
+// core chooses (core.ImageRefFor); pulls fetch and unpack inside an expiring
+// lease labelled snapgate/owner=engine so content is not collected midway,
+// and New deletes such leases left behind by a crashed process.
+//
+// Only this package imports containerd. It translates containerd, registry
+// and network errors to core error kinds in one place (errors.go), with
+// messages a client can act on.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+const (
+	// DefaultAddress is the system containerd socket.
+	DefaultAddress = "/run/containerd/containerd.sock"
+	// DefaultNamespace is the containerd namespace snapgate works in.
+	DefaultNamespace = "snapgate"
+	// DefaultSnapshotter unpacks images; the capture fast path needs overlayfs.
+	DefaultSnapshotter = "overlayfs"
+
+	// Labels on leases this package creates, so New can find stale ones.
+	ownerLabel = "snapgate/owner"
+	ownerValue = "engine"
+	// sourceLabel on an image records the reference it was pulled from.
+	sourceLabel = "snapgate/source"
+
+	maxReferenceLen = 512
+)
+
+// Options configures New.
+type Options struct {
+	Address     string // containerd socket; DefaultAddress when empty
+	Namespace   string // DefaultNamespace when empty
+	Snapshotter string // DefaultSnapshotter when empty
+	// InsecureRegistries lists host:port values reached over plain HTTP.
+	// Every other registry is reached over HTTPS only.
+	InsecureRegistries []string
+	Logger             *slog.Logger // discards when nil
+
+	// LeaseTTL bounds how long a pull's lease pins content if the process
+	// dies mid-pull (containerd's GC drops expired leases). Default 1 h.
+	LeaseTTL time.Duration
+	// StaleLeaseAge: at New, leases of this package older than this are
+	// deleted. It must exceed the longest pull another live process sharing
+	// the namespace may be running. Default 30 min.
+	StaleLeaseAge time.Duration
+}
+
+// Engine is a core.Engine backed by containerd. Safe for concurrent use.
+type Engine struct {
+	client      *containerd.Client
+	ns          string
+	snapshotter string
+	insecure    map[string]bool
+	http        *http.Client
+	log         *slog.Logger
+	leaseTTL    time.Duration
+}
+
+var _ core.Engine = (*Engine)(nil)
+
+// New connects to containerd, checks that it answers, and deletes stale
+// leases. ErrUnavailable when containerd does not answer.
+func New(ctx context.Context, opt Options) (*Engine, error) {
+	opt = withDefaults(opt)
+	c, err := containerd.New(opt.Address, containerd.WithDefaultNamespace(opt.Namespace))
+	if err != nil {
+		return nil, fmt.Errorf("engine: connect to containerd at %s: %w", opt.Address, err)
+	}
+	e := &Engine{
+		client:      c,
+		ns:          opt.Namespace,
+		snapshotter: opt.Snapshotter,
+		insecure:    map[string]bool{},
+		http:        &http.Client{Transport: docker.DefaultHTTPTransport(nil)},
+		log:         opt.Logger,
+		leaseTTL:    opt.LeaseTTL,
+	}
+	for _, h := range opt.InsecureRegistries {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			e.insecure[h] = true
+		}
+	}
+	if err := e.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if err := e.deleteStaleLeases(ctx, opt.StaleLeaseAge); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func withDefaults(opt Options) Options {
+	if opt.Address == "" {
+		opt.Address = DefaultAddress
+	}
+	if opt.Namespace == "" {
+		opt.Namespace = DefaultNamespace
+	}
+	if opt.Snapshotter == "" {
+		opt.Snapshotter = DefaultSnapshotter
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.LeaseTTL <= 0 {
+		opt.LeaseTTL = time.Hour
+	}
+	if opt.StaleLeaseAge <= 0 {
+		opt.StaleLeaseAge = 30 * time.Minute
+	}
+	return opt
+}
+
+// Close releases the connection to containerd.
+func (e *Engine) Close() error {
+	e.http.CloseIdleConnections()
+	return e.client.Close()
+}
+
+// withNS puts the engine's namespace on ctx; every containerd call uses it.
+func (e *Engine) withNS(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, e.ns)
+}
+
+// Ping reports whether containerd answers. ErrUnavailable.
+func (e *Engine) Ping(ctx context.Context) error {
+	if _, err := e.client.Version(e.withNS(ctx)); err != nil {
+		return core.WithCause(core.ErrUnavailable, err, "the container engine is unavailable")
+	}
+	return nil
+}
+
+// NormalizeReference canonicalizes ref the way docker does ("busybox" ->
+// "docker.io/library/busybox:latest"; a digest wins over a tag).
+// ErrInvalidArgument.
+func (e *Engine) NormalizeReference(ref string) (string, error) {
+	named, err := parseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	return named.String(), nil
+}
+
+func parseReference(ref string) (reference.Named, error) {
+	if ref == "" {
+		return nil, core.Errorf(core.ErrInvalidArgument, "docker_image is required")
+	}
+	if len(ref) > maxReferenceLen {
+		return nil, core.Errorf(core.ErrInvalidArgument, "docker_image is %d characters long; at most %d are allowed", len(ref), maxReferenceLen)
+	}
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return nil, core.WithCause(core.ErrInvalidArgument, err, "docker_image %q is not a valid image reference: %v", ref, err)
+	}
+	return named, nil
+}
+
+// TagImage records `from`'s target under `to` as well (labels included), so
+// both names share content and snapshots. ErrNotFound when `from` is gone.
+func (e *Engine) TagImage(ctx context.Context, from, to string) error {
+	ctx = e.withNS(ctx)
+	is := e.client.ImageService()
+	src, err := is.Get(ctx, from)
+	if errdefs.IsNotFound(err) {
+		return core.WithCause(core.ErrNotFound, err, "image %s not found", from)
+	}
+	if err != nil {
+		return classify(err, "get image "+from)
+	}
+	_, err = putImage(ctx, is, images.Image{Name: to, Target: src.Target, Labels: src.Labels})
+	return classify(err, "tag image "+from+" as "+to)
+}
+
+// putImage creates img or, when the name exists, replaces it: the same name
+// always converges to the last target written.
+func putImage(ctx context.Context, is images.Store, img images.Image) (images.Image, error) {
+	for range 3 {
+		created, err := is.Create(ctx, img)
+		if err == nil {
+			return created, nil
+		}
+		if !errdefs.IsAlreadyExists(err) {
+			return images.Image{}, err
+		}
+		updated, err := is.Update(ctx, img)
+		if !errdefs.IsNotFound(err) { // deleted in between: create again
+			return updated, err
+		}
+	}
+	return images.Image{}, fmt.Errorf("image %s keeps being created and deleted: %w", img.Name, errdefs.ErrAborted)
+}
+
+// RemoveImage deletes the record and, synchronously, the content and
+// snapshots no other image uses. A missing image is not an error.
+func (e *Engine) RemoveImage(ctx context.Context, name string) error {
+	err := e.client.ImageService().Delete(e.withNS(ctx), name, images.SynchronousDelete())
+	if err == nil || errdefs.IsNotFound(err) {
+		return nil
+	}
+	return classify(err, "remove image "+name)
+}
+
+// ListImages returns the names of all images in the engine's namespace.
+func (e *Engine) ListImages(ctx context.Context) ([]string, error) {
+	imgs, err := e.client.ImageService().List(e.withNS(ctx))
+	if err != nil {
+		return nil, classify(err, "list images")
+	}
+	names := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		names = append(names, img.Name)
+	}
+	return names, nil
+}
+
+// deleteStaleLeases removes this package's leases older than maxAge: a pull
+// that died with its process would otherwise pin content until expiry.
+func (e *Engine) deleteStaleLeases(ctx context.Context, maxAge time.Duration) error {
+	ctx = e.withNS(ctx)
+	ls := e.client.LeasesService()
+	all, err := ls.List(ctx, fmt.Sprintf("labels.%q==%s", ownerLabel, ownerValue))
+	if err != nil {
+		return classify(err, "list leases")
+	}
+	var errs []error
+	for _, l := range all {
+		if time.Since(l.CreatedAt) < maxAge {
+			continue
+		}
+		if err := ls.Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
+			continue
+		}
+		e.log.InfoContext(ctx, "deleted stale lease", "lease", l.ID, "created_at", l.CreatedAt)
+	}
+	return classify(errors.Join(errs...), "delete stale leases")
+}
+
+// withLease runs under a new expiring lease, released with a live context
+// even when ctx has ended, so the next GC may reclaim what nothing uses.
+func (e *Engine) withLease(ctx context.Context, fn func(context.Context) error) error {
+	lctx, done, err := e.client.WithLease(ctx,
+		leases.WithRandomID(),
+		leases.WithExpiration(e.leaseTTL),
+		leases.WithLabel(ownerLabel, ownerValue),
+	)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := done(rctx); err != nil {
+			e.log.WarnContext(ctx, "release lease", "err", err)
+		}
+	}()
+	return fn(lctx)
+}

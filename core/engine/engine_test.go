@@ -1,0 +1,408 @@
+package engine_test
+
+// Integration tests against a real containerd. The address comes from
+// SNAPGATE_CONTAINERD_ADDRESS; when unset, TestMain runs
+// `deploy/containerd.sh up <repo>/.snapgate-test`, which reuses or starts a
+// private containerd. Without one the tests skip, or fail when CI is set.
+// Each test works in its own containerd namespace and empties it afterwards.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/engine"
+	"github.com/snapgate/snapgate/tests/testregistry"
+)
+
+var (
+	ctrAddress string // containerd socket, "" when none
+	ctrErr     error  // why there is none
+)
+
+func TestMain(m *testing.M) {
+	ctrAddress, ctrErr = findContainerd()
+	os.Exit(m.Run())
+}
+
+func findContainerd() (string, error) {
+	if a := os.Getenv("SNAPGATE_CONTAINERD_ADDRESS"); a != "" {
+		return a, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "deploy", "containerd.sh"), "up", filepath.Join(root, ".snapgate-test"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("deploy/containerd.sh up: %w: %s", err, stderr.String())
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	if len(lines) == 0 {
+		return "", fmt.Errorf("deploy/containerd.sh up printed no address: %s", stderr.String())
+	}
+	return lines[len(lines)-1], nil
+}
+
+// repoRoot walks up from the working directory to the go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// requireContainerd skips (or fails in CI) without a reachable containerd.
+func requireContainerd(t *testing.T) {
+	t.Helper()
+	if ctrErr == nil && ctrAddress != "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("containerd is required in CI: %v", ctrErr)
+	}
+	t.Skipf("no containerd: %v", ctrErr)
+}
+
+// env is one test's engine, namespace, registry and a raw client to check
+// containerd's state with.
+type env struct {
+	eng *engine.Engine
+	raw *containerd.Client
+	ns  string
+	reg *testregistry.Registry
+}
+
+// nsCtx is ctx in the test's namespace, for raw client calls.
+func (e *env) nsCtx(ctx context.Context) context.Context { return namespaces.WithNamespace(ctx, e.ns) }
+
+type envOptions struct {
+	regOpts    []testregistry.Option
+	noInsecure bool // do not list the registry as plain HTTP
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	requireContainerd(t)
+	ctx := t.Context()
+	reg, err := testregistry.Start(ctx, o.regOpts...)
+	if err != nil {
+		t.Fatalf("start registry: %v", err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	e := &env{ns: "snapgate-test-" + randomHex(4), reg: reg}
+	e.raw, err = containerd.New(ctrAddress)
+	if err != nil {
+		t.Fatalf("containerd client: %v", err)
+	}
+	opts := engine.Options{Address: ctrAddress, Namespace: e.ns}
+	if !o.noInsecure {
+		opts.InsecureRegistries = []string{reg.Addr()}
+	}
+	if e.eng, err = engine.New(ctx, opts); err != nil {
+		t.Fatalf("engine.New: %v", err)
+	}
+	t.Cleanup(func() { e.cleanup(t) })
+	return e
+}
+
+// cleanup empties and deletes the test's namespace; leftovers are errors.
+func (e *env) cleanup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctx = e.nsCtx(ctx)
+	defer e.raw.Close()
+	defer e.eng.Close()
+	names, err := e.eng.ListImages(ctx)
+	if err != nil {
+		t.Errorf("cleanup: list images: %v", err)
+	}
+	for _, n := range names {
+		if err := e.eng.RemoveImage(ctx, n); err != nil {
+			t.Errorf("cleanup: remove %s: %v", n, err)
+		}
+	}
+	ls, _ := e.raw.LeasesService().List(ctx)
+	for _, l := range ls {
+		t.Errorf("cleanup: lease %s left behind (labels %v)", l.ID, l.Labels)
+		_ = e.raw.LeasesService().Delete(ctx, l, leases.SynchronousDelete)
+	}
+	if err := e.raw.NamespaceService().Delete(ctx, e.ns); err != nil {
+		t.Errorf("cleanup: delete namespace %s: %v", e.ns, err)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var busybox = sync.OnceValues(func() (v1.Image, error) { return testregistry.BusyboxImage() })
+
+// push puts the busybox image at repo:tag and returns its reference and digest.
+func (e *env) push(t *testing.T, repo, tag string) (ref, digest string, img v1.Image) {
+	t.Helper()
+	img, err := busybox()
+	if err != nil {
+		t.Fatalf("build image: %v", err)
+	}
+	digest, err = e.reg.Push(t.Context(), repo, tag, img)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	return e.reg.Ref(repo, tag), digest, img
+}
+
+// blobDigests lists the config and layer digests of img.
+func blobDigests(t *testing.T, img v1.Image) (config string, layers []string) {
+	t.Helper()
+	cfg, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		d, err := l.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, d.String())
+	}
+	return cfg.String(), layers
+}
+
+func TestNormalizeReference(t *testing.T) {
+	t.Parallel()
+	const dgst = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	good := []struct{ in, want string }{
+		{"busybox", "docker.io/library/busybox:latest"},
+		{"busybox:1.36", "docker.io/library/busybox:1.36"},
+		{"library/busybox", "docker.io/library/busybox:latest"},
+		{"docker.io/library/busybox:latest", "docker.io/library/busybox:latest"},
+		{"someone/tool:v2", "docker.io/someone/tool:v2"},
+		{"ghcr.io/org/team/img:v1", "ghcr.io/org/team/img:v1"},
+		{"127.0.0.1:5000/busybox", "127.0.0.1:5000/busybox:latest"},
+		{"localhost:5000/a/b:c", "localhost:5000/a/b:c"},
+		{"busybox@" + dgst, "docker.io/library/busybox@" + dgst},
+		{"busybox:1.36@" + dgst, "docker.io/library/busybox@" + dgst},
+	}
+	var e engine.Engine // NormalizeReference needs no connection
+	for _, tc := range good {
+		t.Run("good/"+tc.in, func(t *testing.T) {
+			got, err := e.NormalizeReference(tc.in)
+			if err != nil || got != tc.want {
+				t.Errorf("NormalizeReference(%q) = %q, %v; want %q, nil", tc.in, got, err, tc.want)
+			}
+		})
+	}
+	bad := []string{
+		"", "Busybox", "busybox:", ":latest", "bad ref", "busybox@sha256:abc",
+		"http://docker.io/busybox", dgst[len("sha256:"):], "busybox:tag:tag",
+		strings.Repeat("a", 513), "a/" + strings.Repeat("b", 300),
+	}
+	for _, in := range bad {
+		name := in
+		if len(name) > 40 {
+			name = name[:40] + "..."
+		}
+		t.Run("bad/"+name, func(t *testing.T) {
+			got, err := e.NormalizeReference(in)
+			if !errors.Is(err, core.ErrInvalidArgument) {
+				t.Fatalf("NormalizeReference(%q) = %q, %v; want ErrInvalidArgument", in, got, err)
+			}
+			if msg := core.PublicMessage(err); !strings.Contains(msg, "docker_image") {
+				t.Errorf("message %q does not name docker_image", msg)
+			}
+		})
+	}
+}
+
+func TestPullRecordsImageAndFetchesBlobsOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	ref, digest, img := e.push(t, "busybox", "latest")
+	cfg, layers := blobDigests(t, img)
+	e.reg.ResetCounts()
+
+	src, err := e.eng.NormalizeReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.eng.Pull(ctx, core.PullRequest{Name: core.ImageRefFor("a"), Source: src})
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	if got.Digest != digest {
+		t.Errorf("Digest = %s, want the registry's %s", got.Digest, digest)
+	}
+	st, err := os.Stat(testregistry.BusyboxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UnpackedBytes <= st.Size() {
+		t.Errorf("UnpackedBytes = %d, want more than busybox's %d", got.UnpackedBytes, st.Size())
+	}
+	wantOnce := func(when string) {
+		t.Helper()
+		for _, d := range append([]string{cfg}, layers...) {
+			if n := e.reg.BlobGets(d); n != 1 {
+				t.Errorf("%s: blob %s fetched %d times, want 1", when, d, n)
+			}
+		}
+	}
+	wantOnce("after first pull")
+
+	again, err := e.eng.Pull(ctx, core.PullRequest{Name: core.ImageRefFor("a"), Source: src})
+	if err != nil || again != got {
+		t.Errorf("Pull again = %+v, %v; want %+v, nil", again, err, got)
+	}
+	other, err := e.eng.Pull(ctx, core.PullRequest{Name: core.ImageRefFor("b"), Source: src})
+	if err != nil || other != got {
+		t.Errorf("Pull under a second name = %+v, %v; want %+v, nil", other, err, got)
+	}
+	wantOnce("after pulling again")
+
+	names, err := e.eng.ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	want := []string{core.ImageRefFor("a"), core.ImageRefFor("b")}
+	if !slices.Equal(names, want) {
+		t.Errorf("ListImages = %v, want %v (no record under the source name)", names, want)
+	}
+}
+
+func TestTagAndRemoveShareContent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	ref, _, img := e.push(t, "busybox", "latest")
+	_, layers := blobDigests(t, img)
+	a, b := core.ImageRefFor("a"), core.ImageRefFor("b")
+	if _, err := e.eng.Pull(ctx, core.PullRequest{Name: a, Source: ref}); err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	if err := e.eng.TagImage(ctx, a, b); err != nil {
+		t.Fatalf("TagImage: %v", err)
+	}
+	if err := e.eng.TagImage(ctx, a, b); err != nil {
+		t.Fatalf("TagImage again: %v", err)
+	}
+	ia, erra := e.raw.ImageService().Get(e.nsCtx(ctx), a)
+	ib, errb := e.raw.ImageService().Get(e.nsCtx(ctx), b)
+	if erra != nil || errb != nil || ia.Target.Digest != ib.Target.Digest {
+		t.Fatalf("after TagImage: %s -> %v (%v), %s -> %v (%v); want the same target", a, ia.Target.Digest, erra, b, ib.Target.Digest, errb)
+	}
+	if err := e.eng.TagImage(ctx, core.ImageRefFor("missing"), b); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("TagImage from a missing image = %v, want ErrNotFound", err)
+	}
+
+	layerPresent := func() bool {
+		t.Helper()
+		_, err := e.raw.ContentStore().Info(e.nsCtx(ctx), digestOf(t, layers[0]))
+		return err == nil
+	}
+	if err := e.eng.RemoveImage(ctx, a); err != nil {
+		t.Fatalf("RemoveImage(%s): %v", a, err)
+	}
+	if !layerPresent() {
+		t.Fatalf("layer blob gone while %s still uses it", b)
+	}
+	if err := e.eng.RemoveImage(ctx, b); err != nil {
+		t.Fatalf("RemoveImage(%s): %v", b, err)
+	}
+	if layerPresent() {
+		t.Errorf("layer blob still in the content store after removing both names")
+	}
+	if err := e.eng.RemoveImage(ctx, b); err != nil {
+		t.Errorf("RemoveImage of a missing image = %v, want nil", err)
+	}
+	if names, err := e.eng.ListImages(ctx); err != nil || len(names) != 0 {
+		t.Errorf("ListImages = %v, %v; want none", names, err)
+	}
+}
+
+func TestNewDeletesStaleLeases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := e.nsCtx(t.Context())
+	ls := e.raw.LeasesService()
+	stale, err := ls.Create(ctx, leases.WithRandomID(), leases.WithLabel("snapgate/owner", "engine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := ls.Create(ctx, leases.WithRandomID(), leases.WithLabel("someone/else", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ls.Delete(e.nsCtx(context.Background()), foreign) })
+	time.Sleep(10 * time.Millisecond)
+
+	eng, err := engine.New(t.Context(), engine.Options{Address: ctrAddress, Namespace: e.ns, StaleLeaseAge: time.Millisecond})
+	if err != nil {
+		t.Fatalf("engine.New: %v", err)
+	}
+	defer eng.Close()
+	left, err := ls.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range left {
+		ids = append(ids, l.ID)
+	}
+	if slices.Contains(ids, stale.ID) || !slices.Contains(ids, foreign.ID) {
+		t.Errorf("leases after New = %v; want %s deleted and %s kept", ids, stale.ID, foreign.ID)
+	}
+}
+
+func TestPingAndUnreachableEngine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	if err := e.eng.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err := engine.New(ctx, engine.Options{Address: filepath.Join(t.TempDir(), "none.sock")})
+	if !errors.Is(err, core.ErrUnavailable) {
+		t.Errorf("New on a missing socket = %v, want ErrUnavailable", err)
+	}
+}
