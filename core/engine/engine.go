@@ -28,6 +28,7 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	clog "github.com/containerd/log"
 	"github.com/distribution/reference"
 
 	"github.com/snapgate/snapgate/core"
@@ -78,12 +79,15 @@ type Engine struct {
 	http        *http.Client
 	log         *slog.Logger
 	leaseTTL    time.Duration
+	clog        *clog.Entry
 }
 
 var _ core.Engine = (*Engine)(nil)
 
 // New connects to containerd, checks that it answers, and deletes stale
-// leases. ErrUnavailable when containerd does not answer.
+// leases. ErrUnavailable when containerd does not answer. The client waits
+// for a missing socket to appear, so give ctx a deadline (at most 10 s is
+// spent connecting).
 func New(ctx context.Context, opt Options) (*Engine, error) {
 	opt = withDefaults(opt)
 	c, err := containerd.New(opt.Address, containerd.WithDefaultNamespace(opt.Namespace))
@@ -98,6 +102,7 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		http:        &http.Client{Transport: docker.DefaultHTTPTransport(nil)},
 		log:         opt.Logger,
 		leaseTTL:    opt.LeaseTTL,
+		clog:        containerdLogger(opt.Logger),
 	}
 	for _, h := range opt.InsecureRegistries {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
@@ -143,9 +148,10 @@ func (e *Engine) Close() error {
 	return e.client.Close()
 }
 
-// withNS puts the engine's namespace on ctx; every containerd call uses it.
+// withNS puts the engine's namespace (and the client's logger) on ctx;
+// every containerd call goes through it.
 func (e *Engine) withNS(ctx context.Context) context.Context {
-	return namespaces.WithNamespace(ctx, e.ns)
+	return clog.WithLogger(namespaces.WithNamespace(ctx, e.ns), e.clog)
 }
 
 // Ping reports whether containerd answers. ErrUnavailable.

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"syscall"
 
-	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
+	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
 
 	"github.com/snapgate/snapgate/core"
