@@ -60,7 +60,7 @@ func (s *Store) UpdateRegistry(ctx context.Context, g *core.Registry) error {
 			"name":       row.Name,
 			"url":        row.URL,
 			"username":   row.Username,
-			
+			"password":   row.Password,
 			"auth_type":  row.AuthType,
 			"created_by": row.CreatedBy,
 			"created_at": row.CreatedAt,

@@ -81,8 +81,12 @@ func testSnapshotTenantIsolation(t *testing.T, e env) {
 	mustCreateSnapshot(t, e.st, mine)
 	mustCreateSnapshot(t, e.st, theirs)
 
+	onlyTheirs := snapshot("t2", "only-theirs", base)
+	mustCreateSnapshot(t, e.st, onlyTheirs)
 	_, err := e.st.GetSnapshot(ctx, "t1", theirs.ID)
 	wantErr(t, "GetSnapshot(other tenant)", err, core.ErrNotFound)
+	_, err = e.st.GetSnapshotByName(ctx, "t1", onlyTheirs.Name)
+	wantErr(t, "GetSnapshotByName(other tenant)", err, core.ErrNotFound)
 	wantErr(t, "DeleteSnapshot(other tenant)", e.st.DeleteSnapshot(ctx, "t1", theirs.ID), core.ErrNotFound)
 	got, err := e.st.GetSnapshotByName(ctx, "t2", "app")
 	if err != nil || got.ID != theirs.ID {
@@ -93,8 +97,8 @@ func testSnapshotTenantIsolation(t *testing.T, e env) {
 		t.Fatalf("ListSnapshots(t1) = %v, %v; want only %s", list, err, mine.ID)
 	}
 	all, err := e.st.ListSnapshots(ctx, "", core.SnapshotFilter{})
-	if err != nil || len(all) != 2 {
-		t.Fatalf("ListSnapshots(any tenant) = %d rows, %v; want 2", len(all), err)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("ListSnapshots(any tenant) = %d rows, %v; want 3", len(all), err)
 	}
 
 	if err := e.st.DeleteSnapshot(ctx, "t1", mine.ID); err != nil {

@@ -104,13 +104,17 @@ func freshSQLite(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "snapgate.db")
 }
 
+// postgresDSN is the server the suite uses, overridable for other setups.
+func postgresDSN() string {
+	if dsn := os.Getenv("SNAPGATE_TEST_POSTGRES_DSN"); dsn != "" {
+		return dsn
+	}
+	return defaultPostgresDSN
+}
+
 // pgAdmin is one connection pool for creating and dropping test schemas.
 var pgAdmin = sync.OnceValues(func() (*gorm.DB, error) {
-	dsn := os.Getenv("SNAPGATE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = defaultPostgresDSN
-	}
-	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
+	db, err := gorm.Open(postgres.Open(postgresDSN()), &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +155,7 @@ func freshPostgres(t *testing.T) string {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	var dsn string
-	if dsn = os.Getenv("SNAPGATE_TEST_POSTGRES_DSN"); dsn == "" {
-		dsn = defaultPostgresDSN
-	}
+	dsn := postgresDSN()
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"

@@ -80,6 +80,7 @@ type Engine struct {
 	log         *slog.Logger
 	leaseTTL    time.Duration
 	clog        *clog.Entry
+	pulls       keyLock // one pull per source at a time
 }
 
 var _ core.Engine = (*Engine)(nil)

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +38,21 @@ var (
 
 func TestMain(m *testing.M) {
 	ctrAddress, ctrErr = findContainerd()
+	if ctrErr == nil {
+		ctrErr = ping(ctrAddress)
+	}
 	os.Exit(m.Run())
+}
+
+// ping checks that containerd answers at address.
+func ping(address string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	eng, err := engine.New(ctx, engine.Options{Address: address})
+	if err != nil {
+		return fmt.Errorf("containerd at %s: %w", address, err)
+	}
+	return eng.Close()
 }
 
 func findContainerd() (string, error) {
@@ -171,16 +184,23 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-var busybox = sync.OnceValues(func() (v1.Image, error) { return testregistry.BusyboxImage() })
-
-// push puts the busybox image at repo:tag and returns its reference and digest.
-func (e *env) push(t *testing.T, repo, tag string) (ref, digest string, img v1.Image) {
+// image builds a busybox image unique to this test: containerd shares
+// blobs between namespaces (a blob another test already holds is never
+// fetched), so tests that count fetches must not share layers.
+func (e *env) image(t *testing.T, tag string) v1.Image {
 	t.Helper()
-	img, err := busybox()
+	img, err := testregistry.BusyboxImage(testregistry.WithFile("/etc/snapgate-test", []byte(e.ns+" "+tag)))
 	if err != nil {
 		t.Fatalf("build image: %v", err)
 	}
-	digest, err = e.reg.Push(t.Context(), repo, tag, img)
+	return img
+}
+
+// push puts a fresh image at repo:tag and returns its reference and digest.
+func (e *env) push(t *testing.T, repo, tag string) (ref, digest string, img v1.Image) {
+	t.Helper()
+	img = e.image(t, repo+":"+tag)
+	digest, err := e.reg.Push(t.Context(), repo, tag, img)
 	if err != nil {
 		t.Fatalf("push: %v", err)
 	}
@@ -251,113 +271,6 @@ func TestNormalizeReference(t *testing.T) {
 				t.Errorf("message %q does not name docker_image", msg)
 			}
 		})
-	}
-}
-
-func TestPullRecordsImageAndFetchesBlobsOnce(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{})
-	ctx := t.Context()
-	ref, digest, img := e.push(t, "busybox", "latest")
-	cfg, layers := blobDigests(t, img)
-	e.reg.ResetCounts()
-
-	src, err := e.eng.NormalizeReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := e.eng.Pull(ctx, core.PullRequest{Name: core.ImageRefFor("a"), Source: src})
-	if err != nil {
-		t.Fatalf("Pull: %v", err)
-	}
-	if got.Digest != digest {
-		t.Errorf("Digest = %s, want the registry's %s", got.Digest, digest)
-	}
-	st, err := os.Stat(testregistry.BusyboxPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.UnpackedBytes <= st.Size() {
-		t.Errorf("UnpackedBytes = %d, want more than busybox's %d", got.UnpackedBytes, st.Size())
-	}
-	wantOnce := func(when string) {
-		t.Helper()
-		for _, d := range append([]string{cfg}, layers...) {
-			if n := e.reg.BlobGets(d); n != 1 {
-				t.Errorf("%s: blob %s fetched %d times, want 1", when, d, n)
-			}
-		}
-	}
-	wantOnce("after first pull")
-
-	again, err := e.eng.Pull(ctx, core.PullRequest{Name: core.ImageRefFor("a"), Source: src})
-	if err != nil || again != got {
-		t.Errorf("Pull again = %+v, %v; want %+v, nil", again, err, got)
-	}
-	other, err := e.eng.Pull(ctx, core.PullRequest{Name: core.ImageRefFor("b"), Source: src})
-	if err != nil || other != got {
-		t.Errorf("Pull under a second name = %+v, %v; want %+v, nil", other, err, got)
-	}
-	wantOnce("after pulling again")
-
-	names, err := e.eng.ListImages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(names)
-	want := []string{core.ImageRefFor("a"), core.ImageRefFor("b")}
-	if !slices.Equal(names, want) {
-		t.Errorf("ListImages = %v, want %v (no record under the source name)", names, want)
-	}
-}
-
-func TestTagAndRemoveShareContent(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{})
-	ctx := t.Context()
-	ref, _, img := e.push(t, "busybox", "latest")
-	_, layers := blobDigests(t, img)
-	a, b := core.ImageRefFor("a"), core.ImageRefFor("b")
-	if _, err := e.eng.Pull(ctx, core.PullRequest{Name: a, Source: ref}); err != nil {
-		t.Fatalf("Pull: %v", err)
-	}
-	if err := e.eng.TagImage(ctx, a, b); err != nil {
-		t.Fatalf("TagImage: %v", err)
-	}
-	if err := e.eng.TagImage(ctx, a, b); err != nil {
-		t.Fatalf("TagImage again: %v", err)
-	}
-	ia, erra := e.raw.ImageService().Get(e.nsCtx(ctx), a)
-	ib, errb := e.raw.ImageService().Get(e.nsCtx(ctx), b)
-	if erra != nil || errb != nil || ia.Target.Digest != ib.Target.Digest {
-		t.Fatalf("after TagImage: %s -> %v (%v), %s -> %v (%v); want the same target", a, ia.Target.Digest, erra, b, ib.Target.Digest, errb)
-	}
-	if err := e.eng.TagImage(ctx, core.ImageRefFor("missing"), b); !errors.Is(err, core.ErrNotFound) {
-		t.Errorf("TagImage from a missing image = %v, want ErrNotFound", err)
-	}
-
-	layerPresent := func() bool {
-		t.Helper()
-		_, err := e.raw.ContentStore().Info(e.nsCtx(ctx), digestOf(t, layers[0]))
-		return err == nil
-	}
-	if err := e.eng.RemoveImage(ctx, a); err != nil {
-		t.Fatalf("RemoveImage(%s): %v", a, err)
-	}
-	if !layerPresent() {
-		t.Fatalf("layer blob gone while %s still uses it", b)
-	}
-	if err := e.eng.RemoveImage(ctx, b); err != nil {
-		t.Fatalf("RemoveImage(%s): %v", b, err)
-	}
-	if layerPresent() {
-		t.Errorf("layer blob still in the content store after removing both names")
-	}
-	if err := e.eng.RemoveImage(ctx, b); err != nil {
-		t.Errorf("RemoveImage of a missing image = %v, want nil", err)
-	}
-	if names, err := e.eng.ListImages(ctx); err != nil || len(names) != 0 {
-		t.Errorf("ListImages = %v, %v; want none", names, err)
 	}
 }
 

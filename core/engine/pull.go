@@ -25,7 +25,9 @@ import (
 // Pull fetches and unpacks req.Source and records it as req.Name. When
 // req.Name already holds an unpacked image of the same source, it is
 // returned as is, without asking the registry: a retried build converges
-// on what the first attempt got. PulledImage.Digest is the digest of the
+// on what the first attempt got. Pulls of one source are serialized (see
+// keyLock); each still resolves the manifest with its own credentials, so
+// the registry authorizes every caller. PulledImage.Digest is the digest of the
 // platform-specific manifest (for a multi-platform index, the entry chosen
 // for this host's platform, not the index's digest). ErrInvalidArgument,
 // ErrNotFound, ErrPermissionDenied, ErrUnavailable, ErrResourceExhausted.
@@ -43,6 +45,11 @@ func (e *Engine) Pull(ctx context.Context, req core.PullRequest) (core.PulledIma
 		return e.describe(ctx, img, source)
 	}
 	t := e.target(named, req.Auth)
+	unlock, err := e.pulls.lock(ctx, source)
+	if err != nil {
+		return core.PulledImage{}, classifyPull(err, t)
+	}
+	defer unlock()
 	var img containerd.Image
 	err = e.withLease(ctx, func(ctx context.Context) error {
 		var perr error
@@ -74,7 +81,8 @@ func (e *Engine) existing(ctx context.Context, name, source string) (containerd.
 
 // describe reports the manifest digest and the unpacked size: the sum of
 // each layer snapshot's own usage (a committed overlay snapshot holds only
-// its layer's files).
+// its layer's files). Usage is disk usage as du counts it (allocated
+// blocks, hard links once), so many small files weigh 4 KiB each.
 func (e *Engine) describe(ctx context.Context, img containerd.Image, source string) (core.PulledImage, error) {
 	op := "inspect pulled image " + source
 	m, err := platformManifest(ctx, e.client.ContentStore(), img.Target(), img.Platform())

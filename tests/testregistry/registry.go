@@ -168,7 +168,11 @@ func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
 }
 
 // BlobGets returns how many authorized GET requests the blob with this
-// digest received, over all repositories.
+// digest received, over all repositories. Note that containerd shares
+// blobs between namespaces: a client never fetches a blob that any
+// namespace of the same containerd already holds, so tests that count
+// fetches should push an image of their own (BusyboxImage with a WithFile
+// unique to the test).
 func (r *Registry) BlobGets(digest string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
