@@ -51,7 +51,10 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(ctx, engine.Options{
+	// engine.New waits for the socket until its context ends: bound it.
+	ectx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	eng, err := engine.New(ectx, engine.Options{
 		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
 	})

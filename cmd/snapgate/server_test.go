@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/snapgate/snapgate/core"
@@ -52,7 +53,9 @@ func newHarness(t *testing.T, dbURL string, dataDir string, regOpts ...testregis
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	img, err := testregistry.BusyboxImage()
+	// A unique image per test: containerd shares blobs across namespaces, so
+	// a shared image would already be present and never fetched.
+	img, err := testregistry.BusyboxImage(testregistry.WithFile("/etc/test-id", []byte(t.Name()+testenv.RandomSuffix())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +106,8 @@ func (h *harness) start(run bool) {
 		if h.stop != nil {
 			h.cleanImages()
 			h.stop()
+			h.stop = nil
+			h.dropNamespace()
 		}
 	})
 }
@@ -119,6 +124,19 @@ func (h *harness) cleanImages() {
 	names, _ := h.srv.engine.ListImages(ctx)
 	for _, n := range names {
 		_ = h.srv.engine.RemoveImage(ctx, n)
+	}
+}
+
+// dropNamespace removes the test's (now empty) containerd namespace.
+func (h *harness) dropNamespace() {
+	c, err := containerd.New(h.cfg.ContainerdAddress)
+	if err != nil {
+		h.t.Logf("connect to drop namespace: %v", err)
+		return
+	}
+	defer c.Close()
+	if err := c.NamespaceService().Delete(context.Background(), h.cfg.ContainerdNamespace); err != nil {
+		h.t.Logf("drop namespace %s: %v", h.cfg.ContainerdNamespace, err)
 	}
 }
 
