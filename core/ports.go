@@ -10,12 +10,17 @@ import (
 // empty tenantID means any tenant: only core's own workers pass it.
 type Store interface {
 	// CreateSnapshot inserts s. ErrAlreadyExists when the tenant already has
-	// a snapshot of that name.
+	// a snapshot of that name and tag.
 	CreateSnapshot(ctx context.Context, s *Snapshot) error
+	// CreateSnapshotRetag inserts s, first taking s.Tag away from the
+	// tenant's snapshot that holds s.Name:s.Tag, if any, in one transaction
+	// (E2B: a repeated name is a new build of the same template).
+	CreateSnapshotRetag(ctx context.Context, s *Snapshot) error
 	// GetSnapshot returns the tenant's snapshot by id. ErrNotFound.
 	GetSnapshot(ctx context.Context, tenantID, id string) (*Snapshot, error)
-	// GetSnapshotByName returns the tenant's snapshot by name. ErrNotFound.
-	GetSnapshotByName(ctx context.Context, tenantID, name string) (*Snapshot, error)
+	// GetSnapshotByName returns the tenant's snapshot by name and tag; an
+	// empty tag means the newest snapshot of that name. ErrNotFound.
+	GetSnapshotByName(ctx context.Context, tenantID, name, tag string) (*Snapshot, error)
 	// ListSnapshots returns the tenant's snapshots, newest first.
 	ListSnapshots(ctx context.Context, tenantID string, f SnapshotFilter) ([]*Snapshot, error)
 	// DeleteSnapshot removes the tenant's snapshot row. ErrNotFound.
@@ -48,6 +53,29 @@ type Store interface {
 	// UpdateRegistry saves every field of r. ErrNotFound, ErrAlreadyExists.
 	UpdateRegistry(ctx context.Context, r *Registry) error
 	DeleteRegistry(ctx context.Context, tenantID, id string) error
+
+	// CreateSandbox inserts s. ErrAlreadyExists when a live sandbox of the
+	// tenant has the same name.
+	CreateSandbox(ctx context.Context, s *Sandbox) error
+	// GetSandbox returns the tenant's sandbox by id, in any state. ErrNotFound.
+	GetSandbox(ctx context.Context, tenantID, id string) (*Sandbox, error)
+	// GetSandboxByName returns the tenant's live sandbox of that name. ErrNotFound.
+	GetSandboxByName(ctx context.Context, tenantID, name string) (*Sandbox, error)
+	// ListSandboxes returns the tenant's sandboxes, newest first.
+	ListSandboxes(ctx context.Context, tenantID string, f SandboxFilter) ([]*Sandbox, error)
+	// TransitionSandbox sets state `to` (and the change) if the sandbox is in
+	// one of `from`. ErrFailedPrecondition (a *TransitionError) otherwise.
+	TransitionSandbox(ctx context.Context, id string, from []SandboxState, to SandboxState, ch SandboxChange) error
+	// UpdateSandbox saves name, deadline, on-timeout action and metadata of a
+	// live sandbox. ErrNotFound, ErrAlreadyExists (name taken).
+	UpdateSandbox(ctx context.Context, s *Sandbox) error
+	// ListExpiredSandboxes returns live sandboxes (all tenants) of node whose
+	// deadline is before now.
+	ListExpiredSandboxes(ctx context.Context, node string, now time.Time) ([]*Sandbox, error)
+	// ListNodeSandboxes returns the live sandboxes (all tenants) of node.
+	ListNodeSandboxes(ctx context.Context, node string) ([]*Sandbox, error)
+	// CountSnapshotUsers returns how many live sandboxes were started from snapshotID.
+	CountSnapshotUsers(ctx context.Context, snapshotID string) (int, error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
@@ -93,6 +121,65 @@ type Engine interface {
 	// ListImages returns the names of images the engine holds for snapgate.
 	ListImages(ctx context.Context) ([]string, error)
 	Ping(ctx context.Context) error
+}
+
+// SandboxSpec is what the engine needs to start a sandbox.
+type SandboxSpec struct {
+	ID          string // container id; the engine's names derive from it
+	Image       string // engine image name (a snapshot's ImageRef)
+	VCPUs       int
+	MemoryBytes int64
+	Env         map[string]string
+	Hostname    string
+}
+
+// RuntimeState is what the engine sees of a sandbox's task.
+type RuntimeState string
+
+const (
+	RuntimeRunning RuntimeState = "running"
+	RuntimePaused  RuntimeState = "paused"
+	RuntimeStopped RuntimeState = "stopped" // container exists, task not running
+	RuntimeMissing RuntimeState = "missing" // no container
+)
+
+// CaptureRequest asks the engine to record a running sandbox's filesystem
+// as a new image named Name (the new snapshot's ImageRef).
+type CaptureRequest struct {
+	SandboxID string
+	Name      string
+	// Memory asks for memory state too; only where MemorySnapshots is true.
+	Memory bool
+}
+
+// CapturedImage describes a captured image.
+type CapturedImage struct {
+	Digest        string // manifest digest
+	UnpackedBytes int64  // size of the whole root filesystem
+	MemoryBytes   *int64 // size of memory state, when captured
+}
+
+// Sandboxes is the part of the engine that runs containers.
+type SandboxEngine interface {
+	// StartSandbox creates the container and starts its task. Idempotent by
+	// spec.ID: an existing running sandbox is success.
+	StartSandbox(ctx context.Context, spec SandboxSpec) error
+	// PauseSandbox freezes the task; ResumeSandbox thaws it.
+	PauseSandbox(ctx context.Context, id string) error
+	ResumeSandbox(ctx context.Context, id string) error
+	// KillSandbox kills the task and removes container and writable layer.
+	// A missing sandbox is success.
+	KillSandbox(ctx context.Context, id string) error
+	// SandboxState reports the task's state (RuntimeMissing when absent).
+	SandboxState(ctx context.Context, id string) (RuntimeState, error)
+	// ListSandboxContainers returns the ids of every sandbox container.
+	ListSandboxContainers(ctx context.Context) ([]string, error)
+	// CaptureSandbox records the sandbox's root filesystem (its snapshot's
+	// layers plus one with what changed) as a new image. The sandbox is
+	// frozen only while its changes are copied and keeps running after.
+	CaptureSandbox(ctx context.Context, req CaptureRequest) (CapturedImage, error)
+	// MemorySnapshots reports whether this host can capture memory (CRIU).
+	MemorySnapshots() bool
 }
 
 // Clock is the time source, replaceable in tests.

@@ -46,9 +46,12 @@ func SnapshotPredecessors(to SnapshotStatus) []SnapshotStatus {
 
 // Snapshot is an immutable root filesystem image sandboxes start from.
 type Snapshot struct {
-	ID              string
-	TenantID        string
+	ID       string
+	TenantID string
+	// Name is unique per tenant and tag. Tag is E2B's build tag ("" when the
+	// snapshot lost its tag to a newer build of the same name).
 	Name            string
+	Tag             string
 	Status          SnapshotStatus
 	StatusMessage   string
 	DockerImage     string // the image reference the user asked for
@@ -70,9 +73,12 @@ type Snapshot struct {
 
 // SnapshotFilter selects snapshots for listing.
 type SnapshotFilter struct {
-	NameContains string // case-insensitive substring
-	Limit        int
-	Offset       int
+	NameContains    string // case-insensitive substring
+	Name            string // exact name
+	Tag             string // exact tag (with Name)
+	SourceSandboxID string
+	Limit           int
+	Offset          int
 }
 
 // SnapshotResult is what a finished build records.
@@ -81,6 +87,7 @@ type SnapshotResult struct {
 	StatusMessage string
 	ImageDigest   string
 	FSUsedBytes   int64
+	MemoryBytes   *int64
 }
 
 const (

@@ -133,7 +133,7 @@ func (s *Snapshots) Get(ctx context.Context, ref string) (*Snapshot, error) {
 	if _, perr := uuid.Parse(ref); perr == nil {
 		snap, err = s.opt.Store.GetSnapshot(ctx, p.TenantID, ref)
 	} else {
-		snap, err = s.opt.Store.GetSnapshotByName(ctx, p.TenantID, strings.TrimSuffix(ref, ":latest"))
+		snap, err = s.opt.Store.GetSnapshotByName(ctx, p.TenantID, strings.TrimSuffix(ref, ":latest"), "")
 	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ErrNotFound, "snapshot %q not found", ref)

@@ -1,0 +1,134 @@
+package core
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+)
+
+// SandboxState is the lifecycle of a sandbox (a running container started
+// from a snapshot):
+//
+//	starting ──▶ running ◀──▶ paused
+//	   │            │            │
+//	   └─▶ failed   └──▶ killed ◀┘
+//
+// starting: row written, container being created. running: its task runs.
+// paused: its task is frozen (E2B pause, LangSmith stop). killed and failed
+// are terminal: the container is gone, the row stays for the record and
+// reads as not found. A sandbox is reported running only after its task
+// started, and every change is a compare-and-set on the state.
+type SandboxState string
+
+const (
+	SandboxStarting SandboxState = "starting"
+	SandboxRunning  SandboxState = "running"
+	SandboxPaused   SandboxState = "paused"
+	SandboxKilled   SandboxState = "killed"
+	SandboxFailed   SandboxState = "failed"
+)
+
+// sandboxTransitions is the single table of allowed state changes.
+var sandboxTransitions = map[SandboxState][]SandboxState{
+	SandboxStarting: {SandboxRunning, SandboxFailed, SandboxKilled},
+	SandboxRunning:  {SandboxPaused, SandboxKilled, SandboxFailed},
+	SandboxPaused:   {SandboxRunning, SandboxKilled, SandboxFailed},
+}
+
+// SandboxPredecessors returns the states from which to may be reached.
+func SandboxPredecessors(to SandboxState) []SandboxState {
+	var from []SandboxState
+	for f, tos := range sandboxTransitions {
+		for _, t := range tos {
+			if t == to {
+				from = append(from, f)
+			}
+		}
+	}
+	return from
+}
+
+// Live reports whether a sandbox in state s exists for clients.
+func (s SandboxState) Live() bool {
+	return s == SandboxStarting || s == SandboxRunning || s == SandboxPaused
+}
+
+// TimeoutAction says what happens to a sandbox when its timeout passes.
+type TimeoutAction string
+
+const (
+	TimeoutKill  TimeoutAction = "kill"
+	TimeoutPause TimeoutAction = "pause"
+)
+
+// Sandbox is a container started from a snapshot.
+type Sandbox struct {
+	ID            string // [a-z0-9]: E2B routes by it inside host names
+	TenantID      string
+	Name          string // unique per tenant among live sandboxes; LangSmith addresses boxes by it
+	SnapshotID    string
+	TemplateRef   string // what the client asked for (E2B templateID)
+	State         SandboxState
+	StatusMessage string
+	VCPUs         int
+	MemoryBytes   int64
+	DiskBytes     int64
+	Env           map[string]string
+	Metadata      map[string]string
+	OnTimeout     TimeoutAction
+	// Deadline is when the timeout action runs; zero means never.
+	Deadline time.Time
+	// AccessToken authorizes dataplane calls into this sandbox. It stays the
+	// same across pause and resume, as the SDKs expect.
+	AccessToken string
+	Node        string
+	StartedAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// SandboxFilter selects sandboxes for listing.
+type SandboxFilter struct {
+	States   []SandboxState // empty: every live state
+	Metadata map[string]string
+	Limit    int
+	// After continues a listing: sandboxes created strictly before this
+	// (CreatedAt, ID) pair, newest first.
+	AfterCreated time.Time
+	AfterID      string
+}
+
+// SandboxChange is what a state transition writes besides the state.
+type SandboxChange struct {
+	StatusMessage *string
+	Deadline      *time.Time
+	StartedAt     *time.Time
+}
+
+// newSandboxID returns "i" + 20 characters of [a-z0-9], E2B's shape.
+func newSandboxID() (string, error) {
+	return randomAlnum("i", 20)
+}
+
+// newAccessToken returns a random dataplane token.
+func newAccessToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+const alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomAlnum(prefix string, n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	out := []byte(prefix)
+	for _, c := range b {
+		out = append(out, alnum[int(c)%len(alnum)])
+	}
+	return string(out), nil
+}
