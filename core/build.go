@@ -98,6 +98,12 @@ func (s *Snapshots) build(ctx context.Context, id string) {
 		log.WarnContext(ctx, "load claimed snapshot", "err", err)
 		return
 	}
+	if snap.SourceSandboxID != "" {
+		// A capture is done in its request and cannot be redone later: the
+		// sandbox has moved on. One claimable here was cut off by a crash.
+		s.failInterruptedCapture(ctx, snap)
+		return
+	}
 	bctx, cancel := context.WithTimeout(ctx, s.opt.BuildTimeout)
 	defer cancel()
 	stopRenew := s.renewClaim(bctx, id)
@@ -139,6 +145,16 @@ func (s *Snapshots) build(ctx context.Context, id string) {
 		return
 	}
 	log.InfoContext(wctx, "snapshot build finished", "status", result.Status, "digest", result.ImageDigest, "fs_used_bytes", result.FSUsedBytes)
+}
+
+func (s *Snapshots) failInterruptedCapture(ctx context.Context, snap *Snapshot) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	s.removeImage(wctx, snap.ImageRef)
+	msg := fmt.Sprintf("capture of sandbox %s was interrupted (the server stopped while capturing); capture it again", snap.SourceSandboxID)
+	if err := s.opt.Store.FinishSnapshot(wctx, snap.ID, []SnapshotStatus{SnapshotBuilding}, SnapshotResult{Status: SnapshotFailed, StatusMessage: msg}); err != nil {
+		s.opt.Logger.WarnContext(wctx, "fail interrupted capture", "snapshot_id", snap.ID, "err", err)
+	}
 }
 
 func (s *Snapshots) removeImage(ctx context.Context, name string) {

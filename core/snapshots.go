@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,10 +104,17 @@ func (s *Snapshots) Create(ctx context.Context, req CreateSnapshotRequest) (*Sna
 		}
 		req.RegistryID = reg.ID
 	}
+	// Names are unique whatever their tag: a name an E2B build holds is
+	// taken for LangSmith too.
+	if _, err := s.opt.Store.GetSnapshotByName(ctx, p.TenantID, req.Name, ""); err == nil {
+		return nil, Errorf(ErrAlreadyExists, "a snapshot named %q already exists", req.Name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("check snapshot name %s: %w", req.Name, err)
+	}
 	now := s.opt.Clock.Now()
 	id := s.opt.IDs()
 	snap := &Snapshot{
-		ID: id, TenantID: p.TenantID, Name: req.Name, Status: SnapshotBuilding,
+		ID: id, TenantID: p.TenantID, Name: req.Name, Tag: "latest", Status: SnapshotBuilding,
 		DockerImage: source, RegistryID: req.RegistryID, ImageRef: ImageRefFor(id),
 		FSCapacityBytes: req.FSCapacityBytes, CreatedBy: p.KeyID, CreatedAt: now, UpdatedAt: now,
 	}
@@ -125,20 +131,7 @@ func (s *Snapshots) Create(ctx context.Context, req CreateSnapshotRequest) (*Sna
 
 // Get returns the caller's snapshot by id or by name. ErrNotFound.
 func (s *Snapshots) Get(ctx context.Context, ref string) (*Snapshot, error) {
-	p, err := PrincipalFrom(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var snap *Snapshot
-	if _, perr := uuid.Parse(ref); perr == nil {
-		snap, err = s.opt.Store.GetSnapshot(ctx, p.TenantID, ref)
-	} else {
-		snap, err = s.opt.Store.GetSnapshotByName(ctx, p.TenantID, strings.TrimSuffix(ref, ":latest"), "")
-	}
-	if errors.Is(err, ErrNotFound) {
-		return nil, Errorf(ErrNotFound, "snapshot %q not found", ref)
-	}
-	return snap, err
+	return s.Lookup(ctx, ref)
 }
 
 // List returns a page of the caller's snapshots. ErrInvalidArgument.

@@ -161,11 +161,13 @@ func testConcurrentCreates(t *testing.T, e env) {
 	if len(got) != n || got[0].Name != "app-19" || got[n-1].Name != "app-00" {
 		t.Errorf("after %d concurrent creates got %d rows %v", n, len(got), names(got))
 	}
-	// The same name from many goroutines: exactly one wins.
+	// The same name and tag from many goroutines: exactly one wins.
 	var ok atomic.Int32
 	for range n {
 		wg.Go(func() {
-			err := e.st.CreateSnapshot(t.Context(), snapshot("t1", "contended", base))
+			s := snapshot("t1", "contended", base)
+			s.Tag = "latest"
+			err := e.st.CreateSnapshot(t.Context(), s)
 			switch {
 			case err == nil:
 				ok.Add(1)

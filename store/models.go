@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/snapgate/snapgate/core"
@@ -11,9 +13,12 @@ import (
 // create/update times are off.
 
 type snapshotRow struct {
-	ID                      string    `gorm:"primaryKey"`
-	TenantID                string    `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name,priority:1"`
-	Name                    string    `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name,priority:2"`
+	ID       string `gorm:"primaryKey"`
+	TenantID string `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name_tag,priority:1"`
+	Name     string `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name_tag,priority:2"`
+	// Tag is NULL for an untagged snapshot: NULLs never collide in a unique
+	// index (on both databases), so any number of rows may lose their tag.
+	Tag                     *string   `gorm:"uniqueIndex:idx_snapshots_tenant_name_tag,priority:3"`
 	Status                  string    `gorm:"not null;index:idx_snapshots_status"`
 	StatusMessage           string    `gorm:"not null"`
 	DockerImage             string    `gorm:"not null"`
@@ -60,7 +65,7 @@ func (registryRow) TableName() string { return "registries" }
 
 func snapshotToRow(s *core.Snapshot) *snapshotRow {
 	r := &snapshotRow{
-		ID: s.ID, TenantID: s.TenantID, Name: s.Name, Status: string(s.Status),
+		ID: s.ID, TenantID: s.TenantID, Name: s.Name, Tag: nullString(s.Tag), Status: string(s.Status),
 		StatusMessage: s.StatusMessage, DockerImage: s.DockerImage, RegistryID: s.RegistryID,
 		ImageRef: s.ImageRef, ImageDigest: s.ImageDigest,
 		FSCapacityBytes: s.FSCapacityBytes, FSUsedBytes: s.FSUsedBytes,
@@ -78,7 +83,7 @@ func snapshotToRow(s *core.Snapshot) *snapshotRow {
 
 func (r *snapshotRow) toCore() *core.Snapshot {
 	s := &core.Snapshot{
-		ID: r.ID, TenantID: r.TenantID, Name: r.Name, Status: core.SnapshotStatus(r.Status),
+		ID: r.ID, TenantID: r.TenantID, Name: r.Name, Tag: deref(r.Tag), Status: core.SnapshotStatus(r.Status),
 		StatusMessage: r.StatusMessage, DockerImage: r.DockerImage, RegistryID: r.RegistryID,
 		ImageRef: r.ImageRef, ImageDigest: r.ImageDigest,
 		FSCapacityBytes: r.FSCapacityBytes, FSUsedBytes: r.FSUsedBytes,
@@ -117,6 +122,40 @@ func (r *registryRow) toCore() *core.Registry {
 	}
 }
 
+// nullString is v, or nil (NULL) when v is empty.
+func nullString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+// deref is *p, or the zero value when p is nil (NULL).
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
+}
+
+// nullTime is the stored form of t, or nil (NULL) when t is zero.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	v := dbTime(t)
+	return &v
+}
+
+// coreTime is a nullable column as core sees it: UTC, zero for NULL.
+func coreTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
 // copyPtr keeps callers from aliasing a row's nullable field.
 func copyPtr[T any](p *T) *T {
 	if p == nil {
@@ -124,4 +163,112 @@ func copyPtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// sandboxRow is a sandbox. LiveName equals Name while the sandbox is live
+// (starting, running, paused) and is NULL once it is killed or failed, or
+// when it has no name: the unique index on (tenant_id, live_name) makes
+// names unique among a tenant's live sandboxes only, on both databases,
+// since NULLs never collide. Env and Metadata are JSON objects as text.
+type sandboxRow struct {
+	ID            string     `gorm:"primaryKey"`
+	TenantID      string     `gorm:"not null;index:idx_sandboxes_tenant_created,priority:1;uniqueIndex:idx_sandboxes_tenant_live_name,priority:1"`
+	Name          string     `gorm:"not null"`
+	LiveName      *string    `gorm:"uniqueIndex:idx_sandboxes_tenant_live_name,priority:2"`
+	SnapshotID    string     `gorm:"not null;index:idx_sandboxes_snapshot"`
+	TemplateRef   string     `gorm:"not null"`
+	State         string     `gorm:"not null;index:idx_sandboxes_node_state,priority:2"`
+	StatusMessage string     `gorm:"not null"`
+	VCPUs         int        `gorm:"column:vcpus;not null"`
+	MemoryBytes   int64      `gorm:"not null"`
+	DiskBytes     int64      `gorm:"not null"`
+	Env           string     `gorm:"type:text;not null"`
+	Metadata      string     `gorm:"type:text;not null"`
+	OnTimeout     string     `gorm:"not null"`
+	Deadline      *time.Time // NULL: no deadline
+	AccessToken   string     `gorm:"not null"`
+	Node          string     `gorm:"not null;index:idx_sandboxes_node_state,priority:1"`
+	StartedAt     *time.Time // NULL: not started yet
+	CreatedAt     time.Time  `gorm:"not null;autoCreateTime:false;index:idx_sandboxes_tenant_created,priority:2"`
+	UpdatedAt     time.Time  `gorm:"not null;autoUpdateTime:false"`
+}
+
+func (sandboxRow) TableName() string { return "sandboxes" }
+
+// liveStates are the states in which a sandbox exists for clients.
+var liveStates = []string{string(core.SandboxStarting), string(core.SandboxRunning), string(core.SandboxPaused)}
+
+// liveName is the live_name column of a sandbox named name in state st.
+func liveName(name string, st core.SandboxState) *string {
+	if !st.Live() {
+		return nil
+	}
+	return nullString(name)
+}
+
+func sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
+	env, err := encodeMap(b.Env)
+	if err != nil {
+		return nil, fmt.Errorf("encode env of sandbox %s: %w", b.ID, err)
+	}
+	meta, err := encodeMap(b.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata of sandbox %s: %w", b.ID, err)
+	}
+	return &sandboxRow{
+		ID: b.ID, TenantID: b.TenantID, Name: b.Name, LiveName: liveName(b.Name, b.State),
+		SnapshotID: b.SnapshotID, TemplateRef: b.TemplateRef,
+		State: string(b.State), StatusMessage: b.StatusMessage,
+		VCPUs: b.VCPUs, MemoryBytes: b.MemoryBytes, DiskBytes: b.DiskBytes,
+		Env: env, Metadata: meta, OnTimeout: string(b.OnTimeout),
+		Deadline: nullTime(b.Deadline), AccessToken: b.AccessToken, Node: b.Node,
+		StartedAt: nullTime(b.StartedAt),
+		CreatedAt: dbTime(b.CreatedAt), UpdatedAt: dbTime(b.UpdatedAt),
+	}, nil
+}
+
+func (r *sandboxRow) toCore() (*core.Sandbox, error) {
+	env, err := decodeMap(r.Env)
+	if err != nil {
+		return nil, fmt.Errorf("decode env of sandbox %s: %w", r.ID, err)
+	}
+	meta, err := decodeMap(r.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("decode metadata of sandbox %s: %w", r.ID, err)
+	}
+	return &core.Sandbox{
+		ID: r.ID, TenantID: r.TenantID, Name: r.Name,
+		SnapshotID: r.SnapshotID, TemplateRef: r.TemplateRef,
+		State: core.SandboxState(r.State), StatusMessage: r.StatusMessage,
+		VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, DiskBytes: r.DiskBytes,
+		Env: env, Metadata: meta, OnTimeout: core.TimeoutAction(r.OnTimeout),
+		Deadline: coreTime(r.Deadline), AccessToken: r.AccessToken, Node: r.Node,
+		StartedAt: coreTime(r.StartedAt),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}, nil
+}
+
+// encodeMap is m as a JSON object; nil is stored as {} like an empty map.
+func encodeMap(m map[string]string) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeMap reads a JSON object column; it never returns a nil map, so
+// callers encode an empty object rather than null.
+func decodeMap(s string) (map[string]string, error) {
+	m := map[string]string{}
+	if s == "" || s == "null" {
+		return m, nil
+	}
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

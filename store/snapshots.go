@@ -12,12 +12,55 @@ import (
 )
 
 // CreateSnapshot inserts snap. ErrAlreadyExists when its tenant already has
-// a snapshot of that name (or the id is taken).
+// a snapshot of that name and tag (or the id is taken). Untagged snapshots
+// (Tag "") never clash with each other.
 func (s *Store) CreateSnapshot(ctx context.Context, snap *core.Snapshot) error {
 	if err := s.db.WithContext(ctx).Create(snapshotToRow(snap)).Error; err != nil {
-		return dbError(err, "create", fmt.Sprintf("snapshot %q", snap.Name))
+		return dbError(err, "create", fmt.Sprintf("snapshot %q", snapshotRef(snap.Name, snap.Tag)))
 	}
 	return nil
+}
+
+// CreateSnapshotRetag inserts snap after taking its tag from the tenant's
+// snapshot that holds snap.Name:snap.Tag, in one transaction. The untag
+// UPDATE comes first, so two concurrent calls for the same name and tag
+// queue on that row's lock (Postgres) or on the database's write lock
+// (SQLite, whose transactions begin immediate). On Postgres a call whose
+// insert still meets a rival's just-committed row (there was no row to
+// lock, or the rival inserted after this call's UPDATE) is retried once;
+// after that the clash is ErrAlreadyExists. Either way the unique index
+// leaves exactly one holder of the tag.
+func (s *Store) CreateSnapshotRetag(ctx context.Context, snap *core.Snapshot) error {
+	row := snapshotToRow(snap)
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if row.Tag != nil {
+				err := tx.Model(&snapshotRow{}).
+					Where("tenant_id = ? AND name = ? AND tag = ?", row.TenantID, row.Name, *row.Tag).
+					Update("tag", nil).Error
+				if err != nil {
+					return err
+				}
+			}
+			return tx.Create(row).Error
+		})
+		if !errors.Is(err, gorm.ErrDuplicatedKey) {
+			break
+		}
+	}
+	if err != nil {
+		return dbError(err, "create", fmt.Sprintf("snapshot %q", snapshotRef(snap.Name, snap.Tag)))
+	}
+	return nil
+}
+
+// snapshotRef is how messages name a snapshot: name, or name:tag.
+func snapshotRef(name, tag string) string {
+	if tag == "" {
+		return name
+	}
+	return name + ":" + tag
 }
 
 // GetSnapshot returns the tenant's snapshot by id. ErrNotFound.
@@ -30,24 +73,38 @@ func (s *Store) GetSnapshot(ctx context.Context, tenantID, id string) (*core.Sna
 	return row.toCore(), nil
 }
 
-// GetSnapshotByName returns the tenant's snapshot by name. ErrNotFound.
-func (s *Store) GetSnapshotByName(ctx context.Context, tenantID, name string) (*core.Snapshot, error) {
+// GetSnapshotByName returns the tenant's snapshot of that name and tag; an
+// empty tag means the newest snapshot of that name, tagged or not.
+// ErrNotFound.
+func (s *Store) GetSnapshotByName(ctx context.Context, tenantID, name, tag string) (*core.Snapshot, error) {
 	var row snapshotRow
-	err := s.db.WithContext(ctx).Scopes(inTenant(tenantID)).Where("name = ?", name).Take(&row).Error
+	q := s.db.WithContext(ctx).Scopes(inTenant(tenantID)).Where("name = ?", name)
+	if tag != "" {
+		q = q.Where("tag = ?", tag)
+	}
+	err := q.Order("created_at DESC, id DESC").Take(&row).Error
 	if err != nil {
-		return nil, dbError(err, "get", fmt.Sprintf("snapshot %q", name))
+		return nil, dbError(err, "get", fmt.Sprintf("snapshot %q", snapshotRef(name, tag)))
 	}
 	return row.toCore(), nil
 }
 
-// ListSnapshots returns a page of the tenant's snapshots, newest first.
+// ListSnapshots returns a page of the tenant's snapshots, newest first,
+// filtered by f: Name and SourceSandboxID match exactly, Tag (only with
+// Name) too, NameContains is a case-insensitive substring.
 func (s *Store) ListSnapshots(ctx context.Context, tenantID string, f core.SnapshotFilter) ([]*core.Snapshot, error) {
 	var rows []snapshotRow
-	err := s.db.WithContext(ctx).
-		Scopes(inTenant(tenantID), nameContains(f.NameContains), page(f.Limit, f.Offset)).
-		Order("created_at DESC, id DESC").
-		Find(&rows).Error
-	if err != nil {
+	q := s.db.WithContext(ctx).Scopes(inTenant(tenantID), nameContains(f.NameContains), page(f.Limit, f.Offset))
+	if f.Name != "" {
+		q = q.Where("name = ?", f.Name)
+		if f.Tag != "" {
+			q = q.Where("tag = ?", f.Tag)
+		}
+	}
+	if f.SourceSandboxID != "" {
+		q = q.Where("source_sandbox_id = ?", f.SourceSandboxID)
+	}
+	if err := q.Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list snapshots of tenant %q: %w", tenantID, err)
 	}
 	return snapshotsToCore(rows), nil
@@ -67,7 +124,8 @@ func (s *Store) DeleteSnapshot(ctx context.Context, tenantID, id string) error {
 }
 
 // FinishSnapshot records r if the snapshot's status is one of from, and
-// drops its build claim. A *core.TransitionError (ErrFailedPrecondition)
+// drops its build claim. r.MemoryBytes is written as it is: nil leaves the
+// snapshot without memory state (NULL). A *core.TransitionError (ErrFailedPrecondition)
 // when the status is another one or the row is gone ("deleted").
 func (s *Store) FinishSnapshot(ctx context.Context, id string, from []core.SnapshotStatus, r core.SnapshotResult) error {
 	statuses := make([]string, len(from))
@@ -77,13 +135,14 @@ func (s *Store) FinishSnapshot(ctx context.Context, id string, from []core.Snaps
 	res := s.db.WithContext(ctx).Model(&snapshotRow{}).
 		Where("id = ? AND status IN ?", id, statuses).
 		Updates(map[string]any{
-			"status":         string(r.Status),
-			"status_message": r.StatusMessage,
-			"image_digest":   r.ImageDigest,
-			"fs_used_bytes":  r.FSUsedBytes,
-			"updated_at":     dbTime(time.Now()),
-			"claim_owner":    "",
-			"claim_expires":  nil,
+			"status":                     string(r.Status),
+			"status_message":             r.StatusMessage,
+			"image_digest":               r.ImageDigest,
+			"fs_used_bytes":              r.FSUsedBytes,
+			"memory_snapshot_size_bytes": copyPtr(r.MemoryBytes),
+			"updated_at":                 dbTime(time.Now()),
+			"claim_owner":                "",
+			"claim_expires":              nil,
 		})
 	if res.Error != nil {
 		return fmt.Errorf("finish snapshot %s as %s: %w", id, r.Status, res.Error)

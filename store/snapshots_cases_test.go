@@ -26,6 +26,7 @@ func testSnapshotRoundTrip(t *testing.T, e env) {
 	ctx := t.Context()
 	plain := snapshot("t1", "plain", base)
 	full := snapshot("t1", "full", base.Add(time.Second))
+	full.Tag = "v1.2"
 	mem := int64(0) // a zero size must not come back as nil
 	full.MemorySnapshotSizeBytes = &mem
 	full.Status, full.StatusMessage, full.ImageDigest = core.SnapshotReady, "done", "sha256:abc"
@@ -42,7 +43,7 @@ func testSnapshotRoundTrip(t *testing.T, e env) {
 			diff(t, "GetSnapshot "+s.Name, stored(s), got)
 			checkUTC(t, "GetSnapshot", got.CreatedAt, got.UpdatedAt)
 		}
-		got, err := e.st.GetSnapshotByName(ctx, "t1", s.Name)
+		got, err := e.st.GetSnapshotByName(ctx, "t1", s.Name, s.Tag)
 		if err != nil {
 			t.Fatalf("GetSnapshotByName(%s): %v", s.Name, err)
 		}
@@ -56,22 +57,38 @@ func testSnapshotRoundTrip(t *testing.T, e env) {
 	}
 	_, err := e.st.GetSnapshot(ctx, "t1", "no-such-id")
 	wantErr(t, "GetSnapshot(missing)", err, core.ErrNotFound)
-	_, err = e.st.GetSnapshotByName(ctx, "t1", "no-such-name")
+	_, err = e.st.GetSnapshotByName(ctx, "t1", "no-such-name", "")
 	wantErr(t, "GetSnapshotByName(missing)", err, core.ErrNotFound)
+	_, err = e.st.GetSnapshotByName(ctx, "t1", "full", "v9")
+	wantErr(t, "GetSnapshotByName(missing tag)", err, core.ErrNotFound)
+	if msg := core.PublicMessage(err); msg != `snapshot "full:v9" not found` {
+		t.Errorf("PublicMessage = %q, want the client-safe text", msg)
+	}
 }
 
 func testSnapshotDuplicate(t *testing.T, e env) {
 	first := snapshot("t1", "app", base)
+	first.Tag = "latest"
 	mustCreateSnapshot(t, e.st, first)
-	err := e.st.CreateSnapshot(t.Context(), snapshot("t1", "app", base))
-	wantErr(t, "same name, same tenant", err, core.ErrAlreadyExists)
-	if msg := core.PublicMessage(err); msg != `snapshot "app" already exists` {
+	dup := snapshot("t1", "app", base)
+	dup.Tag = "latest"
+	err := e.st.CreateSnapshot(t.Context(), dup)
+	wantErr(t, "same name and tag, same tenant", err, core.ErrAlreadyExists)
+	if msg := core.PublicMessage(err); msg != `snapshot "app:latest" already exists` {
 		t.Errorf("PublicMessage = %q, want the client-safe text", msg)
 	}
 	sameID := snapshot("t1", "other", base)
 	sameID.ID = first.ID
 	wantErr(t, "same id", e.st.CreateSnapshot(t.Context(), sameID), core.ErrAlreadyExists)
-	mustCreateSnapshot(t, e.st, snapshot("t2", "app", base))
+	other := snapshot("t2", "app", base)
+	other.Tag = "latest"
+	mustCreateSnapshot(t, e.st, other)
+	// Another tag of the name, and any number of untagged rows, coexist.
+	v2 := snapshot("t1", "app", base)
+	v2.Tag = "v2"
+	mustCreateSnapshot(t, e.st, v2)
+	mustCreateSnapshot(t, e.st, snapshot("t1", "app", base))
+	mustCreateSnapshot(t, e.st, snapshot("t1", "app", base))
 }
 
 func testSnapshotTenantIsolation(t *testing.T, e env) {
@@ -85,10 +102,10 @@ func testSnapshotTenantIsolation(t *testing.T, e env) {
 	mustCreateSnapshot(t, e.st, onlyTheirs)
 	_, err := e.st.GetSnapshot(ctx, "t1", theirs.ID)
 	wantErr(t, "GetSnapshot(other tenant)", err, core.ErrNotFound)
-	_, err = e.st.GetSnapshotByName(ctx, "t1", onlyTheirs.Name)
+	_, err = e.st.GetSnapshotByName(ctx, "t1", onlyTheirs.Name, "")
 	wantErr(t, "GetSnapshotByName(other tenant)", err, core.ErrNotFound)
 	wantErr(t, "DeleteSnapshot(other tenant)", e.st.DeleteSnapshot(ctx, "t1", theirs.ID), core.ErrNotFound)
-	got, err := e.st.GetSnapshotByName(ctx, "t2", "app")
+	got, err := e.st.GetSnapshotByName(ctx, "t2", "app", "")
 	if err != nil || got.ID != theirs.ID {
 		t.Fatalf("GetSnapshotByName(t2) = %v, %v; want %s after t1's failed delete", got, err, theirs.ID)
 	}

@@ -29,7 +29,8 @@ import (
 
 // Store keeps snapgate's rows in a SQL database. It is safe for concurrent use.
 type Store struct {
-	db *gorm.DB
+	db       *gorm.DB
+	postgres bool // else SQLite
 }
 
 var _ core.Store = (*Store)(nil)
@@ -76,7 +77,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store (%s): %w", dialector.Name(), err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, postgres: isPostgres}
 	if !isPostgres {
 		sqlDB, err := db.DB()
 		if err != nil {
@@ -97,9 +98,24 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
+// legacySnapshotNameIndex is the unique (tenant_id, name) index of schemas
+// before snapshot tags. AutoMigrate adds the tag column and the new
+// (tenant_id, name, tag) index but never drops or alters an existing index,
+// and the old one would forbid a second build of a name, so migrate drops
+// it explicitly. It does so after AutoMigrate: a run that stops in between
+// leaves both indexes, and the next run drops the old one.
+const legacySnapshotNameIndex = "idx_snapshots_tenant_name"
+
 func (s *Store) migrate(ctx context.Context) error {
-	if err := s.db.WithContext(ctx).AutoMigrate(&snapshotRow{}, &apiKeyRow{}, &registryRow{}); err != nil {
+	db := s.db.WithContext(ctx)
+	if err := db.AutoMigrate(&snapshotRow{}, &apiKeyRow{}, &registryRow{}, &sandboxRow{}); err != nil {
 		return fmt.Errorf("migrate store schema: %w", err)
+	}
+	m := db.Migrator()
+	if m.HasIndex(&snapshotRow{}, legacySnapshotNameIndex) {
+		if err := m.DropIndex(&snapshotRow{}, legacySnapshotNameIndex); err != nil {
+			return fmt.Errorf("migrate store schema: drop index %s: %w", legacySnapshotNameIndex, err)
+		}
 	}
 	return nil
 }

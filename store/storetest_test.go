@@ -30,8 +30,10 @@ const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 // env is what a case gets: a migrated, empty store and a way to open more
 // stores on the same database.
 type env struct {
-	st   *store.Store
-	open func(t *testing.T) *store.Store
+	st      *store.Store
+	open    func(t *testing.T) *store.Store
+	backend string // "sqlite" or "postgres"
+	dsn     string // the case's database, for raw access
 }
 
 type storeCase struct {
@@ -52,6 +54,8 @@ func allCases() []storeCase {
 	cs = append(cs, registryCases()...)
 	cs = append(cs, apiKeyCases()...)
 	cs = append(cs, concurrencyCases()...)
+	cs = append(cs, tagCases()...)
+	cs = append(cs, sandboxCases()...)
 	return cs
 }
 
@@ -68,7 +72,7 @@ func TestStore(t *testing.T) {
 					t.Parallel()
 					dsn := b.fresh(t)
 					open := func(t *testing.T) *store.Store { return openStore(t, dsn) }
-					c.run(t, env{st: open(t), open: open})
+					c.run(t, env{st: open(t), open: open, backend: b.name, dsn: dsn})
 				})
 			}
 		})

@@ -39,7 +39,12 @@ func newTestServer(t *testing.T) (srv *httptest.Server, keyA, keyB string) {
 	if keyB, err = keys.Create(ctx, "tenant-b", ""); err != nil {
 		t.Fatal(err)
 	}
-	snaps, err := core.NewSnapshots(core.SnapshotsOptions{Store: st, Engine: coretest.NewEngine(1 << 20), Owner: "test", Logger: discardLogger()})
+	eng := coretest.NewEngine(1 << 20)
+	snaps, err := core.NewSnapshots(core.SnapshotsOptions{Store: st, Engine: eng, Owner: "test", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxes, err := core.NewSandboxes(core.SandboxesOptions{Store: st, Engine: eng, Snapshots: snaps, Node: "test", Logger: discardLogger(), DefaultImage: "registry.test/busybox:latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +56,7 @@ func newTestServer(t *testing.T) (srv *httptest.Server, keyA, keyB string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Snapshots: snaps, Keys: keys, Spec: spec, Logger: discardLogger(), Validate: true,
+	a, err := New(Options{Snapshots: snaps, Sandboxes: boxes, Keys: keys, Spec: spec, Logger: discardLogger(), Validate: true,
 		Registries: &core.Registries{Store: st, Clock: core.SystemClock{}, IDs: func() string { ids++; return "reg-" + string(rune('a'+ids)) }}})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,14 @@ import (
 // Options wires the adapter to core.
 type Options struct {
 	Snapshots  *core.Snapshots
+	Sandboxes  *core.Sandboxes
 	Registries *core.Registries
 	Keys       *core.Keys
 	Spec       *openapi3.T
 	Logger     *slog.Logger
+	// PublicURL is the base URL clients reach snapgate at, for boxes'
+	// dataplane_url; empty means the Host each request came to.
+	PublicURL string
 	// Validate turns request validation against Spec on (the default in
 	// production; off only for the benchmark's comparison).
 	Validate bool
@@ -31,6 +35,8 @@ type Options struct {
 // API is the LangSmith adapter.
 type API struct {
 	snapshots  *core.Snapshots
+	sandboxes  *core.Sandboxes
+	publicURL  string
 	registries *core.Registries
 	keys       *core.Keys
 	log        *slog.Logger
@@ -47,13 +53,13 @@ const specPrefix = "/v2/sandboxes"
 
 // New builds the adapter.
 func New(opt Options) (*API, error) {
-	if opt.Snapshots == nil || opt.Registries == nil || opt.Keys == nil || opt.Spec == nil {
-		return nil, fmt.Errorf("langsmith: snapshots, registries, keys and spec are required")
+	if opt.Snapshots == nil || opt.Sandboxes == nil || opt.Registries == nil || opt.Keys == nil || opt.Spec == nil {
+		return nil, fmt.Errorf("langsmith: snapshots, sandboxes, registries, keys and spec are required")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	a := &API{snapshots: opt.Snapshots, registries: opt.Registries, keys: opt.Keys, log: opt.Logger}
+	a := &API{snapshots: opt.Snapshots, sandboxes: opt.Sandboxes, publicURL: opt.PublicURL, registries: opt.Registries, keys: opt.Keys, log: opt.Logger}
 	if opt.Validate {
 		a.validator = &validator{spec: opt.Spec}
 	}
@@ -76,6 +82,15 @@ func (a *API) routes() []route {
 		{"GET", "/registries/:registry_name", a.getRegistry},
 		{"PATCH", "/registries/:registry_name", a.updateRegistry},
 		{"DELETE", "/registries/:registry_name", a.deleteRegistry},
+		{"POST", "/boxes", a.createBox},
+		{"GET", "/boxes", a.listBoxes},
+		{"GET", "/boxes/:box_name", a.getBox},
+		{"PATCH", "/boxes/:box_name", a.updateBox},
+		{"DELETE", "/boxes/:box_name", a.deleteBox},
+		{"GET", "/boxes/:box_name/status", a.getBoxStatus},
+		{"POST", "/boxes/:box_name/start", a.startBox},
+		{"POST", "/boxes/:box_name/stop", a.stopBox},
+		{"POST", "/boxes/:box_name/snapshot", a.captureBox},
 	}
 }
 

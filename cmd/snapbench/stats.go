@@ -55,7 +55,9 @@ func mean(ds []time.Duration) time.Duration {
 func secs(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
 
 // millis formats d in milliseconds with two decimals ("1.25ms").
-func millis(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+func millis(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
 
 // spread is "[min-max]" of ds in seconds.
 func spread(ds []time.Duration) string {

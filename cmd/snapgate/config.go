@@ -26,6 +26,8 @@ type Config struct {
 	MaxBodyBytes        int64
 	DisableValidation   bool
 	ContainerdNamespace string
+	DefaultImage        string
+	PublicURL           string
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -46,6 +48,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		NodeName:            get("SNAPGATE_NODE_NAME", ""),
 		ContainerdNamespace: get("SNAPGATE_CONTAINERD_NAMESPACE", "snapgate"),
 		DisableValidation:   getenv("SNAPGATE_DISABLE_VALIDATION") == "1",
+		DefaultImage:        getenv("SNAPGATE_DEFAULT_IMAGE"),
+		PublicURL:           getenv("SNAPGATE_PUBLIC_URL"),
 	}
 	var errs []error
 	for _, h := range strings.Split(getenv("SNAPGATE_INSECURE_REGISTRIES"), ",") {

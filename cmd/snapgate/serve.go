@@ -40,6 +40,7 @@ func newKeys(st core.Store) *core.Keys {
 type Server struct {
 	Handler   http.Handler
 	Snapshots *core.Snapshots
+	Sandboxes *core.Sandboxes
 	store     *store.Store
 	engine    *engine.Engine
 	cfg       Config
@@ -84,18 +85,26 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	boxes, err := core.NewSandboxes(core.SandboxesOptions{
+		Store: s.store, Engine: s.engine, Snapshots: snaps, Logger: logger, Node: s.cfg.NodeName,
+		DefaultImage: s.cfg.DefaultImage,
+	})
+	if err != nil {
+		return err
+	}
 	spec, err := specs.LangSmith(ctx)
 	if err != nil {
 		return err
 	}
 	ls, err := langsmith.New(langsmith.Options{
-		Snapshots: snaps, Keys: keys, Spec: spec, Logger: logger, Validate: !s.cfg.DisableValidation,
+		Snapshots: snaps, Sandboxes: boxes, Keys: keys, Spec: spec, Logger: logger,
+		Validate: !s.cfg.DisableValidation, PublicURL: s.cfg.PublicURL,
 		Registries: &core.Registries{Store: s.store, Clock: core.SystemClock{}, IDs: uuid.NewString},
 	})
 	if err != nil {
 		return err
 	}
-	s.Snapshots = snaps
+	s.Snapshots, s.Sandboxes = snaps, boxes
 	s.Handler, err = s.router(ls, logger)
 	return err
 }
@@ -161,6 +170,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Snapshots.Run(workCtx) })
+	wg.Go(func() { srv.Sandboxes.Run(workCtx) })
 	hs := &http.Server{
 		Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx },

@@ -100,6 +100,7 @@ func (h *harness) start(run bool) {
 	var wg sync.WaitGroup
 	if run {
 		wg.Go(func() { srv.Snapshots.Run(ctx) })
+		wg.Go(func() { srv.Sandboxes.Run(ctx) })
 	}
 	h.stop = func() { cancel(); wg.Wait(); h.http.Close(); srv.Close() }
 	h.t.Cleanup(func() {

@@ -20,6 +20,9 @@ type Engine struct {
 	Fail   map[string]error
 	Size   int64
 	Gate   chan struct{}
+	// StartErr makes StartSandbox fail.
+	StartErr error
+	boxes    map[string]core.RuntimeState
 }
 
 // NewEngine returns an empty fake engine whose images unpack to size bytes.

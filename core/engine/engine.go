@@ -41,6 +41,10 @@ const (
 	DefaultNamespace = "snapgate"
 	// DefaultSnapshotter unpacks images; the capture fast path needs overlayfs.
 	DefaultSnapshotter = "overlayfs"
+	// DefaultInitBinary is the static busybox sandboxes run as their init.
+	DefaultInitBinary = "/bin/busybox"
+	// DefaultPidsLimit caps the processes of one sandbox.
+	DefaultPidsLimit = 4096
 
 	// Labels on leases this package creates, so New can find stale ones.
 	ownerLabel = "snapgate/owner"
@@ -68,6 +72,17 @@ type Options struct {
 	// deleted. It must exceed the longest pull another live process sharing
 	// the namespace may be running. Default 30 min.
 	StaleLeaseAge time.Duration
+
+	// InitBinary is a static busybox on the host, bind-mounted read-only
+	// into every sandbox as its long-running process, so images without a
+	// shell (or without sleep) still make sandboxes. Default /bin/busybox;
+	// only StartSandbox needs it (and fails clearly when it is missing).
+	InitBinary string
+	// PidsLimit caps the processes of one sandbox (fork bombs). Default 4096.
+	PidsLimit int64
+	// OnCapture, when set, is told how long each successful capture kept
+	// the sandbox frozen and how long it took in all (for benchmarks).
+	OnCapture func(paused, total time.Duration)
 }
 
 // Engine is a core.Engine backed by containerd. Safe for concurrent use.
@@ -81,9 +96,18 @@ type Engine struct {
 	leaseTTL    time.Duration
 	clog        *clog.Entry
 	pulls       keyLock // one pull per source at a time
+
+	initBinary string
+	pidsLimit  int64
+	onCapture  func(paused, total time.Duration)
+	sandboxes  keyLock    // one start or kill per sandbox id at a time
+	criu       *criuProbe // nil on a zero Engine: no memory snapshots
 }
 
-var _ core.Engine = (*Engine)(nil)
+var (
+	_ core.Engine        = (*Engine)(nil)
+	_ core.SandboxEngine = (*Engine)(nil)
+)
 
 // New connects to containerd, checks that it answers, and deletes stale
 // leases. ErrUnavailable when containerd does not answer. The client waits
@@ -104,6 +128,9 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		log:         opt.Logger,
 		leaseTTL:    opt.LeaseTTL,
 		clog:        containerdLogger(opt.Logger),
+		initBinary:  opt.InitBinary,
+		pidsLimit:   opt.PidsLimit,
+		onCapture:   opt.OnCapture,
 	}
 	for _, h := range opt.InsecureRegistries {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
@@ -118,6 +145,7 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		_ = c.Close()
 		return nil, err
 	}
+	e.criu = startCRIUProbe(opt.Logger)
 	return e, nil
 }
 
@@ -139,6 +167,12 @@ func withDefaults(opt Options) Options {
 	}
 	if opt.StaleLeaseAge <= 0 {
 		opt.StaleLeaseAge = 30 * time.Minute
+	}
+	if opt.InitBinary == "" {
+		opt.InitBinary = DefaultInitBinary
+	}
+	if opt.PidsLimit <= 0 {
+		opt.PidsLimit = DefaultPidsLimit
 	}
 	return opt
 }

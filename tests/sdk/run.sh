@@ -12,9 +12,21 @@ vendors=${*:-langsmith}
 bin="$root/bin"
 work=$(mktemp -d /tmp/snapgate-sdk.XXXXXX)
 pids=()
+export SNAPGATE_CONTAINERD_NAMESPACE="snapgate-sdk-$$"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # Sandboxes the tests left (a failed assertion skips their clean-up).
+  ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks ls -q 2>/dev/null \
+    | xargs -r -n1 ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks kill -s KILL >/dev/null 2>&1 || true
+  sleep 0.5
+  ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" containers ls -q 2>/dev/null \
+    | xargs -r -n1 ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks rm -f >/dev/null 2>&1 || true
+  ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" containers ls -q 2>/dev/null \
+    | xargs -r ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" containers rm >/dev/null 2>&1 || true
+  ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" images ls -q 2>/dev/null \
+    | xargs -r ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" images rm --sync >/dev/null 2>&1 || true
+  ctr --address "$containerd_address" namespaces rm "$SNAPGATE_CONTAINERD_NAMESPACE" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -30,8 +42,8 @@ registry=$(head -n1 "$work/registry.addr")
 port=$(free_port)
 export SNAPGATE_DATA_DIR="$work/data" SNAPGATE_LISTEN="127.0.0.1:$port"
 export SNAPGATE_CONTAINERD_ADDRESS="$containerd_address"
-export SNAPGATE_CONTAINERD_NAMESPACE="snapgate-sdk-$$"
 export SNAPGATE_INSECURE_REGISTRIES="$registry"
+export SNAPGATE_DEFAULT_IMAGE="$registry/busybox:latest"
 key_a=$("$bin/snapgate" keys create --tenant sdk-a)
 key_b=$("$bin/snapgate" keys create --tenant sdk-b)
 "$bin/snapgate" serve >"$work/snapgate.log" 2>&1 </dev/null &
@@ -57,7 +69,4 @@ fi
 if grep -qF -e "$key_a" -e "$key_b" "$work/snapgate.log"; then
   echo "FAIL: an API key appears in the snapgate log"; status=1
 fi
-# Clean up the namespace's images so repeated runs do not pile up content.
-ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" images ls -q 2>/dev/null \
-  | xargs -r ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" images rm --sync >/dev/null 2>&1 || true
 exit $status

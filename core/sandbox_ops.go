@@ -1,0 +1,184 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Get returns the caller's live sandbox by id or name. ErrNotFound.
+func (s *Sandboxes) Get(ctx context.Context, ref string) (*Sandbox, error) {
+	p, err := PrincipalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := s.opt.Store.GetSandbox(ctx, p.TenantID, ref)
+	if err == nil && sb.State.Live() {
+		return sb, nil
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	sb, err = s.opt.Store.GetSandboxByName(ctx, p.TenantID, ref)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(ErrNotFound, "sandbox %q not found", ref)
+	}
+	return sb, err
+}
+
+// List returns a page of the caller's sandboxes.
+func (s *Sandboxes) List(ctx context.Context, f SandboxFilter) ([]*Sandbox, error) {
+	p, err := PrincipalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range f.States {
+		if !st.Live() {
+			return nil, Errorf(ErrInvalidArgument, "state must be running or paused, got %q", st)
+		}
+	}
+	return s.opt.Store.ListSandboxes(ctx, p.TenantID, f)
+}
+
+// Pause freezes a running sandbox. ErrNotFound; ErrFailedPrecondition when
+// it is not running (already paused included).
+func (s *Sandboxes) Pause(ctx context.Context, ref string) error {
+	sb, err := s.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return s.pause(ctx, sb)
+}
+
+func (s *Sandboxes) pause(ctx context.Context, sb *Sandbox) error {
+	if sb.State != SandboxRunning {
+		return &TransitionError{Resource: "sandbox " + sb.ID, From: string(sb.State), To: string(SandboxPaused)}
+	}
+	if err := s.opt.Engine.PauseSandbox(ctx, sb.ID); err != nil {
+		return fmt.Errorf("pause sandbox %s: %w", sb.ID, err)
+	}
+	// A paused sandbox has no deadline: E2B and LangSmith keep it until
+	// resumed or killed.
+	var never time.Time
+	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{SandboxRunning}, SandboxPaused, SandboxChange{Deadline: &never}); err != nil {
+		return err
+	}
+	s.opt.Logger.InfoContext(ctx, "sandbox paused", "sandbox_id", sb.ID)
+	return nil
+}
+
+// Resume makes a sandbox running again (resuming it if paused) and, when
+// timeout > 0, moves its deadline to at least now+timeout. It reports
+// whether the sandbox was paused. ErrNotFound.
+func (s *Sandboxes) Resume(ctx context.Context, ref string, timeout time.Duration) (*Sandbox, bool, error) {
+	sb, err := s.Get(ctx, ref)
+	if err != nil {
+		return nil, false, err
+	}
+	wasPaused := sb.State == SandboxPaused
+	now := s.opt.Clock.Now()
+	change := SandboxChange{}
+	if timeout > 0 {
+		if d := now.Add(timeout); wasPaused || sb.Deadline.IsZero() || d.After(sb.Deadline) {
+			change.Deadline, sb.Deadline = &d, d
+		}
+	}
+	switch sb.State {
+	case SandboxPaused:
+		if err := s.opt.Engine.ResumeSandbox(ctx, sb.ID); err != nil {
+			return nil, false, fmt.Errorf("resume sandbox %s: %w", sb.ID, err)
+		}
+		err = s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{SandboxPaused}, SandboxRunning, change)
+	case SandboxRunning:
+		if change.Deadline != nil {
+			err = s.opt.Store.UpdateSandbox(ctx, sb)
+		}
+	default:
+		err = &TransitionError{Resource: "sandbox " + sb.ID, From: string(sb.State), To: string(SandboxRunning)}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	sb.State = SandboxRunning
+	return sb, wasPaused, nil
+}
+
+// SetTimeout sets the deadline to now+timeout (it may shorten it).
+func (s *Sandboxes) SetTimeout(ctx context.Context, ref string, timeout time.Duration) (*Sandbox, error) {
+	if timeout <= 0 {
+		return nil, Errorf(ErrInvalidArgument, "timeout must be positive")
+	}
+	sb, err := s.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	sb.Deadline = s.opt.Clock.Now().Add(timeout)
+	if err := s.opt.Store.UpdateSandbox(ctx, sb); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// SandboxUpdate changes a sandbox's name, timeout action or metadata.
+type SandboxUpdate struct {
+	Name      *string
+	OnTimeout *TimeoutAction
+	Metadata  map[string]string
+}
+
+// Update applies u. ErrNotFound, ErrInvalidArgument, ErrAlreadyExists.
+func (s *Sandboxes) Update(ctx context.Context, ref string, u SandboxUpdate) (*Sandbox, error) {
+	sb, err := s.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if u.Name != nil {
+		if err := ValidateName("name", *u.Name); err != nil {
+			return nil, err
+		}
+		sb.Name = *u.Name
+	}
+	if u.OnTimeout != nil {
+		sb.OnTimeout = *u.OnTimeout
+	}
+	if u.Metadata != nil {
+		sb.Metadata = u.Metadata
+	}
+	if err := s.opt.Store.UpdateSandbox(ctx, sb); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// Kill stops a sandbox for good. ErrNotFound.
+func (s *Sandboxes) Kill(ctx context.Context, ref string) error {
+	sb, err := s.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return s.kill(ctx, sb, "")
+}
+
+// kill records the sandbox killed first, so it is never reported running
+// without a task; a crash before the engine call leaves a container the
+// reconciler removes.
+func (s *Sandboxes) kill(ctx context.Context, sb *Sandbox, reason string) error {
+	ch := SandboxChange{}
+	if reason != "" {
+		ch.StatusMessage = &reason
+	}
+	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, SandboxPredecessors(SandboxKilled), SandboxKilled, ch); err != nil {
+		if errors.Is(err, ErrFailedPrecondition) {
+			return Errorf(ErrNotFound, "sandbox %q not found", sb.ID)
+		}
+		return err
+	}
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.opt.Engine.KillSandbox(kctx, sb.ID); err != nil {
+		s.opt.Logger.WarnContext(ctx, "kill sandbox container (the reconciler retries)", "sandbox_id", sb.ID, "err", err)
+	}
+	s.opt.Logger.InfoContext(ctx, "sandbox killed", "sandbox_id", sb.ID, "reason", reason)
+	return nil
+}

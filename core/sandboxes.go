@@ -1,0 +1,181 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// SandboxesOptions configures the sandbox service.
+type SandboxesOptions struct {
+	Store     Store
+	Engine    SandboxEngine
+	Snapshots *Snapshots
+	Clock     Clock
+	Logger    *slog.Logger
+	// Node names this process; sandboxes it starts are recorded as its.
+	Node string
+	// DefaultImage backs the "base" snapshot used when a client names none.
+	DefaultImage string
+	// DefaultFSCapacity is the capacity of the base snapshot.
+	DefaultFSCapacity int64
+	MaxVCPUs          int
+	DefaultVCPUs      int
+	DefaultMemory     int64
+	StartTimeout      time.Duration
+}
+
+// Sandboxes is the sandbox service: start from snapshots, pause, resume,
+// timeouts, kill, and capture of running sandboxes into new snapshots.
+type Sandboxes struct {
+	opt SandboxesOptions
+}
+
+// DefaultSnapshotName is the snapshot used when a client asks for none
+// (E2B's template "base", LangSmith's default snapshot).
+const DefaultSnapshotName = "base"
+
+// NewSandboxes returns the service; call Run to start its reaper.
+func NewSandboxes(opt SandboxesOptions) (*Sandboxes, error) {
+	if opt.Store == nil || opt.Engine == nil || opt.Snapshots == nil || opt.Node == "" {
+		return nil, errors.New("sandboxes: store, engine, snapshots and node are required")
+	}
+	if opt.Clock == nil {
+		opt.Clock = SystemClock{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.MaxVCPUs <= 0 {
+		opt.MaxVCPUs = 8
+	}
+	if opt.DefaultVCPUs <= 0 {
+		opt.DefaultVCPUs = 1
+	}
+	if opt.DefaultMemory <= 0 {
+		opt.DefaultMemory = 512 << 20
+	}
+	if opt.DefaultFSCapacity <= 0 {
+		opt.DefaultFSCapacity = 8 << 30
+	}
+	if opt.StartTimeout <= 0 {
+		opt.StartTimeout = 60 * time.Second
+	}
+	return &Sandboxes{opt: opt}, nil
+}
+
+// CreateSandboxRequest asks for a sandbox. Exactly one way of naming the
+// snapshot may be used; none means the default snapshot.
+type CreateSandboxRequest struct {
+	SnapshotRef string // id, name, name:tag or namespace/name:tag
+	Name        string // optional; defaults to the sandbox id
+	VCPUs       int
+	MemoryBytes int64
+	Env         map[string]string
+	Metadata    map[string]string
+	Timeout     time.Duration // 0: no deadline
+	OnTimeout   TimeoutAction
+	// WaitForSnapshot bounds how long to wait for a snapshot still building.
+	WaitForSnapshot time.Duration
+}
+
+// Create starts a sandbox and returns it running. ErrInvalidArgument,
+// ErrNotFound (snapshot), ErrFailedPrecondition (snapshot failed or not
+// ready), ErrAlreadyExists (name), ErrUnavailable (engine).
+func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sandbox, error) {
+	p, err := PrincipalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := s.newSandbox(p, req)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := s.resolveSnapshot(ctx, req.SnapshotRef, req.WaitForSnapshot)
+	if err != nil {
+		return nil, err
+	}
+	sb.SnapshotID = snap.ID
+	if err := s.opt.Store.CreateSandbox(ctx, sb); err != nil {
+		return nil, fmt.Errorf("record sandbox: %w", err)
+	}
+	// The start outlives a client that hangs up: a half-started sandbox
+	// must end running or failed, never stay starting.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.StartTimeout)
+	defer cancel()
+	spec := SandboxSpec{ID: sb.ID, Image: snap.ImageRef, VCPUs: sb.VCPUs, MemoryBytes: sb.MemoryBytes, Env: sb.Env, Hostname: sb.ID}
+	if err := s.opt.Engine.StartSandbox(sctx, spec); err != nil {
+		s.fail(sctx, sb, "sandbox failed to start: "+PublicMessage(err))
+		return nil, WithCause(ErrUnavailable, err, "sandbox failed to start from snapshot %s: %s", snap.ID, PublicMessage(err))
+	}
+	now := s.opt.Clock.Now()
+	if err := s.opt.Store.TransitionSandbox(sctx, sb.ID, []SandboxState{SandboxStarting}, SandboxRunning, SandboxChange{StartedAt: &now}); err != nil {
+		// Killed while starting: make sure nothing keeps running.
+		_ = s.opt.Engine.KillSandbox(sctx, sb.ID)
+		return nil, Errorf(ErrFailedPrecondition, "sandbox %s was killed while starting", sb.ID)
+	}
+	sb.State, sb.StartedAt = SandboxRunning, now
+	s.opt.Logger.InfoContext(ctx, "sandbox started", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "tenant", p.TenantID)
+	return sb, nil
+}
+
+func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox, error) {
+	vcpus, mem := req.VCPUs, req.MemoryBytes
+	if vcpus == 0 {
+		vcpus = s.opt.DefaultVCPUs
+	}
+	if mem == 0 {
+		mem = s.opt.DefaultMemory
+	}
+	switch {
+	case vcpus < 1 || vcpus > s.opt.MaxVCPUs:
+		return nil, Errorf(ErrInvalidArgument, "vcpus must be between 1 and %d, got %d", s.opt.MaxVCPUs, vcpus)
+	case mem < 64<<20:
+		return nil, Errorf(ErrInvalidArgument, "memory must be at least 64 MiB, got %d bytes", mem)
+	case req.Timeout < 0:
+		return nil, Errorf(ErrInvalidArgument, "timeout must not be negative")
+	}
+	if req.OnTimeout == "" {
+		req.OnTimeout = TimeoutKill
+	}
+	if req.OnTimeout != TimeoutKill && req.OnTimeout != TimeoutPause {
+		return nil, Errorf(ErrInvalidArgument, "on-timeout action must be kill or pause, got %q", req.OnTimeout)
+	}
+	id, err := newSandboxID()
+	if err != nil {
+		return nil, err
+	}
+	token, err := newAccessToken()
+	if err != nil {
+		return nil, err
+	}
+	name := req.Name
+	if name == "" {
+		name = id
+	} else if err := ValidateName("name", name); err != nil {
+		return nil, err
+	}
+	now := s.opt.Clock.Now()
+	sb := &Sandbox{
+		ID: id, TenantID: p.TenantID, Name: name, TemplateRef: req.SnapshotRef, State: SandboxStarting,
+		VCPUs: vcpus, MemoryBytes: mem, Env: req.Env, Metadata: req.Metadata, OnTimeout: req.OnTimeout,
+		AccessToken: token, Node: s.opt.Node, CreatedAt: now, UpdatedAt: now,
+	}
+	if req.Timeout > 0 {
+		sb.Deadline = now.Add(req.Timeout)
+	}
+	return sb, nil
+}
+
+// fail records a start failure and removes whatever the engine made.
+func (s *Sandboxes) fail(ctx context.Context, sb *Sandbox, msg string) {
+	if err := s.opt.Engine.KillSandbox(ctx, sb.ID); err != nil {
+		s.opt.Logger.WarnContext(ctx, "clean up failed sandbox", "sandbox_id", sb.ID, "err", err)
+	}
+	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, SandboxPredecessors(SandboxFailed), SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
+		s.opt.Logger.WarnContext(ctx, "record sandbox failure", "sandbox_id", sb.ID, "err", err)
+	}
+	s.opt.Logger.WarnContext(ctx, "sandbox failed", "sandbox_id", sb.ID, "status_message", msg)
+}

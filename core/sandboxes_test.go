@@ -1,0 +1,194 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+type boxEnv struct {
+	*env
+	boxes *core.Sandboxes
+	snap  *core.Snapshot
+}
+
+func newBoxEnv(t *testing.T) *boxEnv {
+	t.Helper()
+	e := newEnv(t, "node-1")
+	boxes, err := core.NewSandboxes(core.SandboxesOptions{
+		Store: e.store, Engine: e.eng, Snapshots: e.svc, Node: "node-1",
+		Logger: slog.New(slog.DiscardHandler), DefaultImage: image,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { boxes.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	s, err := e.svc.Create(e.ctx, core.CreateSnapshotRequest{Name: "py", DockerImage: image, FSCapacityBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &boxEnv{env: e, boxes: boxes, snap: e.waitFinal(t, s.ID)}
+}
+
+func TestSandboxLifecycle(t *testing.T) {
+	e := newBoxEnv(t)
+	sb, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py", Metadata: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.State != core.SandboxRunning || len(sb.ID) != 21 || sb.ID[0] != 'i' || sb.AccessToken == "" {
+		t.Fatalf("created %+v", sb)
+	}
+	if st, _ := e.eng.SandboxState(t.Context(), sb.ID); st != core.RuntimeRunning {
+		t.Errorf("engine state %s", st)
+	}
+	if err := e.boxes.Pause(e.ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.boxes.Pause(e.ctx, sb.ID); !errors.Is(err, core.ErrFailedPrecondition) {
+		t.Errorf("second pause: %v, want ErrFailedPrecondition", err)
+	}
+	got, wasPaused, err := e.boxes.Resume(e.ctx, sb.ID, time.Minute)
+	if err != nil || !wasPaused || got.State != core.SandboxRunning {
+		t.Fatalf("resume: %+v %v %v", got, wasPaused, err)
+	}
+	if _, wasPaused, _ = e.boxes.Resume(e.ctx, sb.ID, time.Minute); wasPaused {
+		t.Error("resume of a running sandbox reported it paused")
+	}
+	other := core.WithPrincipal(t.Context(), core.Principal{TenantID: "tenant-b"})
+	if _, err := e.boxes.Get(other, sb.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("other tenant get: %v", err)
+	}
+	if err := e.boxes.Kill(other, sb.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("other tenant kill: %v", err)
+	}
+	if err := e.boxes.Kill(e.ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.boxes.Get(e.ctx, sb.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("get after kill: %v", err)
+	}
+	if err := e.boxes.Kill(e.ctx, sb.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("second kill: %v", err)
+	}
+	if st, _ := e.eng.SandboxState(t.Context(), sb.ID); st != core.RuntimeMissing {
+		t.Errorf("engine still has killed sandbox: %s", st)
+	}
+}
+
+func TestSandboxFromMissingOrFailedSnapshot(t *testing.T) {
+	e := newBoxEnv(t)
+	if _, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "nope"}); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("unknown snapshot: %v", err)
+	}
+	e.eng.Fail["registry.test/broken:latest"] = core.Errorf(core.ErrNotFound, "image not found in its registry")
+	s, _ := e.svc.Create(e.ctx, core.CreateSnapshotRequest{Name: "broken", DockerImage: "registry.test/broken:latest", FSCapacityBytes: 1 << 30})
+	e.waitFinal(t, s.ID)
+	_, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: s.ID})
+	if !errors.Is(err, core.ErrFailedPrecondition) || !strings.Contains(core.PublicMessage(err), "failed to build") {
+		t.Errorf("failed snapshot: %v", err)
+	}
+}
+
+func TestDefaultSnapshotIsBuiltOnFirstUse(t *testing.T) {
+	e := newBoxEnv(t)
+	sb, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := e.svc.Get(e.ctx, core.DefaultSnapshotName)
+	if err != nil || base.Status != core.SnapshotReady || sb.SnapshotID != base.ID {
+		t.Errorf("base snapshot %+v (%v), sandbox snapshot %s", base, err, sb.SnapshotID)
+	}
+}
+
+func TestStartFailureIsRecorded(t *testing.T) {
+	e := newBoxEnv(t)
+	e.eng.StartErr = errors.New("runc exploded")
+	_, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+	if !errors.Is(err, core.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	list, _ := e.boxes.List(e.ctx, core.SandboxFilter{})
+	if len(list) != 0 {
+		t.Errorf("a sandbox that failed to start is listed: %+v", list[0])
+	}
+}
+
+func TestTimeoutKillsOrPauses(t *testing.T) {
+	e := newBoxEnv(t)
+	killed, _ := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py", Timeout: time.Second})
+	paused, _ := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py", Timeout: time.Second, OnTimeout: core.TimeoutPause})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		_, kerr := e.boxes.Get(e.ctx, killed.ID)
+		p, _ := e.boxes.Get(e.ctx, paused.ID)
+		if errors.Is(kerr, core.ErrNotFound) && p != nil && p.State == core.SandboxPaused {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Error("timeouts did not kill / pause the sandboxes within 5s")
+}
+
+func TestLostSandboxIsNeverReportedRunning(t *testing.T) {
+	e := newBoxEnv(t)
+	sb, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.eng.Crash(sb.ID)
+	e.boxes.Reconcile(t.Context())
+	if _, err := e.boxes.Get(e.ctx, sb.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("lost sandbox still reported: %v", err)
+	}
+	got, _ := e.store.GetSandbox(t.Context(), "", sb.ID)
+	if got.State != core.SandboxFailed || !strings.Contains(got.StatusMessage, "lost") {
+		t.Errorf("lost sandbox recorded as %s %q", got.State, got.StatusMessage)
+	}
+}
+
+func TestCaptureMakesAReadySnapshot(t *testing.T) {
+	e := newBoxEnv(t)
+	sb, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "tenant-a/cap", Namespaced: true, Tag: "default", Retag: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Status != core.SnapshotReady || snap.SourceSandboxID != sb.ID || snap.Name != "cap" || snap.Tag != "default" {
+		t.Errorf("captured %+v", snap)
+	}
+	again, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "cap", Namespaced: true, Tag: "default", Retag: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.svc.Lookup(e.ctx, "tenant-a/cap:default"); got == nil || got.ID != again.ID {
+		t.Errorf("cap:default resolves to %+v, want the newer capture %s", got, again.ID)
+	}
+	if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "other/cap", Namespaced: true}); !errors.Is(err, core.ErrInvalidArgument) {
+		t.Errorf("foreign namespace: %v", err)
+	}
+	if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "py", Tag: "latest"}); !errors.Is(err, core.ErrAlreadyExists) {
+		t.Errorf("LangSmith capture onto an existing name: %v", err)
+	}
+	if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "mem", Memory: true}); !errors.Is(err, core.ErrFailedPrecondition) {
+		t.Errorf("memory capture on a host without CRIU: %v", err)
+	}
+	from, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: again.ID + ":default"})
+	if err != nil || from.SnapshotID != again.ID {
+		t.Errorf("sandbox from capture: %+v %v", from, err)
+	}
+}
