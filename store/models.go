@@ -3,7 +3,9 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/snapgate/snapgate/core"
 )
@@ -207,6 +209,12 @@ func liveName(name string, st core.SandboxState) *string {
 }
 
 func sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
+	if err := checkMap("env", b.Env); err != nil {
+		return nil, err
+	}
+	if err := checkMap("metadata", b.Metadata); err != nil {
+		return nil, err
+	}
 	env, err := encodeMap(b.Env)
 	if err != nil {
 		return nil, fmt.Errorf("encode env of sandbox %s: %w", b.ID, err)
@@ -258,6 +266,27 @@ func encodeMap(m map[string]string) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// checkMap refuses what a JSON text column cannot give back exactly on
+// both databases: invalid UTF-8 (JSON replaces it) and NUL characters
+// (Postgres cannot cast "\u0000" to jsonb, which the metadata filter does,
+// so one such row would break filtered listings).
+func checkMap(field string, m map[string]string) error {
+	for k, v := range m {
+		if !storable(k) {
+			return core.Errorf(core.ErrInvalidArgument, "%s keys must be UTF-8 text without NUL characters", field)
+		}
+		if !storable(v) {
+			return core.Errorf(core.ErrInvalidArgument, "%s value of %q must be UTF-8 text without NUL characters", field, k)
+		}
+	}
+	return nil
+}
+
+// storable reports whether s survives a JSON text column unchanged.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // decodeMap reads a JSON object column; it never returns a nil map, so

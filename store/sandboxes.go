@@ -14,7 +14,8 @@ import (
 )
 
 // CreateSandbox inserts b. ErrAlreadyExists when a live sandbox of its
-// tenant has the same name (or the id is taken).
+// tenant has the same name (or the id is taken); ErrInvalidArgument when
+// env or metadata holds invalid UTF-8 or NUL characters.
 func (s *Store) CreateSandbox(ctx context.Context, b *core.Sandbox) error {
 	row, err := sandboxToRow(b)
 	if err != nil {
@@ -74,6 +75,9 @@ func (s *Store) ListSandboxes(ctx context.Context, tenantID string, f core.Sandb
 	if !f.AfterCreated.IsZero() {
 		t := dbTime(f.AfterCreated)
 		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, f.AfterID)
+	}
+	if checkMap("metadata", f.Metadata) != nil {
+		return []*core.Sandbox{}, nil // no stored metadata can match
 	}
 	q, err := s.metadataHas(q, f.Metadata)
 	if err != nil {
@@ -164,8 +168,11 @@ func (s *Store) TransitionSandbox(ctx context.Context, id string, from []core.Sa
 // UpdateSandbox saves the name, deadline, timeout action and metadata (and
 // UpdatedAt, when set) of the live sandbox b.ID of b.TenantID. ErrNotFound
 // when it is not live; ErrAlreadyExists when another live sandbox of the
-// tenant has the name.
+// tenant has the name; ErrInvalidArgument for metadata CreateSandbox refuses.
 func (s *Store) UpdateSandbox(ctx context.Context, b *core.Sandbox) error {
+	if err := checkMap("metadata", b.Metadata); err != nil {
+		return err
+	}
 	meta, err := encodeMap(b.Metadata)
 	if err != nil {
 		return fmt.Errorf("encode metadata of sandbox %s: %w", b.ID, err)

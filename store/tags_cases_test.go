@@ -202,6 +202,29 @@ func testConcurrentRetag(t *testing.T, e env) {
 			}
 		})
 	}
+	// Two racing builds always both succeed: SQLite serializes them, and on
+	// Postgres the loser's one retry takes the tag from the winner.
+	t.Run("pairs", func(t *testing.T) {
+		for round := range 20 {
+			name := fmt.Sprintf("pair-%d", round)
+			if round%2 == 1 {
+				mustCreateSnapshot(t, e.st, tagged("t1", name, "latest", base))
+			}
+			var wg sync.WaitGroup
+			for i, st := range []*store.Store{e.st, other} {
+				wg.Go(func() {
+					s := tagged("t1", name, "latest", base.Add(time.Duration(i+1)*time.Second))
+					if err := st.CreateSnapshotRetag(t.Context(), s); err != nil {
+						t.Errorf("round %d: CreateSnapshotRetag: %v, want both of a pair to succeed", round, err)
+					}
+				})
+			}
+			wg.Wait()
+			if h := holders(t, e.st, "t1", name, "latest"); len(h) != 1 {
+				t.Errorf("round %d: holders %v, want one", round, h)
+			}
+		}
+	})
 }
 
 func testSnapshotListExact(t *testing.T, e env) {
