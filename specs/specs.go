@@ -14,11 +14,20 @@ import (
 //go:embed langsmith.yaml
 var langsmithYAML []byte
 
+//go:embed e2b.yaml
+var e2bYAML []byte
+
 // LangSmith returns the parsed, validated LangSmith document with every
 // `servers` entry removed: the request router matches servers, and snapgate
 // is reached under whatever host the operator chooses.
 func LangSmith(ctx context.Context) (*openapi3.T, error) {
 	return load(ctx, "langsmith.yaml", langsmithYAML)
+}
+
+// E2B returns the parsed, validated E2B platform API document, with every
+// `servers` entry removed as for LangSmith.
+func E2B(ctx context.Context) (*openapi3.T, error) {
+	return load(ctx, "e2b.yaml", e2bYAML)
 }
 
 func load(ctx context.Context, name string, data []byte) (*openapi3.T, error) {

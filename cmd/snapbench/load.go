@@ -20,6 +20,9 @@ type loadResult struct {
 	elapsed time.Duration   // summed length of the measured phases
 	errors  int
 	firstEr error
+	// CPU time used during the measured phases, by the server process and
+	// by this process (the load generator), to show who had the cores.
+	serverCPU, clientCPU time.Duration
 }
 
 func (r *loadResult) throughput() float64 {
@@ -112,9 +115,12 @@ func latencyBench(ctx context.Context, cfg config, env *benchEnv, ids map[*snapg
 			return nil, nil, fmt.Errorf("warm-up against %s: %d errors, first: %v", sg.label, n, ferr)
 		}
 		from := sg.logSize()
+		pid := sg.cmd.Process.Pid
+		sc0, cc0 := procCPU(pid), selfCPU()
 		start := time.Now()
 		lat, n, ferr := hammer(ctx, c, url, sg.key, cfg.clients, phase)
 		elapsed := time.Since(start)
+		sc1, cc1 := procCPU(pid), selfCPU()
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
@@ -128,6 +134,8 @@ func latencyBench(ctx context.Context, cfg config, env *benchEnv, ids map[*snapg
 		r.lat = append(r.lat, lat...)
 		r.server = append(r.server, srv...)
 		r.elapsed += elapsed
+		r.serverCPU += sc1 - sc0
+		r.clientCPU += cc1 - cc0
 		r.errors += n
 		if r.firstEr == nil {
 			r.firstEr = ferr

@@ -65,6 +65,7 @@ type benchEnv struct {
 	ctrd     *containerd.Client
 	version  string
 	on, off  *snapgateProc
+	loadAvg  string // 1-minute load average when the run started
 	ctrNS    string // namespace of the ctr pulls
 	clientNS string // namespace of the Go client pulls
 	httpc    *http.Client
@@ -106,6 +107,15 @@ func parseFlags(args []string) (config, error) {
 	if cfg.containerd == "" {
 		return cfg, errors.New("-containerd is required")
 	}
+	// A relative socket path confuses the gRPC client; snapgate and ctr
+	// also run from other directories.
+	if !strings.Contains(cfg.containerd, "://") && !filepath.IsAbs(cfg.containerd) {
+		abs, err := filepath.Abs(cfg.containerd)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.containerd = abs
+	}
 	if cfg.runs < 1 || cfg.runs > 100 || cfg.clients < 1 || cfg.clients > 1024 || cfg.duration < 100*time.Millisecond ||
 		cfg.poll <= 0 || cfg.warmup < 0 {
 		return cfg, errors.New("need 1 <= -runs <= 100, 1 <= -clients <= 1024, -duration >= 100ms, -poll > 0, -warmup >= 0")
@@ -137,6 +147,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}()
 
+	env.loadAvg = loadAvg()
 	env.work, err = os.MkdirTemp("", "snapbench-")
 	if err != nil {
 		return err
@@ -241,8 +252,9 @@ func report(w *os.File, cfg config, env *benchEnv, pulls []*pullResults, on, off
 	host, _ := os.Hostname()
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("")
-	p("snapbench %s  host %s: %d CPUs, %s/%s, containerd %s, snapshotter %s",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, env.version, snapshotter)
+	p("snapbench %s  host %s: %d CPUs, %s/%s, containerd %s, snapshotter %s; load average %s at start, %s at end",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, env.version, snapshotter,
+		env.loadAvg, loadAvg())
 	p("")
 	p("create-to-ready: POST /snapshots -> first GET (every %s) showing ready, against `ctr images pull --plain-http`", cfg.poll)
 	p("(fetch + unpack into %s) of an equally fresh image from the same local registry; median of %d runs, [min-max] in s", snapshotter, cfg.runs)
@@ -276,6 +288,11 @@ func report(w *os.File, cfg config, env *benchEnv, pulls []*pullResults, on, off
 		p("  validation %-3s  p50 %s  p99 %s  mean %s  %6.0f req/s  (%d requests, %d errors; server handler p50 %s p99 %s)",
 			r.label, millis(quantile(r.lat, 0.5)), millis(quantile(r.lat, 0.99)), millis(mean(r.lat)), r.throughput(),
 			len(r.lat), r.errors, millis(quantile(r.server, 0.5)), millis(quantile(r.server, 0.99)))
+		if r.elapsed > 0 && len(r.lat) > 0 {
+			p("                  CPU: server %.2f cores (%.0f us/request), load generator %.2f cores",
+				r.serverCPU.Seconds()/r.elapsed.Seconds(), float64(r.serverCPU.Microseconds())/float64(len(r.lat)),
+				r.clientCPU.Seconds()/r.elapsed.Seconds())
+		}
 	}
 	ov50 := ratio(quantile(on.lat, 0.5), quantile(off.lat, 0.5)) - 1
 	ov99 := ratio(quantile(on.lat, 0.99), quantile(off.lat, 0.99)) - 1

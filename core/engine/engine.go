@@ -102,6 +102,7 @@ type Engine struct {
 	onCapture  func(paused, total time.Duration)
 	sandboxes  keyLock    // one start or kill per sandbox id at a time
 	criu       *criuProbe // nil on a zero Engine: no memory snapshots
+	forceDiff  bool       // captures take the diff-service path (tests)
 }
 
 var (
@@ -305,8 +306,11 @@ func (e *Engine) deleteStaleLeases(ctx context.Context, maxAge time.Duration) er
 
 // withLease runs under a new expiring lease, released with a live context
 // even when ctx has ended, so the next GC may reclaim what nothing uses.
-func (e *Engine) withLease(ctx context.Context, fn func(context.Context) error) error {
-	lctx, done, err := e.client.WithLease(ctx,
+// After a failure the release collects at once what only the lease held
+// (a partial pull, a failed capture's layer and snapshot).
+func (e *Engine) withLease(ctx context.Context, fn func(context.Context) error) (err error) {
+	ls := e.client.LeasesService()
+	l, err := ls.Create(ctx,
 		leases.WithRandomID(),
 		leases.WithExpiration(e.leaseTTL),
 		leases.WithLabel(ownerLabel, ownerValue),
@@ -317,9 +321,13 @@ func (e *Engine) withLease(ctx context.Context, fn func(context.Context) error) 
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := done(rctx); err != nil {
-			e.log.WarnContext(ctx, "release lease", "err", err)
+		var opts []leases.DeleteOpt
+		if err != nil {
+			opts = append(opts, leases.SynchronousDelete)
+		}
+		if derr := ls.Delete(rctx, l, opts...); derr != nil {
+			e.log.WarnContext(ctx, "release lease", "lease", l.ID, "err", derr)
 		}
 	}()
-	return fn(lctx)
+	return fn(leases.WithLease(ctx, l.ID))
 }

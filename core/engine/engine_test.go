@@ -124,6 +124,8 @@ func (e *env) nsCtx(ctx context.Context) context.Context { return namespaces.Wit
 type envOptions struct {
 	regOpts    []testregistry.Option
 	noInsecure bool // do not list the registry as plain HTTP
+	onCapture  func(paused, total time.Duration)
+	forceDiff  bool // captures take the diff-service path
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -140,12 +142,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("containerd client: %v", err)
 	}
-	opts := engine.Options{Address: ctrAddress, Namespace: e.ns}
+	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture}
 	if !o.noInsecure {
 		opts.InsecureRegistries = []string{reg.Addr()}
 	}
 	if e.eng, err = engine.New(ctx, opts); err != nil {
 		t.Fatalf("engine.New: %v", err)
+	}
+	if o.forceDiff {
+		engine.ForceDiffCapture(e.eng)
 	}
 	t.Cleanup(func() { e.cleanup(t) })
 	return e
@@ -158,6 +163,15 @@ func (e *env) cleanup(t *testing.T) {
 	ctx = e.nsCtx(ctx)
 	defer e.raw.Close()
 	defer e.eng.Close()
+	ids, err := e.eng.ListSandboxContainers(ctx)
+	if err != nil {
+		t.Errorf("cleanup: list sandboxes: %v", err)
+	}
+	for _, id := range ids {
+		if err := e.eng.KillSandbox(ctx, id); err != nil {
+			t.Errorf("cleanup: kill sandbox %s: %v", id, err)
+		}
+	}
 	names, err := e.eng.ListImages(ctx)
 	if err != nil {
 		t.Errorf("cleanup: list images: %v", err)

@@ -16,7 +16,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/snapgate/snapgate/core"
@@ -93,14 +92,9 @@ func (e *Engine) describe(ctx context.Context, img containerd.Image, source stri
 	if err != nil {
 		return core.PulledImage{}, classify(err, op)
 	}
-	sn := e.client.SnapshotService(e.snapshotter)
-	var size int64
-	for _, chainID := range identity.ChainIDs(diffIDs) {
-		u, err := sn.Usage(ctx, chainID.String())
-		if err != nil {
-			return core.PulledImage{}, classify(err, op)
-		}
-		size += u.Size
+	size, err := e.unpackedSize(ctx, e.snapshotter, diffIDs)
+	if err != nil {
+		return core.PulledImage{}, classify(err, op)
 	}
 	return core.PulledImage{Digest: m.Digest.String(), UnpackedBytes: size}, nil
 }

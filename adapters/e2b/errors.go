@@ -1,0 +1,60 @@
+package e2b
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// errorBody is E2B's error shape. Both keys are contract: the JS SDK
+// decides not-found (kill -> false, getInfo -> SandboxNotFoundError) and
+// already-paused (pause -> false) by body code, and Python's generated
+// parser fails when either key is missing.
+type errorBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// errorTable maps each core error kind to E2B's status. The SDKs special
+// case 401 (AuthenticationError), 404, 409 (pause), 429 (RateLimitError)
+// and 503 (ServiceBusyError); the rest become SandboxError "<status>: <msg>".
+var errorTable = map[error]int{
+	core.ErrInvalidArgument:    http.StatusBadRequest,
+	core.ErrUnauthenticated:    http.StatusUnauthorized,
+	core.ErrPermissionDenied:   http.StatusForbidden,
+	core.ErrNotFound:           http.StatusNotFound,
+	core.ErrAlreadyExists:      http.StatusConflict,
+	core.ErrFailedPrecondition: http.StatusConflict,
+	core.ErrResourceExhausted:  http.StatusTooManyRequests,
+	core.ErrUnavailable:        http.StatusServiceUnavailable,
+}
+
+func status(err error) int {
+	if s, ok := errorTable[core.KindOf(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError is the adapter's single error writer: every failure, from
+// validation, auth or core, leaves through here.
+func (a *API) writeError(c *gin.Context, err error) {
+	st := status(err)
+	if st >= 500 {
+		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "status", st, "err", err)
+	}
+	// No Retry-After on 429: the JS SDK would retry it, and a quota does
+	// not clear in seconds.
+	c.AbortWithStatusJSON(st, errorBody{Code: st, Message: core.PublicMessage(err)})
+}
+
+func requestID(c *gin.Context) string {
+	if v, ok := c.Get(requestIDKey); ok {
+		if s, ok := v.(string); ok {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,51 @@
+package e2b
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// resumeBody is ResumedSandbox; autoPause is deprecated and ignored.
+type resumeBody struct {
+	Timeout   *int32 `json:"timeout"`
+	AutoPause *bool  `json:"autoPause"`
+	Memory    *bool  `json:"memory"`
+}
+
+// resumeSandbox is the deprecated resume: unlike connect it answers 409
+// for a sandbox that is not paused.
+func (a *API) resumeSandbox(c *gin.Context) {
+	var body resumeBody
+	if err := bindOptional(c, &body); err != nil {
+		a.writeError(c, err)
+		return
+	}
+	if err := memoryKept(body.Memory); err != nil {
+		a.writeError(c, err)
+		return
+	}
+	timeout, err := timeoutOr(body.Timeout, defaultTimeoutV1)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	id := c.Param("sandboxID")
+	sb, err := a.sandboxes.Get(ctx(c), id)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	if sb.State != core.SandboxPaused {
+		a.writeError(c, core.Errorf(core.ErrFailedPrecondition, "sandbox %s is already running", sb.ID))
+		return
+	}
+	sb, _, err = a.sandboxes.Resume(ctx(c), sb.ID, timeout)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, a.toSandboxJSON(c, sb))
+}

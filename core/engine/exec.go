@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"strings"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// ioDrainGrace bounds waiting for an exec's output after it exited. Output
+// written before the exit is in pipe buffers and arrives within
+// milliseconds; a background child that inherited stdout keeps the pipe
+// open forever, and must not hold the call.
+const ioDrainGrace = 250 * time.Millisecond
+
+// Exec runs argv in a running sandbox as the sandbox's user, in its working
+// directory, with env (KEY=VALUE) on top of the sandbox's environment, and
+// returns the exit code. stdin, stdout and stderr may be nil. A command
+// that cannot be started because it does not exist exits 127 (126 when it
+// is not executable), as in a shell. ErrNotFound, ErrFailedPrecondition
+// (paused or stopped sandbox), ErrInvalidArgument.
+func (e *Engine) Exec(ctx context.Context, id string, argv []string, env []string,
+	stdin io.Reader, stdout, stderr io.Writer) (exitCode int, err error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return 0, core.Errorf(core.ErrInvalidArgument, "a command is required")
+	}
+	ctx = e.withNS(ctx)
+	c, task, st, err := e.sandboxTask(ctx, id)
+	switch {
+	case err != nil:
+		return 0, err
+	case st == containerd.Paused || st == containerd.Pausing:
+		return 0, core.Errorf(core.ErrFailedPrecondition, "sandbox %s is paused: resume it to run commands", id)
+	case st != containerd.Running:
+		return 0, notRunning(id)
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return 0, classify(err, "read spec of sandbox "+id)
+	}
+	proc := *spec.Process
+	proc.Args = argv
+	proc.Env = mergeEnv(proc.Env, env)
+	proc.Terminal, proc.ConsoleSize = false, nil
+	// The 1.6 shim fails to start a process given some stdio paths but
+	// not others ("opening file \"\""), so both outputs always get one.
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	p, err := task.Exec(ctx, "exec-"+randomID(), &proc, cio.NewCreator(cio.WithStreams(stdin, stdout, stderr)))
+	if err != nil {
+		return 0, classifyExec(err, id)
+	}
+	return e.runProcess(ctx, id, p, stdin != nil)
+}
+
+// runProcess starts p and waits for it, following the order that loses no
+// output: Wait before Start, close our stdin after Start (the shim holds
+// its own writer on the FIFO, so the process would never see EOF), exit
+// status, then drain output, then Delete (which cancels the copiers).
+func (e *Engine) runProcess(ctx context.Context, id string, p containerd.Process, hasStdin bool) (int, error) {
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		if _, err := p.Delete(dctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			e.log.WarnContext(ctx, "delete exec process", "sandbox", id, "err", err)
+		}
+	}()
+	exited, err := p.Wait(ctx)
+	if err != nil {
+		return 0, classifyExec(err, id)
+	}
+	if err := p.Start(ctx); err != nil {
+		if code, ok := startFailureCode(err); ok {
+			return code, nil
+		}
+		return 0, classifyExec(err, id)
+	}
+	if hasStdin {
+		if err := p.CloseIO(ctx, containerd.WithStdinCloser); err != nil {
+			e.log.WarnContext(ctx, "close exec stdin", "sandbox", id, "err", err)
+		}
+	}
+	var status containerd.ExitStatus
+	select {
+	case status = <-exited:
+	case <-ctx.Done():
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		_ = p.Kill(kctx, syscall.SIGKILL)
+		return 0, classify(ctx.Err(), "run command in sandbox "+id)
+	}
+	code, _, err := status.Result()
+	if err != nil {
+		return 0, classifyExec(err, id)
+	}
+	drained := make(chan struct{})
+	go func() { p.IO().Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(ioDrainGrace):
+		e.log.DebugContext(ctx, "exec output still open after exit (a background child holds it)", "sandbox", id)
+	}
+	return int(code), nil
+}
+
+// startFailureCode maps runc's "cannot exec" errors to the exit codes a
+// shell reports for them. Only runc's exec step counts: the shim fails
+// with "no such file or directory" for its own reasons too.
+func startFailureCode(err error) (int, bool) {
+	msg := err.Error()
+	if !strings.Contains(msg, "unable to start container process: exec") {
+		return 0, false
+	}
+	switch {
+	case strings.Contains(msg, "no such file or directory"),
+		strings.Contains(msg, "executable file not found"):
+		return 127, true
+	case strings.Contains(msg, "permission denied"):
+		return 126, true
+	}
+	return 0, false
+}
+
+// classifyExec recognizes a task that was paused or stopped under us.
+func classifyExec(err error, id string) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "paused"):
+		return core.WithCause(core.ErrFailedPrecondition, err, "sandbox %s is paused: resume it to run commands", id)
+	case errdefs.IsNotFound(err), strings.Contains(msg, "not running"),
+		strings.Contains(msg, "container does not exist"):
+		return core.WithCause(core.ErrFailedPrecondition, err, "sandbox %s is not running", id)
+	}
+	return classify(err, "run command in sandbox "+id)
+}
+
+// mergeEnv sets each KEY=VALUE of over on base, replacing same keys.
+func mergeEnv(base, over []string) []string {
+	out := make([]string, 0, len(base)+len(over))
+	index := map[string]int{}
+	for _, kv := range append(append([]string(nil), base...), over...) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[k]; ok {
+			out[i] = kv
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// randomID is 12 random hex digits, for exec ids, temporary snapshots and
+// ingest refs.
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}

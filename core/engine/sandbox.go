@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+const (
+	// sandboxLabel marks the containers this package runs as sandboxes.
+	sandboxLabel = "snapgate/sandbox"
+	// baseManifestLabel names the manifest a sandbox was started from. As a
+	// gc.ref label it also keeps that manifest (and through its own labels
+	// the config and layers) alive while the container exists, so a capture
+	// still finds them after the image record was removed.
+	baseManifestLabel = "containerd.io/gc.ref.content.snapgate.base"
+	sandboxRuntime    = "io.containerd.runc.v2"
+
+	// initDir is where the host's busybox appears in a sandbox; captures
+	// leave it out, it belongs to the runtime, not to the sandbox's files.
+	initDir        = ".snapgate"
+	initMountPoint = "/" + initDir + "/busybox"
+	// initScript keeps the task alive without anything from the image, and
+	// reaps: orphans of exec'd commands are re-parented to the sandbox's
+	// pid 1 (the shim's subreaper flag does not reach into the pid
+	// namespace), and `wait` collects them where plain `sleep` would leave
+	// zombies until the pids limit is hit.
+	initScript = "while :; do " + initMountPoint + " sleep 2147483647 & wait; done"
+
+	cfsPeriod = 100000 // µs; quota = vCPUs × period
+	// stopTimeout bounds waiting for a killed task to exit.
+	stopTimeout = 10 * time.Second
+)
+
+// StartSandbox creates container spec.ID from the unpacked image spec.Image
+// with a fresh writable snapshot of the same name, and starts its task.
+// Idempotent: an existing running or paused task is success; an existing
+// container without a live task gets a new task. ErrInvalidArgument,
+// ErrNotFound (image), ErrUnavailable.
+func (e *Engine) StartSandbox(ctx context.Context, spec core.SandboxSpec) error {
+	if spec.ID == "" || spec.Image == "" {
+		return core.Errorf(core.ErrInvalidArgument, "a sandbox needs an id and an image")
+	}
+	ctx = e.withNS(ctx)
+	unlock, err := e.sandboxes.lock(ctx, spec.ID)
+	if err != nil {
+		return classify(err, "start sandbox "+spec.ID)
+	}
+	defer unlock()
+	c, err := e.client.LoadContainer(ctx, spec.ID)
+	if err == nil {
+		return e.ensureTask(ctx, c)
+	}
+	if !errdefs.IsNotFound(err) {
+		return classify(err, "start sandbox "+spec.ID)
+	}
+	if err := e.checkInitBinary(); err != nil {
+		return err
+	}
+	if c, err = e.createContainer(ctx, spec); err != nil {
+		return err
+	}
+	if err := e.startTask(ctx, c); err != nil {
+		e.deleteContainer(context.WithoutCancel(ctx), c)
+		return err
+	}
+	return nil
+}
+
+// createContainer makes the container record and its writable snapshot.
+func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec) (containerd.Container, error) {
+	op := "start sandbox " + spec.ID
+	img, err := e.client.GetImage(ctx, spec.Image)
+	if errdefs.IsNotFound(err) {
+		return nil, core.WithCause(core.ErrNotFound, err, "the image of sandbox %s is not on this server", spec.ID)
+	}
+	if err != nil {
+		return nil, classify(err, op)
+	}
+	m, err := platformManifest(ctx, e.client.ContentStore(), img.Target(), img.Platform())
+	if err != nil {
+		return nil, classify(err, op)
+	}
+	// A snapshot named like the container but without it is a leftover of
+	// a crash between the two; it would make Prepare fail forever.
+	sn := e.client.SnapshotService(e.snapshotter)
+	if err := sn.Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
+		return nil, classify(err, op)
+	}
+	c, err := e.client.NewContainer(ctx, spec.ID,
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(e.snapshotter),
+		containerd.WithNewSnapshot(spec.ID, img),
+		containerd.WithRuntime(sandboxRuntime, nil),
+		containerd.WithContainerLabels(map[string]string{
+			sandboxLabel:      "true",
+			baseManifestLabel: m.Digest.String(),
+		}),
+		containerd.WithNewSpec(e.specOpts(img, spec)...),
+	)
+	if err != nil {
+		if !errdefs.IsAlreadyExists(err) { // else the snapshot is another's
+			_ = sn.Remove(context.WithoutCancel(ctx), spec.ID)
+		}
+		return nil, classify(err, op)
+	}
+	return c, nil
+}
+
+// specOpts builds the runtime spec: the image's env, user and working
+// directory, spec.Env on top, the host busybox as pid 1, limits, and the
+// default spec's capabilities and namespaces (a network namespace with
+// only lo).
+func (e *Engine) specOpts(img containerd.Image, spec core.SandboxSpec) []oci.SpecOpts {
+	opts := []oci.SpecOpts{
+		oci.WithImageConfig(img),
+		oci.WithEnv(envList(spec.Env)),
+		oci.WithProcessArgs(initMountPoint, "sh", "-c", initScript),
+		oci.WithMounts([]specs.Mount{{
+			Destination: initMountPoint,
+			Type:        "bind",
+			Source:      e.initBinary,
+			Options:     []string{"rbind", "ro", "nosuid", "nodev"},
+		}}),
+		oci.WithPidsLimit(e.pidsLimit),
+	}
+	if spec.Hostname != "" {
+		opts = append(opts, oci.WithHostname(spec.Hostname))
+	}
+	if spec.MemoryBytes > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryBytes)))
+	}
+	if spec.VCPUs > 0 {
+		opts = append(opts, oci.WithCPUCFS(int64(spec.VCPUs)*cfsPeriod, cfsPeriod))
+	}
+	return opts
+}
+
+// envList turns env into sorted KEY=VALUE entries, so the same spec makes
+// the same container spec.
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkInitBinary fails early and plainly when the host busybox is gone;
+// runc would otherwise fail the start with a bind-mount error.
+func (e *Engine) checkInitBinary() error {
+	st, err := os.Stat(e.initBinary)
+	if err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("%s is not an executable file", e.initBinary)
+	}
+	return core.WithCause(core.ErrUnavailable, err,
+		"this server cannot start sandboxes: its init binary is missing (install a static busybox at %s or set the engine's init binary)", e.initBinary)
+}
+
+// ensureTask gives an existing container a live task: a running or paused
+// one is kept; a stopped or never-started one is replaced.
+func (e *Engine) ensureTask(ctx context.Context, c containerd.Container) error {
+	op := "start sandbox " + c.ID()
+	task, err := c.Task(ctx, nil)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return classify(err, op)
+	}
+	if err == nil {
+		st, err := task.Status(ctx)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return classify(err, op)
+		}
+		switch st.Status {
+		case containerd.Running, containerd.Paused, containerd.Pausing:
+			return nil
+		}
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return classify(err, op)
+		}
+	}
+	if err := e.checkInitBinary(); err != nil {
+		return err
+	}
+	return e.startTask(ctx, c)
+}
+
+// startTask creates and starts the task with no stdio: nothing reads it,
+// and FIFOs nobody drains would block the process.
+func (e *Engine) startTask(ctx context.Context, c containerd.Container) error {
+	op := "start sandbox " + c.ID()
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return classify(err, op)
+	}
+	if err := task.Start(ctx); err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		if _, derr := task.Delete(dctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			e.log.WarnContext(ctx, "delete task that failed to start", "sandbox", c.ID(), "err", derr)
+		}
+		return classify(err, op)
+	}
+	return nil
+}
+
+// deleteContainer removes a container and its writable snapshot, for
+// clean-up after a failed start; errors are only logged.
+func (e *Engine) deleteContainer(ctx context.Context, c containerd.Container) {
+	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		e.log.WarnContext(ctx, "delete container of a failed sandbox start", "sandbox", c.ID(), "err", err)
+	}
+}
