@@ -71,6 +71,10 @@ func PublicMessage(err error) string {
 	if errors.As(err, &ce) {
 		return ce.Message
 	}
+	var te *TransitionError
+	if errors.As(err, &te) {
+		return te.Error()
+	}
 	if k := KindOf(err); k != nil {
 		return k.Error()
 	}

@@ -112,9 +112,19 @@ func (a *API) Register(r gin.IRouter) error {
 
 // Owns reports whether a request path belongs to this adapter (for the
 // router's not-found handler to answer in LangSmith's shape).
+// E2B serves /v2/sandboxes itself, so there only LangSmith's own sub-trees
+// count.
 func Owns(path string) bool {
 	for _, p := range Prefixes {
+		if p == specPrefix {
+			continue
+		}
 		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	for _, sub := range []string{"/snapshots", "/registries", "/boxes"} {
+		if p := specPrefix + sub; path == p || strings.HasPrefix(path, p+"/") {
 			return true
 		}
 	}

@@ -28,6 +28,7 @@ type Config struct {
 	ContainerdNamespace string
 	DefaultImage        string
 	PublicURL           string
+	E2BDomain           string
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -50,6 +51,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DisableValidation:   getenv("SNAPGATE_DISABLE_VALIDATION") == "1",
 		DefaultImage:        getenv("SNAPGATE_DEFAULT_IMAGE"),
 		PublicURL:           getenv("SNAPGATE_PUBLIC_URL"),
+		E2BDomain:           getenv("SNAPGATE_E2B_DOMAIN"),
 	}
 	var errs []error
 	for _, h := range strings.Split(getenv("SNAPGATE_INSECURE_REGISTRIES"), ",") {

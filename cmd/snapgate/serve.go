@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/snapgate/snapgate/adapters/e2b"
 	"github.com/snapgate/snapgate/adapters/langsmith"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/engine"
@@ -104,12 +105,23 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	e2bSpec, err := specs.E2B(ctx)
+	if err != nil {
+		return err
+	}
+	eb, err := e2b.New(e2b.Options{
+		Sandboxes: boxes, Snapshots: snaps, Keys: keys, Spec: e2bSpec, Logger: logger,
+		Validate: !s.cfg.DisableValidation, Domain: s.cfg.E2BDomain,
+	})
+	if err != nil {
+		return err
+	}
 	s.Snapshots, s.Sandboxes = snaps, boxes
-	s.Handler, err = s.router(ls, logger)
+	s.Handler, err = s.router(ls, eb, logger)
 	return err
 }
 
-func (s *Server) router(ls *langsmith.API, logger *slog.Logger) (http.Handler, error) {
+func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Names may hold '/', sent as %2F inside one path segment.
@@ -120,12 +132,18 @@ func (s *Server) router(ls *langsmith.API, logger *slog.Logger) (http.Handler, e
 	if err := ls.Register(r); err != nil {
 		return nil, err
 	}
+	if err := eb.Register(r); err != nil {
+		return nil, err
+	}
+	// Unknown routes answer in the shape of the vendor whose paths they
+	// look like; E2B shares /v2/sandboxes, so LangSmith keeps only its own
+	// sub-trees there.
 	r.NoRoute(func(c *gin.Context) {
 		if langsmith.Owns(c.Request.URL.Path) {
 			ls.NotFound(c)
 			return
 		}
-		c.JSON(http.StatusNotFound, gin.H{"code": 404, "message": "no route " + c.Request.URL.Path})
+		eb.NotFound(c)
 	})
 	return r, nil
 }

@@ -101,10 +101,28 @@ func (e *Engine) captureError(ctx context.Context, err error, id string) error {
 	if core.KindOf(err) != nil {
 		return err
 	}
-	if _, lerr := e.client.LoadContainer(context.WithoutCancel(ctx), id); errdefs.IsNotFound(lerr) {
+	if e.sandboxGone(context.WithoutCancel(ctx), id) {
 		return core.WithCause(core.ErrNotFound, err, "sandbox %s was killed while it was being captured", id)
 	}
 	return classify(err, "capture sandbox "+id)
+}
+
+// sandboxGone reports a sandbox whose container or snapshot is gone, or
+// going: a kill removes the snapshot first, then the container.
+func (e *Engine) sandboxGone(ctx context.Context, id string) bool {
+	c, err := e.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return errdefs.IsNotFound(err)
+	}
+	_, err = e.client.SnapshotService(info.Snapshotter).Stat(ctx, info.SnapshotKey)
+	return errdefs.IsNotFound(err)
 }
 
 // capture runs inside the lease. It returns the image and the time the
@@ -181,7 +199,8 @@ func (e *Engine) frozen(ctx context.Context, c containerd.Container, fn func() e
 		resumed = true
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		defer cancel()
-		if err := task.Resume(rctx); err != nil && !errdefs.IsNotFound(err) {
+		err := task.Resume(rctx)
+		if err != nil && !errdefs.IsNotFound(err) && !e.sandboxGone(rctx, c.ID()) {
 			e.log.WarnContext(ctx, "resume sandbox after capture", "sandbox", c.ID(), "err", err)
 		}
 	}

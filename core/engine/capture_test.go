@@ -98,9 +98,13 @@ test -d /work/empty && test -z "$(ls -A /work/empty)"
 test -p /work/fifo
 test "$(stat -c %%i /work/hard.bin)" = "$(stat -c %%i /work/random.bin)"`, hex.EncodeToString(sum[:]))
 	e.sh(t, sb2, check)
+	testCaptureOfCapture(t, e, sb2, name1, check)
+}
 
-	// The sandbox's base image may go: the sandbox keeps what it needs,
-	// and a capture of a captured image stacks a third layer.
+// The sandbox's base image may go: the sandbox keeps what it needs, and a
+// capture of a sandbox started from a captured image stacks a third layer.
+func testCaptureOfCapture(t *testing.T, e *env, sb2, name1, check string) {
+	ctx := t.Context()
 	if err := e.eng.RemoveImage(ctx, name1); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +244,7 @@ func TestCaptureKilledConcurrently(t *testing.T) {
 		}
 		err := <-errc
 		names, _ := e.eng.ListImages(ctx)
-		t.Logf("kill after %v ms: capture error %v", delay, err)
+		t.Logf("kill after %v: capture error %v", delay*time.Millisecond, err)
 		if err != nil {
 			failed++
 			if slices.Contains(names, name) {
@@ -276,4 +280,59 @@ func TestCaptureTimings(t *testing.T) {
 	}
 	t.Logf("1 MiB capture, %d runs: frozen median %v (all %v), total median %v (all %v)",
 		len(paused), median(paused), paused, median(total), total)
+}
+
+// A kill while the capture holds the sandbox frozen (copying a large upper
+// directory) always fails the capture, with no image and no leftovers
+// (env.cleanup checks leases and that the namespace empties).
+func TestCaptureFailsWhenKilledWhileFrozen(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	base := e.pullSandboxImage(t, "frozen-kill")
+	for attempt := range 3 {
+		sb := e.start(t, base)
+		e.sh(t, sb, "mkdir /root/many && cd /root/many && seq 1 20000 | xargs touch")
+		name := core.ImageRefFor(fmt.Sprint("frozen-kill-", attempt))
+		errc := make(chan error, 1)
+		go func() {
+			_, err := e.eng.CaptureSandbox(ctx, core.CaptureRequest{SandboxID: sb, Name: name})
+			errc <- err
+		}()
+		if !e.waitState(t, sb, core.RuntimePaused, errc) {
+			t.Logf("attempt %d: the capture finished before the sandbox was seen frozen", attempt)
+			_ = e.eng.KillSandbox(ctx, sb)
+			continue
+		}
+		if err := e.eng.KillSandbox(ctx, sb); err != nil {
+			t.Fatalf("KillSandbox: %v", err)
+		}
+		err := <-errc
+		if err == nil {
+			t.Fatalf("capture of a sandbox killed while frozen succeeded")
+		}
+		t.Logf("capture error: %v (public: %q)", err, core.PublicMessage(err))
+		if names, _ := e.eng.ListImages(ctx); slices.Contains(names, name) {
+			t.Errorf("failed capture left image %s", name)
+		}
+		return
+	}
+	t.Skip("never saw the capture freeze the sandbox")
+}
+
+// waitState polls until sandbox id is in state want (true), or until done
+// delivers (false; the value is put back).
+func (e *env) waitState(t *testing.T, id string, want core.RuntimeState, done chan error) bool {
+	t.Helper()
+	for {
+		select {
+		case err := <-done:
+			done <- err
+			return false
+		default:
+		}
+		if st, err := e.eng.SandboxState(t.Context(), id); err == nil && st == want {
+			return true
+		}
+	}
 }

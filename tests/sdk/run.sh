@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 containerd_address=${1:?containerd address}
 shift
-vendors=${*:-langsmith}
+vendors=${*:-langsmith e2b}
 bin="$root/bin"
 work=$(mktemp -d /tmp/snapgate-sdk.XXXXXX)
 pids=()
