@@ -21,6 +21,6 @@ status=0
 echo "== go test ./... (containerd at $addr)"
 (cd "$root" && go test -count=1 -timeout 30m ./...) || status=1
 echo "== SDK contract tests"
-"$root/tests/sdk/run.sh" "$addr" langsmith e2b || status=1
+"$root/tests/sdk/run.sh" "$addr" langsmith e2b cross || status=1
 if [ $status -eq 0 ]; then echo "== make test: all passed"; else echo "== make test: FAILED"; fi
 exit $status

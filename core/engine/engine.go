@@ -1,5 +1,12 @@
-// Package engine implements core.Engine over containerd, driven by the
-// containerd v2 Go client (measured against containerd 1.6 and 2.x daemons).
+// Package engine implements core.Engine and core.SandboxEngine over
+// containerd, driven by the containerd v2 Go client (measured against
+// containerd 1.6 and 2.x daemons) with runc and the overlayfs snapshotter.
+//
+// Sandboxes are containers labelled snapgate/sandbox=true whose process is
+// the host's static busybox, bind-mounted at /.snapgate/busybox, so any
+// image (even one without a shell) makes a sandbox (sandbox.go,
+// lifecycle.go, exec.go). Captures turn a sandbox's writable layer into a
+// new image while the sandbox keeps running (capture*.go, layer.go).
 //
 // Every call runs in the engine's own containerd namespace (Options.Namespace,
 // set on each call with namespaces.WithNamespace, so one containerd can host
@@ -147,6 +154,9 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		return nil, err
 	}
 	e.criu = startCRIUProbe(opt.Logger)
+	if err := e.checkInitBinary(); err != nil {
+		e.log.WarnContext(ctx, "sandboxes cannot start", "err", err)
+	}
 	return e, nil
 }
 

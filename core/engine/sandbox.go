@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"debug/elf"
 	"fmt"
 	"os"
 	"sort"
@@ -118,9 +119,9 @@ func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec) (co
 }
 
 // specOpts builds the runtime spec: the image's env, user and working
-// directory, spec.Env on top, the host busybox as pid 1, limits, and the
-// default spec's capabilities and namespaces (a network namespace with
-// only lo).
+// directory, spec.Env on top, the host busybox as pid 1, the hostname
+// (default: the id), limits, and the default spec's capabilities and
+// namespaces (a network namespace with only lo).
 func (e *Engine) specOpts(img containerd.Image, spec core.SandboxSpec) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
@@ -134,9 +135,12 @@ func (e *Engine) specOpts(img containerd.Image, spec core.SandboxSpec) []oci.Spe
 		}}),
 		oci.WithPidsLimit(e.pidsLimit),
 	}
-	if spec.Hostname != "" {
-		opts = append(opts, oci.WithHostname(spec.Hostname))
+	// Without a hostname the sandbox would show the host's.
+	hostname := spec.Hostname
+	if hostname == "" {
+		hostname = spec.ID
 	}
+	opts = append(opts, oci.WithHostname(hostname))
 	if spec.MemoryBytes > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryBytes)))
 	}
@@ -157,18 +161,37 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-// checkInitBinary fails early and plainly when the host busybox is gone;
-// runc would otherwise fail the start with a bind-mount error.
+// checkInitBinary fails early and plainly when the host busybox is gone or
+// dynamically linked (it would find no libc in most images); runc would
+// fail the start with a bind-mount or exec error instead.
 func (e *Engine) checkInitBinary() error {
-	st, err := os.Stat(e.initBinary)
-	if err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+	err := staticExecutable(e.initBinary)
+	if err == nil {
 		return nil
 	}
-	if err == nil {
-		err = fmt.Errorf("%s is not an executable file", e.initBinary)
-	}
 	return core.WithCause(core.ErrUnavailable, err,
-		"this server cannot start sandboxes: its init binary is missing (install a static busybox at %s or set the engine's init binary)", e.initBinary)
+		"this server cannot start sandboxes: its init binary is missing or unusable (install a static busybox at %s, e.g. Debian's busybox-static, or set the engine's init binary)", e.initBinary)
+}
+
+func staticExecutable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s is not an ELF binary: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked", path)
+		}
+	}
+	return nil
 }
 
 // ensureTask gives an existing container a live task: a running or paused

@@ -142,10 +142,16 @@ func TestSandboxPauseResumeKill(t *testing.T) {
 	e.wantState(t, id, core.RuntimeRunning)
 	e.sh(t, id, "true")
 
-	// Kill a paused sandbox: the frozen task must still die.
+	// A paused sandbox is captured as it is and stays paused.
 	if err := e.eng.PauseSandbox(ctx, id); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.eng.CaptureSandbox(ctx, core.CaptureRequest{SandboxID: id, Name: core.ImageRefFor("paused")}); err != nil {
+		t.Errorf("CaptureSandbox of a paused sandbox: %v", err)
+	}
+	e.wantState(t, id, core.RuntimePaused)
+
+	// Kill a paused sandbox: the frozen task must still die.
 	start := time.Now()
 	if err := e.eng.KillSandbox(ctx, id); err != nil {
 		t.Fatalf("KillSandbox of a paused sandbox: %v", err)
@@ -202,6 +208,17 @@ func TestSandboxRestartsStoppedTask(t *testing.T) {
 	e.wantState(t, id, core.RuntimeStopped)
 	if err := e.eng.PauseSandbox(ctx, id); !errors.Is(err, core.ErrFailedPrecondition) {
 		t.Errorf("PauseSandbox of a stopped sandbox = %v, want ErrFailedPrecondition", err)
+	}
+	if _, err := e.eng.Exec(ctx, id, []string{"true"}, nil, nil, nil, nil); !errors.Is(err, core.ErrFailedPrecondition) {
+		t.Errorf("Exec in a stopped sandbox = %v, want ErrFailedPrecondition", err)
+	}
+	// A stopped sandbox's files can be captured: nothing writes them.
+	captured := core.ImageRefFor("stopped-capture")
+	if _, err := e.eng.CaptureSandbox(ctx, core.CaptureRequest{SandboxID: id, Name: captured}); err != nil {
+		t.Fatalf("CaptureSandbox of a stopped sandbox: %v", err)
+	}
+	if got := e.sh(t, e.start(t, captured), "cat /root/file"); got != "kept\n" {
+		t.Errorf("file in the capture of a stopped sandbox = %q", got)
 	}
 	if err := e.eng.StartSandbox(ctx, core.SandboxSpec{ID: id, Image: img}); err != nil {
 		t.Fatalf("StartSandbox of a stopped sandbox: %v", err)

@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 containerd_address=${1:?containerd address}
 shift
-vendors=${*:-langsmith e2b}
+vendors=${*:-langsmith e2b cross}
 bin="$root/bin"
 work=$(mktemp -d /tmp/snapgate-sdk.XXXXXX)
 pids=()
