@@ -171,8 +171,14 @@ func (e *Engine) captureLayer(ctx context.Context, c containerd.Container, info 
 // frozen runs fn with the sandbox's task frozen, if it is running; a
 // paused sandbox is already frozen and stays so, a stopped one has nothing
 // that writes. The task is thawed on every path, with a live context, and
-// the frozen time is returned.
+// the frozen time is returned. The freeze lock keeps clients' pause and
+// resume (and exec starts) out meanwhile.
 func (e *Engine) frozen(ctx context.Context, c containerd.Container, fn func() error) (time.Duration, error) {
+	unlock, err := e.freezes.lock(ctx, c.ID())
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return 0, fn()

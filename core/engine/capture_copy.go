@@ -36,7 +36,8 @@ func upperDir(mounts []mount.Mount) (string, bool) {
 		switch {
 		case k == "upperdir":
 			upper = v
-		case (k == "metacopy" || k == "redirect_dir") && v != "off":
+		case (k == "metacopy" || k == "redirect_dir") && v != "off",
+			k == "userxattr": // marks in user.overlay.*, which layer.go does not read
 			return "", false
 		}
 	}

@@ -207,6 +207,21 @@ func TestCaptureWhileWriting(t *testing.T) {
 		t.Fatalf("CaptureSandbox: %v", err)
 	}
 	e.wantState(t, sb, core.RuntimeRunning)
+	// Captures of one sandbox take turns freezing it: neither thaws it
+	// under the other's copy, and it runs after both.
+	errc := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := e.eng.CaptureSandbox(ctx, core.CaptureRequest{SandboxID: sb, Name: core.ImageRefFor(fmt.Sprint("writing-c", i))})
+			errc <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Errorf("concurrent CaptureSandbox: %v", err)
+		}
+	}
+	e.wantState(t, sb, core.RuntimeRunning)
 	first := size(sb)
 	time.Sleep(100 * time.Millisecond)
 	if later := size(sb); later <= first {

@@ -107,9 +107,13 @@ type Engine struct {
 	initBinary string
 	pidsLimit  int64
 	onCapture  func(paused, total time.Duration)
-	sandboxes  keyLock    // one start or kill per sandbox id at a time
-	criu       *criuProbe // nil on a zero Engine: no memory snapshots
-	forceDiff  bool       // captures take the diff-service path (tests)
+	sandboxes  keyLock // one start or kill per sandbox id at a time
+	// freezes serializes what freezes or thaws one sandbox (pause, resume,
+	// a capture's freeze) and exec starts, so a capture's own pause and
+	// resume never undo a client's, nor make an exec fail as "paused".
+	freezes   keyLock
+	criu      *criuProbe // nil on a zero Engine: no memory snapshots
+	forceDiff bool       // captures take the diff-service path (tests)
 }
 
 var (

@@ -34,23 +34,6 @@ func (e *Engine) Exec(ctx context.Context, id string, argv []string, env []strin
 		return 0, core.Errorf(core.ErrInvalidArgument, "a command is required")
 	}
 	ctx = e.withNS(ctx)
-	c, task, st, err := e.sandboxTask(ctx, id)
-	switch {
-	case err != nil:
-		return 0, err
-	case st == containerd.Paused || st == containerd.Pausing:
-		return 0, core.Errorf(core.ErrFailedPrecondition, "sandbox %s is paused: resume it to run commands", id)
-	case st != containerd.Running:
-		return 0, notRunning(id)
-	}
-	spec, err := c.Spec(ctx)
-	if err != nil {
-		return 0, classify(err, "read spec of sandbox "+id)
-	}
-	proc := *spec.Process
-	proc.Args = argv
-	proc.Env = mergeEnv(proc.Env, env)
-	proc.Terminal, proc.ConsoleSize = false, nil
 	// The 1.6 shim fails to start a process given some stdio paths but
 	// not others ("opening file \"\""), so both outputs always get one.
 	if stdout == nil {
@@ -59,40 +42,70 @@ func (e *Engine) Exec(ctx context.Context, id string, argv []string, env []strin
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	p, err := task.Exec(ctx, "exec-"+randomID(), &proc, cio.NewCreator(cio.WithStreams(stdin, stdout, stderr)))
+	streams := cio.NewCreator(cio.WithStreams(stdin, stdout, stderr))
+	p, exited, err := e.startProcess(ctx, id, argv, env, streams)
 	if err != nil {
-		return 0, classifyExec(err, id)
-	}
-	return e.runProcess(ctx, id, p, stdin != nil)
-}
-
-// runProcess starts p and waits for it, following the order that loses no
-// output: Wait before Start, close our stdin after Start (the shim holds
-// its own writer on the FIFO, so the process would never see EOF), exit
-// status, then drain output, then Delete (which cancels the copiers).
-func (e *Engine) runProcess(ctx context.Context, id string, p containerd.Process, hasStdin bool) (int, error) {
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
-		defer cancel()
-		if _, err := p.Delete(dctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			e.log.WarnContext(ctx, "delete exec process", "sandbox", id, "err", err)
-		}
-	}()
-	exited, err := p.Wait(ctx)
-	if err != nil {
-		return 0, classifyExec(err, id)
-	}
-	if err := p.Start(ctx); err != nil {
 		if code, ok := startFailureCode(err); ok {
 			return code, nil
 		}
 		return 0, classifyExec(err, id)
 	}
-	if hasStdin {
+	defer e.deleteProcess(ctx, id, p)
+	if stdin != nil {
 		if err := p.CloseIO(ctx, containerd.WithStdinCloser); err != nil {
 			e.log.WarnContext(ctx, "close exec stdin", "sandbox", id, "err", err)
 		}
 	}
+	return e.waitProcess(ctx, id, p, exited)
+}
+
+// startProcess creates and starts the process, in the order that loses no
+// exit: Wait before Start. It holds the sandbox's freeze lock, so a
+// capture cannot freeze the task between the state check and the start.
+// A process that failed to start is already deleted.
+func (e *Engine) startProcess(ctx context.Context, id string, argv, env []string,
+	streams cio.Creator) (containerd.Process, <-chan containerd.ExitStatus, error) {
+	unlock, err := e.freezes.lock(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	c, task, st, err := e.sandboxTask(ctx, id)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case st == containerd.Paused || st == containerd.Pausing:
+		return nil, nil, core.Errorf(core.ErrFailedPrecondition, "sandbox %s is paused: resume it to run commands", id)
+	case st != containerd.Running:
+		return nil, nil, notRunning(id)
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	proc := *spec.Process
+	proc.Args = argv
+	proc.Env = mergeEnv(proc.Env, env)
+	proc.Terminal, proc.ConsoleSize = false, nil
+	p, err := task.Exec(ctx, "exec-"+randomID(), &proc, streams)
+	if err != nil {
+		return nil, nil, err
+	}
+	exited, err := p.Wait(ctx)
+	if err == nil {
+		err = p.Start(ctx)
+	}
+	if err != nil {
+		e.deleteProcess(ctx, id, p)
+		return nil, nil, err
+	}
+	return p, exited, nil
+}
+
+// waitProcess waits for the exit status, then drains the output (bounded:
+// see ioDrainGrace). Our stdin was closed after Start: the shim holds its
+// own writer on the FIFO, so the process would never see EOF otherwise.
+func (e *Engine) waitProcess(ctx context.Context, id string, p containerd.Process, exited <-chan containerd.ExitStatus) (int, error) {
 	var status containerd.ExitStatus
 	select {
 	case status = <-exited:
@@ -116,6 +129,16 @@ func (e *Engine) runProcess(ctx context.Context, id string, p containerd.Process
 	return int(code), nil
 }
 
+// deleteProcess deletes an exec'd process (killing it if it still runs)
+// with a live context; Delete also cancels its output copiers.
+func (e *Engine) deleteProcess(ctx context.Context, id string, p containerd.Process) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	if _, err := p.Delete(dctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		e.log.WarnContext(ctx, "delete exec process", "sandbox", id, "err", err)
+	}
+}
+
 // startFailureCode maps runc's "cannot exec" errors to the exit codes a
 // shell reports for them. Only runc's exec step counts: the shim fails
 // with "no such file or directory" for its own reasons too.
@@ -136,6 +159,9 @@ func startFailureCode(err error) (int, bool) {
 
 // classifyExec recognizes a task that was paused or stopped under us.
 func classifyExec(err error, id string) error {
+	if core.KindOf(err) != nil {
+		return err
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "paused"):

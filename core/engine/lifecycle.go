@@ -48,6 +48,11 @@ func notRunning(id string) error {
 // task).
 func (e *Engine) PauseSandbox(ctx context.Context, id string) error {
 	ctx = e.withNS(ctx)
+	unlock, err := e.freezes.lock(ctx, id)
+	if err != nil {
+		return classify(err, "pause sandbox "+id)
+	}
+	defer unlock()
 	_, task, st, err := e.sandboxTask(ctx, id)
 	switch {
 	case err != nil:
@@ -67,6 +72,11 @@ func (e *Engine) PauseSandbox(ctx context.Context, id string) error {
 // ErrNotFound, ErrFailedPrecondition (no live task).
 func (e *Engine) ResumeSandbox(ctx context.Context, id string) error {
 	ctx = e.withNS(ctx)
+	unlock, err := e.freezes.lock(ctx, id)
+	if err != nil {
+		return classify(err, "resume sandbox "+id)
+	}
+	defer unlock()
 	_, task, st, err := e.sandboxTask(ctx, id)
 	switch {
 	case err != nil:

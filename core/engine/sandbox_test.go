@@ -161,6 +161,14 @@ func TestSandboxPauseResumeKill(t *testing.T) {
 	if err := e.eng.KillSandbox(ctx, id); err != nil {
 		t.Errorf("KillSandbox again = %v, want nil", err)
 	}
+	e.wantGone(t, id)
+}
+
+// wantGone checks that every operation on a killed sandbox is ErrNotFound
+// and that it is no longer listed.
+func (e *env) wantGone(t *testing.T, id string) {
+	t.Helper()
+	ctx := t.Context()
 	for name, op := range map[string]func() error{
 		"PauseSandbox":  func() error { return e.eng.PauseSandbox(ctx, id) },
 		"ResumeSandbox": func() error { return e.eng.ResumeSandbox(ctx, id) },
