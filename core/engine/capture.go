@@ -211,11 +211,8 @@ func (e *Engine) frozen(ctx context.Context, c containerd.Container, fn func() e
 		}
 	}
 	defer resume()
-	t1 := time.Now()
 	err = fn()
-	t2 := time.Now()
 	resume()
-	println("DEBUG pause", t1.Sub(start).String(), "fn", t2.Sub(t1).String(), "resume", time.Since(t2).String())
 	return time.Since(start), err
 }
 
