@@ -25,7 +25,7 @@ func TestErrorTable(t *testing.T) {
 		{core.Errorf(core.ErrPermissionDenied, "no"), 403, "no"},
 		{core.Errorf(core.ErrNotFound, "sandbox x not found"), 404, "sandbox x not found"},
 		{core.Errorf(core.ErrAlreadyExists, "dup"), 409, "dup"},
-		{&core.TransitionError{Resource: "sandbox i1", From: "paused", To: "paused"}, 409, "failed precondition"},
+		{&core.TransitionError{Resource: "sandbox i1", From: "paused", To: "paused"}, 409, `sandbox i1 cannot go from "paused" to "paused"`},
 		{core.Errorf(core.ErrFailedPrecondition, "wrong state"), 409, "wrong state"},
 		{core.Errorf(core.ErrResourceExhausted, "quota"), 429, "quota"},
 		{core.Errorf(core.ErrUnavailable, "down"), 503, "down"},

@@ -25,6 +25,7 @@ package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -255,6 +257,7 @@ func report(w *os.File, cfg config, env *benchEnv, pulls []*pullResults, on, off
 	p("snapbench %s  host %s: %d CPUs, %s/%s, containerd %s, snapshotter %s; load average %s at start, %s at end",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, env.version, snapshotter,
 		env.loadAvg, loadAvg())
+	p("snapgate binary %s (%s)", cfg.snapgateBin, buildRevision(cfg.snapgateBin))
 	p("")
 	p("create-to-ready: POST /snapshots -> first GET (every %s) showing ready, against `ctr images pull --plain-http`", cfg.poll)
 	p("(fetch + unpack into %s) of an equally fresh image from the same local registry; median of %d runs, [min-max] in s", snapshotter, cfg.runs)
@@ -268,17 +271,28 @@ func report(w *os.File, cfg config, env *benchEnv, pulls []*pullResults, on, off
 			p("    floor: containerd Go client Pull+unpack in-process p50 %s %s; snapgate/floor %.2f, ctr/floor %.2f",
 				secs(median(r.client)), spread(r.client), ratio(sg, median(r.client)), ratio(ct, median(r.client)))
 		}
-		var acc, bld, ntc []time.Duration
+		var acc, bld, ntc, cpu []time.Duration
 		polls := 0
 		for _, s := range r.snapgate {
 			if s.breakdok {
 				acc, bld, ntc = append(acc, s.accept), append(bld, s.build), append(ntc, s.notice)
 			}
 			polls += s.polls
+			cpu = append(cpu, s.cpu)
 		}
 		if len(acc) > 0 {
-			p("    snapgate breakdown (p50, from its log): POST->queued %s, queued->build finished %s, finished->ready seen %s; %.0f GETs per run",
-				millis(median(acc)), secs(median(bld)), millis(median(ntc)), float64(polls)/float64(len(r.snapgate)))
+			p("    snapgate breakdown (p50, from its log): POST->queued %s, queued->build finished %s, finished->ready seen %s; %.0f GETs and %s of snapgate CPU per run",
+				millis(median(acc)), secs(median(bld)), millis(median(ntc)), float64(polls)/float64(len(r.snapgate)), secs(median(cpu)))
+		}
+		if n := min(len(r.snapgate), len(r.ctr)); n > 0 {
+			// Each run's two sides ran back to back, so their ratio is less
+			// exposed to load that comes and goes than the ratio of medians.
+			paired := make([]time.Duration, n)
+			for i := range n {
+				paired[i] = time.Duration(1e6 * ratio(r.snapgate[i].total, r.ctr[i]))
+			}
+			p("    same-run ratios snapgate/ctr: median %.2f [%.2f-%.2f]",
+				float64(median(paired))/1e6, float64(slices.Min(paired))/1e6, float64(slices.Max(paired))/1e6)
 		}
 	}
 	p("")
@@ -302,4 +316,32 @@ func report(w *os.File, cfg config, env *benchEnv, pulls []*pullResults, on, off
 		100*ov50, 100*ov99, 100*tput, verdict(ov50 <= 0.2))
 	p("")
 	p("timings are measured, not asserted; this machine is shared, so expect run-to-run spread.")
+}
+
+// buildRevision is the VCS revision stamped into a Go binary, with
+// "+modified" when its tree had uncommitted changes.
+func buildRevision(path string) string {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "revision unknown"
+	}
+	rev, modified := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "revision unknown"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		rev += "+modified"
+	}
+	return "revision " + rev
 }

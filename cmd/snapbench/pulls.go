@@ -64,6 +64,7 @@ type sgRun struct {
 	build    time.Duration // queued -> "snapshot build finished" logged
 	notice   time.Duration // finished -> first GET that shows ready returned
 	polls    int
+	cpu      time.Duration // CPU the snapgate process used during the run
 	fsUsed   int64
 	breakdok bool
 }
@@ -156,6 +157,7 @@ func snapgateCreateToReady(ctx context.Context, cfg config, env *benchEnv, kind 
 	sg := env.on
 	a := api{p: sg, c: env.httpc}
 	logFrom := sg.logSize()
+	cpu0 := procCPU(sg.cmd.Process.Pid)
 	name := fmt.Sprintf("bench-%s-%d-%s", kind.name, run, randomHex(4))
 	start := time.Now()
 	out, err := a.do(ctx, "POST", "/api/v2/sandboxes/snapshots", map[string]any{
@@ -200,6 +202,7 @@ func snapgateCreateToReady(ctx context.Context, cfg config, env *benchEnv, kind 
 		}
 	}
 	end := start.Add(r.total)
+	r.cpu = procCPU(sg.cmd.Process.Pid) - cpu0
 	if ev, err := buildEvents(sg.logPath, logFrom, id); err == nil && !ev.queued.IsZero() && !ev.finished.IsZero() {
 		r.accept, r.build, r.notice, r.breakdok = ev.queued.Sub(start), ev.finished.Sub(ev.queued), end.Sub(ev.finished), true
 	}
