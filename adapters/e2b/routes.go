@@ -9,11 +9,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -48,7 +48,7 @@ type API struct {
 	snapshots   *core.Snapshots
 	keys        *core.Keys
 	log         *slog.Logger
-	validator   *validator
+	validator   *edge.Validator
 	validate    bool
 	domain      string
 	envdVersion string
@@ -68,7 +68,7 @@ func New(opt Options) (*API, error) {
 	a := &API{
 		sandboxes: opt.Sandboxes, snapshots: opt.Snapshots, keys: opt.Keys, log: opt.Logger,
 		domain: opt.Domain, envdVersion: opt.EnvdVersion,
-		validator: &validator{spec: opt.Spec}, validate: opt.Validate,
+		validator: edge.NewValidator(opt.Spec), validate: opt.Validate,
 	}
 	return a, nil
 }
@@ -105,8 +105,8 @@ func (a *API) routes() []route {
 // ids ("ns%2Fname%3Atag") into one path segment.
 func (a *API) Register(r gin.IRouter) error {
 	for _, rt := range a.routes() {
-		if err := a.validator.add(rt.method, rt.path); err != nil {
-			return err
+		if err := a.validator.Add(rt.method, rt.path); err != nil {
+			return fmt.Errorf("e2b: %w", err)
 		}
 		r.Handle(rt.method, rt.path, a.requestID, a.authenticate, a.validateRoute(rt.path), rt.handler)
 	}
@@ -119,12 +119,25 @@ func (a *API) NotFound(c *gin.Context) {
 	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 }
 
+// validateRoute returns the validation middleware of one route (its gin
+// path); a no-op when validation is off.
+func (a *API) validateRoute(path string) gin.HandlerFunc {
+	if !a.validate {
+		return func(*gin.Context) {}
+	}
+	return func(c *gin.Context) {
+		if err := a.validator.Check(c, path); err != nil {
+			a.writeError(c, err)
+		}
+	}
+}
+
 const requestIDKey = "request_id"
 
 func (a *API) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
 	if id == "" || len(id) > 64 {
-		id = newRequestID()
+		id = edge.NewRequestID()
 	}
 	c.Set(requestIDKey, id)
 	c.Header("X-Request-Id", id)
@@ -133,13 +146,7 @@ func (a *API) requestID(c *gin.Context) {
 // authenticate resolves the API key (X-API-KEY in any casing, or a bearer
 // token) into the request's principal. E2B has no tenant header.
 func (a *API) authenticate(c *gin.Context) {
-	key := c.GetHeader("X-Api-Key")
-	if key == "" {
-		if h := c.GetHeader("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			key = strings.TrimSpace(h[7:])
-		}
-	}
-	p, err := a.keys.Authenticate(c.Request.Context(), key, "")
+	p, err := a.keys.Authenticate(c.Request.Context(), edge.APIKey(c), "")
 	if err != nil {
 		a.writeError(c, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -40,7 +41,7 @@ type API struct {
 	registries *core.Registries
 	keys       *core.Keys
 	log        *slog.Logger
-	validator  *validator
+	validator  *edge.Validator
 }
 
 // Prefixes the SDKs use: JS >= 0.10.11 and Stainless use /api/v2/sandboxes,
@@ -61,7 +62,7 @@ func New(opt Options) (*API, error) {
 	}
 	a := &API{snapshots: opt.Snapshots, sandboxes: opt.Sandboxes, publicURL: opt.PublicURL, registries: opt.Registries, keys: opt.Keys, log: opt.Logger}
 	if opt.Validate {
-		a.validator = &validator{spec: opt.Spec}
+		a.validator = edge.NewValidator(opt.Spec)
 	}
 	return a, nil
 }
@@ -99,7 +100,8 @@ func (a *API) routes() []route {
 func (a *API) Register(r gin.IRouter) error {
 	for _, rt := range a.routes() {
 		if a.validator != nil {
-			if err := a.validator.add(rt.method, specPrefix+rt.path); err != nil {
+			if err := a.validator.Add(rt.method, specPrefix+rt.path); err != nil {
+				err = fmt.Errorf("langsmith: %w", err)
 				return err
 			}
 		}
@@ -142,7 +144,7 @@ const requestIDKey = "request_id"
 func (a *API) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
 	if id == "" || len(id) > 64 {
-		id = newRequestID()
+		id = edge.NewRequestID()
 	}
 	c.Set(requestIDKey, id)
 	c.Header("X-Request-Id", id)
@@ -151,19 +153,26 @@ func (a *API) requestID(c *gin.Context) {
 // authenticate resolves the API key (X-Api-Key in any casing, or a bearer
 // token) and the optional X-Tenant-Id into the request's principal.
 func (a *API) authenticate(c *gin.Context) {
-	key := c.GetHeader("X-Api-Key")
-	if key == "" {
-		if h := c.GetHeader("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			key = strings.TrimSpace(h[7:])
-		}
-	}
-	p, err := a.keys.Authenticate(c.Request.Context(), key, c.GetHeader("X-Tenant-Id"))
+	p, err := a.keys.Authenticate(c.Request.Context(), edge.APIKey(c), c.GetHeader("X-Tenant-Id"))
 	if err != nil {
 		a.writeError(c, err)
 		return
 	}
 	c.Request = c.Request.WithContext(core.WithPrincipal(c.Request.Context(), p))
 	c.Set("tenant", p.TenantID)
+}
+
+// validate returns the validation middleware of one route (path relative
+// to the prefix); a no-op when validation is off.
+func (a *API) validate(path string) gin.HandlerFunc {
+	if a.validator == nil {
+		return func(*gin.Context) {}
+	}
+	return func(c *gin.Context) {
+		if err := a.validator.Check(c, specPrefix+path); err != nil {
+			a.writeError(c, err)
+		}
+	}
 }
 
 // ctx is what handlers pass to core: the request's context, never gin's.
