@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/engine"
+	"github.com/snapgate/snapgate/tests/testenv"
 	"github.com/snapgate/snapgate/tests/testregistry"
 )
 
@@ -37,7 +37,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctrAddress, ctrErr = findContainerd()
+	ctrAddress, ctrErr = testenv.FindContainerd()
 	if ctrErr == nil {
 		ctrErr = ping(ctrAddress)
 	}
@@ -53,48 +53,6 @@ func ping(address string) error {
 		return fmt.Errorf("containerd at %s: %w", address, err)
 	}
 	return eng.Close()
-}
-
-func findContainerd() (string, error) {
-	if a := os.Getenv("SNAPGATE_CONTAINERD_ADDRESS"); a != "" {
-		return a, nil
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "deploy", "containerd.sh"), "up", filepath.Join(root, ".snapgate-test"))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("deploy/containerd.sh up: %w: %s", err, stderr.String())
-	}
-	lines := strings.Fields(strings.TrimSpace(string(out)))
-	if len(lines) == 0 {
-		return "", fmt.Errorf("deploy/containerd.sh up printed no address: %s", stderr.String())
-	}
-	return lines[len(lines)-1], nil
-}
-
-// repoRoot walks up from the working directory to the go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // requireContainerd skips (or fails in CI) without a reachable containerd.

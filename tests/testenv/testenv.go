@@ -33,14 +33,20 @@ var (
 // <repo>/.snapgate-test` finds or starts.
 func Containerd(t testing.TB) string {
 	t.Helper()
-	ctrOnce.Do(func() { ctrAddress, ctrErr = findContainerd() })
-	if ctrErr != nil {
+	if _, err := FindContainerd(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("containerd is required in CI: %v", ctrErr)
 		}
 		t.Skipf("no containerd: %v", ctrErr)
 	}
 	return ctrAddress
+}
+
+// FindContainerd is Containerd for a TestMain: the address, or why there is
+// none. It looks once per process.
+func FindContainerd() (string, error) {
+	ctrOnce.Do(func() { ctrAddress, ctrErr = findContainerd() })
+	return ctrAddress, ctrErr
 }
 
 func findContainerd() (string, error) {
