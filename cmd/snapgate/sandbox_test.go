@@ -82,7 +82,9 @@ func TestKillDuringCaptureLeavesNoHalfSnapshot(t *testing.T) {
 		h.exec(sb, "sh", "-c", "dd if=/dev/urandom of=/big bs=1M count=8 2>/dev/null")
 		var wg sync.WaitGroup
 		var capCode int
-		wg.Go(func() { capCode, _ = h.do("POST", "/sandboxes/"+sb+"/snapshots", fmt.Sprintf(`{"name":"kill-cap-%d"}`, i)) })
+		wg.Go(func() {
+			capCode, _ = h.do("POST", "/sandboxes/"+sb+"/snapshots", fmt.Sprintf(`{"name":"kill-cap-%d"}`, i))
+		})
 		h.do("DELETE", "/sandboxes/"+sb, "")
 		wg.Wait()
 		code, snap := h.do("GET", fmt.Sprintf("/api/v2/sandboxes/snapshots/kill-cap-%d", i), "")
