@@ -1,0 +1,188 @@
+// Package edge is the HTTP plumbing both vendor adapters share: request
+// validation against a bundled OpenAPI document (kin-openapi), request ids
+// and API-key extraction. It knows no vendor's shapes: adapters turn its
+// errors into their own bodies. Imports: core, gin, kin-openapi.
+package edge
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// Validator checks requests against a spec. Routes are resolved from gin's
+// match, not by a second router: gin already decoded the path (including
+// %2F inside names), and a route missing from the spec is caught when the
+// adapter is mounted.
+type Validator struct {
+	spec   *openapi3.T
+	routes map[string]*routers.Route // "METHOD /gin/:path"
+}
+
+// NewValidator returns a validator for spec.
+func NewValidator(spec *openapi3.T) *Validator {
+	return &Validator{spec: spec, routes: map[string]*routers.Route{}}
+}
+
+// Check validates the request of c, matched by gin to ginPath. The error is
+// core.ErrInvalidArgument with a message naming every bad field.
+func (v *Validator) Check(c *gin.Context, ginPath string) error {
+	route := v.routes[c.Request.Method+" "+ginPath]
+	if route == nil {
+		return fmt.Errorf("no spec route registered for %s %s", c.Request.Method, ginPath)
+	}
+	params := make(map[string]string, len(c.Params))
+	for _, p := range c.Params {
+		params[p.Key] = p.Value
+	}
+	err := openapi3filter.ValidateRequest(c.Request.Context(), &openapi3filter.RequestValidationInput{
+		Request: c.Request, PathParams: params, Route: route, Options: validationOptions,
+	})
+	if err != nil {
+		return core.WithCause(core.ErrInvalidArgument, err, "%s", Describe(err))
+	}
+	return nil
+}
+
+// NewRequestID returns a random request id.
+func NewRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "req_" + hex.EncodeToString(b)
+}
+
+// APIKey returns the key a request presents: X-Api-Key in any casing, or
+// an Authorization bearer token.
+func APIKey(c *gin.Context) string {
+	if key := c.GetHeader("X-Api-Key"); key != "" {
+		return key
+	}
+	if h := c.GetHeader("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// atLine matches one problem in a 3.1 (JSON Schema) reason:
+// "at '/fs_capacity_bytes': got string, want integer".
+var atLine = regexp.MustCompile(`at '([^']*)': (.*)`)
+
+// missingProp names the property in "missing property 'name'" (or several).
+var missingProp = regexp.MustCompile(`missing propert(?:y|ies) (.*)`)
+
+// schemaProblems renders every problem in a schema error with the field it
+// is about: 3.0 errors carry a JSON pointer, 3.1 errors list
+// "at '<pointer>': <problem>" lines in their reason.
+func schemaProblems(where string, se *openapi3.SchemaError) []string {
+	var out []string
+	for _, m := range atLine.FindAllStringSubmatch(se.Reason, -1) {
+		field := strings.TrimPrefix(strings.ReplaceAll(m[1], "/", "."), ".")
+		problem := m[2]
+		if mp := missingProp.FindStringSubmatch(problem); mp != nil && field == "" {
+			out = append(out, fmt.Sprintf("%s: required field %s is missing", where, strings.ReplaceAll(mp[1], "'", "\"")))
+			continue
+		}
+		if field == "" {
+			out = append(out, fmt.Sprintf("%s: %s", where, problem))
+		} else {
+			out = append(out, fmt.Sprintf("%s field %q: %s", where, field, problem))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	if field := strings.Join(se.JSONPointer(), "."); field != "" {
+		return []string{fmt.Sprintf("%s field %q: %s", where, field, se.Reason)}
+	}
+	return []string{fmt.Sprintf("%s: %s", where, se.Reason)}
+}
+
+var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// Add registers the spec operation for a gin route path (":name" params).
+// It fails when the spec has no such operation, so every served route is
+// covered by the spec.
+func (v *Validator) Add(method, ginPath string) error {
+	specPath := ginParam.ReplaceAllString(ginPath, "{$1}")
+	item := v.spec.Paths.Find(specPath)
+	if item == nil || item.GetOperation(method) == nil {
+		return fmt.Errorf("%s %s is served but not in the spec", method, specPath)
+	}
+	v.routes[method+" "+ginPath] = &routers.Route{
+		Spec: v.spec, Path: specPath, PathItem: item, Method: method, Operation: item.GetOperation(method),
+	}
+	return nil
+}
+
+var validationOptions = &openapi3filter.Options{
+	// Keys are checked by the authenticate middleware before validation.
+	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+	MultiError:         true,
+}
+
+// Describe turns kin-openapi's errors into one message naming every bad
+// field, e.g. "body field \"name\": property \"name\" is missing".
+func Describe(err error) string {
+	var msgs []string
+	for _, e := range flatten(err) {
+		msgs = append(msgs, describeOne(e))
+	}
+	if len(msgs) == 0 {
+		return "invalid request"
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// flatten expands multi-errors at this level only, so a RequestError keeps
+// the parameter or body it is about.
+func flatten(err error) []error {
+	if me, ok := err.(openapi3.MultiError); ok {
+		var out []error
+		for _, e := range me {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func describeOne(err error) string {
+	var re *openapi3filter.RequestError
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	var where string
+	switch {
+	case re.Parameter != nil:
+		where = fmt.Sprintf("%s parameter %q", re.Parameter.In, re.Parameter.Name)
+	case re.RequestBody != nil:
+		where = "request body"
+	default:
+		where = "request"
+	}
+	causes := flatten(re.Err)
+	var parts []string
+	for _, cause := range causes {
+		var se *openapi3.SchemaError
+		switch {
+		case errors.As(cause, &se):
+			parts = append(parts, schemaProblems(where, se)...)
+		case cause != nil:
+			parts = append(parts, fmt.Sprintf("%s: %s", where, cause.Error()))
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%s: %s", where, re.Reason)
+	}
+	return strings.Join(parts, "; ")
+}
