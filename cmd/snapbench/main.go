@@ -54,10 +54,15 @@ type config struct {
 	warmup       time.Duration
 	clients      int
 	poll         time.Duration
+	settle       time.Duration
 	buildTimeout time.Duration
 	images       []string
 	clientFloor  bool
 	keep         bool
+	// sandbox half: start latency and capture
+	sandboxes     bool
+	sandboxStarts int
+	bigCapture    bool
 }
 
 // benchEnv is what one benchmark run started.
@@ -99,9 +104,13 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured GET load before each phase")
 	fs.IntVar(&cfg.clients, "clients", 32, "concurrent GET clients")
 	fs.DurationVar(&cfg.poll, "poll", 5*time.Millisecond, "GET interval while waiting for ready")
+	fs.DurationVar(&cfg.settle, "settle", 500*time.Millisecond, "before each timed pull: sync(2), then wait this long, so writeback of the previous run's files is not charged to the next")
 	fs.DurationVar(&cfg.buildTimeout, "build-timeout", 5*time.Minute, "a snapshot not ready by then is a failure")
 	fs.StringVar(&imgs, "images", "busybox,many-files", "images for create-to-ready: busybox, many-files")
 	fs.BoolVar(&cfg.clientFloor, "client-floor", true, "also time the containerd Go client's Pull+unpack in-process")
+	fs.BoolVar(&cfg.sandboxes, "sandboxes", true, "also measure sandbox start latency and captures")
+	fs.IntVar(&cfg.sandboxStarts, "sandbox-starts", 20, "sandbox starts per side for the start-latency figures")
+	fs.BoolVar(&cfg.bigCapture, "big-capture", true, "include the 1 GiB capture (about a minute)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, SQLite files) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -119,8 +128,8 @@ func parseFlags(args []string) (config, error) {
 		cfg.containerd = abs
 	}
 	if cfg.runs < 1 || cfg.runs > 100 || cfg.clients < 1 || cfg.clients > 1024 || cfg.duration < 100*time.Millisecond ||
-		cfg.poll <= 0 || cfg.warmup < 0 {
-		return cfg, errors.New("need 1 <= -runs <= 100, 1 <= -clients <= 1024, -duration >= 100ms, -poll > 0, -warmup >= 0")
+		cfg.poll <= 0 || cfg.warmup < 0 || cfg.settle < 0 {
+		return cfg, errors.New("need 1 <= -runs <= 100, 1 <= -clients <= 1024, -duration >= 100ms, -poll > 0, -warmup >= 0, -settle >= 0")
 	}
 	for _, name := range strings.Split(imgs, ",") {
 		if name = strings.TrimSpace(name); name == "" {
@@ -247,6 +256,12 @@ func run(ctx context.Context, cfg config) (err error) {
 	if on.errors+off.errors > 0 {
 		return fmt.Errorf("GET answered errors: validation on %d (first: %v), off %d (first: %v)", on.errors, on.firstEr, off.errors, off.firstEr)
 	}
+	if cfg.sandboxes {
+		progress("sandboxes: %d starts per side, captures of 1 MiB, 100 MiB%s", cfg.sandboxStarts, map[bool]string{true: ", 1 GiB", false: ""}[cfg.bigCapture])
+		if err := runSandboxBench(ctx, cfg.containerd, cfg.ctrBin, env.reg, cfg.sandboxStarts, cfg.bigCapture); err != nil {
+			return fmt.Errorf("sandboxes: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -257,10 +272,13 @@ func report(w *os.File, cfg config, env *benchEnv, pulls []*pullResults, on, off
 	p("snapbench %s  host %s: %d CPUs, %s/%s, containerd %s, snapshotter %s; load average %s at start, %s at end",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, env.version, snapshotter,
 		env.loadAvg, loadAvg())
-	p("snapgate binary %s (%s)", cfg.snapgateBin, buildRevision(cfg.snapgateBin))
+	if rev := buildRevision(cfg.snapgateBin); rev != "" {
+		p("snapgate binary %s, %s", cfg.snapgateBin, rev)
+	}
 	p("")
 	p("create-to-ready: POST /snapshots -> first GET (every %s) showing ready, against `ctr images pull --plain-http`", cfg.poll)
-	p("(fetch + unpack into %s) of an equally fresh image from the same local registry; median of %d runs, [min-max] in s", snapshotter, cfg.runs)
+	p("(fetch + unpack into %s) of an equally fresh image from the same local registry; median of %d runs, [min-max] in s;", snapshotter, cfg.runs)
+	p("sides alternate within each run, every pull starts after sync(2) + %s", cfg.settle)
 	for _, r := range pulls {
 		sg, ct := median(r.sgTotals()), median(r.ctr)
 		rt := ratio(sg, ct)
@@ -323,7 +341,7 @@ func report(w *os.File, cfg config, env *benchEnv, pulls []*pullResults, on, off
 func buildRevision(path string) string {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return "revision unknown"
+		return ""
 	}
 	rev, modified := "", false
 	for _, s := range bi.Settings {
@@ -335,7 +353,7 @@ func buildRevision(path string) string {
 		}
 	}
 	if rev == "" {
-		return "revision unknown"
+		return ""
 	}
 	if len(rev) > 12 {
 		rev = rev[:12]
