@@ -32,7 +32,9 @@ if [ -z "${SNAPGATE_BIN:-}" ]; then
 fi
 (cd "$root" && go build -trimpath -o "$work/snapbench" ./cmd/snapbench) || { echo "FAIL: build snapbench"; exit 1; }
 
-echo "== snapgate benchmark (containerd at $addr)"
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$root" status --porcelain 2>/dev/null | wc -l)
+echo "== snapgate benchmark: tree $rev ($dirty uncommitted paths), containerd at $addr"
 "$work/snapbench" -containerd "$addr" -snapgate "$snapgate_bin" "$@"
 status=$?
 if [ $status -ne 0 ]; then echo "== make bench: FAILED (exit $status)"; fi

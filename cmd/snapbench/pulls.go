@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/snapgate/snapgate/tests/testregistry"
@@ -112,7 +113,7 @@ func pullBench(ctx context.Context, cfg config, env *benchEnv, kind imageKind) (
 		for i := range sides {
 			side := sides[(run+i)%len(sides)]
 			ref := imgs[side].ref
-			if err := ctx.Err(); err != nil {
+			if err := settle(ctx, cfg.settle); err != nil {
 				return nil, err
 			}
 			switch side {
@@ -243,4 +244,16 @@ func readySnapshot(ctx context.Context, env *benchEnv, sg *snapgateProc, ref str
 		}
 	}
 	return "", fmt.Errorf("snapshot %s not ready after 5m", id)
+}
+
+// settle flushes dirty pages (the previous run's unpacked or deleted files)
+// and waits, so their writeback does not land inside the next measurement.
+func settle(ctx context.Context, d time.Duration) error {
+	syscall.Sync()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
