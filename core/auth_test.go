@@ -1,10 +1,12 @@
 package core_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +65,60 @@ func TestKeys(t *testing.T) {
 	}
 	if _, err := keys.Create(t.Context(), "acme", "not-a-key"); !errors.Is(err, core.ErrInvalidArgument) {
 		t.Errorf("bad key shape: %v", err)
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+// countingStore counts key lookups.
+type countingStore struct {
+	*store.Store
+	lookups int
+}
+
+func (c *countingStore) GetAPIKeyByHash(ctx context.Context, hash string) (*core.APIKey, error) {
+	c.lookups++
+	return c.Store.GetAPIKeyByHash(ctx, hash)
+}
+
+func TestKeyCacheSparesLookupsUntilItExpires(t *testing.T) {
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cs := &countingStore{Store: st}
+	clock := &fakeClock{now: time.Now()}
+	keys := &core.Keys{Store: cs, Clock: clock, IDs: func() string { return "k1" }, CacheTTL: 5 * time.Second}
+	key, err := keys.Create(t.Context(), "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := keys.Authenticate(t.Context(), key, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs.lookups != 1 {
+		t.Errorf("lookups within the TTL = %d, want 1", cs.lookups)
+	}
+	clock.now = clock.now.Add(6 * time.Second)
+	if _, err := keys.Authenticate(t.Context(), key, ""); err != nil {
+		t.Fatal(err)
+	}
+	if cs.lookups != 2 {
+		t.Errorf("lookups after the TTL = %d, want 2", cs.lookups)
+	}
+	// Unknown keys are never cached: each is looked up.
+	for range 2 {
+		if _, err := keys.Authenticate(t.Context(), "e2b_"+strings.Repeat("9", 40), ""); !errors.Is(err, core.ErrUnauthenticated) {
+			t.Fatal(err)
+		}
+	}
+	if cs.lookups != 4 {
+		t.Errorf("lookups of an unknown key = %d, want 2 more", cs.lookups-2)
 	}
 }

@@ -34,7 +34,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Sto
 }
 
 func newKeys(st core.Store) *core.Keys {
-	return &core.Keys{Store: st, Clock: core.SystemClock{}, IDs: uuid.NewString}
+	return &core.Keys{Store: st, Clock: core.SystemClock{}, IDs: uuid.NewString, CacheTTL: 5 * time.Second}
 }
 
 // Server is a wired snapgate: services plus the HTTP handler.
