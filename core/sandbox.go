@@ -37,15 +37,7 @@ var sandboxTransitions = map[SandboxState][]SandboxState{
 
 // SandboxPredecessors returns the states from which to may be reached.
 func SandboxPredecessors(to SandboxState) []SandboxState {
-	var from []SandboxState
-	for f, tos := range sandboxTransitions {
-		for _, t := range tos {
-			if t == to {
-				from = append(from, f)
-			}
-		}
-	}
-	return from
+	return predecessors(sandboxTransitions, to)
 }
 
 // Live reports whether a sandbox in state s exists for clients.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -33,14 +34,19 @@ var snapshotTransitions = map[SnapshotStatus][]SnapshotStatus{
 
 // SnapshotPredecessors returns the statuses from which to may be reached.
 func SnapshotPredecessors(to SnapshotStatus) []SnapshotStatus {
-	var from []SnapshotStatus
-	for f, tos := range snapshotTransitions {
-		for _, t := range tos {
-			if t == to {
-				from = append(from, f)
-			}
+	return predecessors(snapshotTransitions, to)
+}
+
+// predecessors reads a transition table backwards: the states with an
+// allowed step to `to`, in a stable order.
+func predecessors[S ~string](table map[S][]S, to S) []S {
+	var from []S
+	for f, tos := range table {
+		if slices.Contains(tos, to) {
+			from = append(from, f)
 		}
 	}
+	slices.Sort(from)
 	return from
 }
 

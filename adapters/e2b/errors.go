@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -43,18 +44,9 @@ func status(err error) int {
 func (a *API) writeError(c *gin.Context, err error) {
 	st := status(err)
 	if st >= 500 {
-		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "status", st, "err", err)
+		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", edge.RequestID(c), "status", st, "err", err)
 	}
 	// No Retry-After on 429: the JS SDK would retry it, and a quota does
 	// not clear in seconds.
 	c.AbortWithStatusJSON(st, errorBody{Code: st, Message: core.PublicMessage(err)})
-}
-
-func requestID(c *gin.Context) string {
-	if v, ok := c.Get(requestIDKey); ok {
-		if s, ok := v.(string); ok {
-			return s
-		}
-	}
-	return ""
 }

@@ -108,14 +108,14 @@ func (a *API) Register(r gin.IRouter) error {
 		if err := a.validator.Add(rt.method, rt.path); err != nil {
 			return fmt.Errorf("e2b: %w", err)
 		}
-		r.Handle(rt.method, rt.path, a.requestID, a.authenticate, a.validateRoute(rt.path), rt.handler)
+		r.Handle(rt.method, rt.path, edge.AssignRequestID, a.authenticate, a.validateRoute(rt.path), rt.handler)
 	}
 	return nil
 }
 
 // NotFound answers an unknown route in E2B's error shape.
 func (a *API) NotFound(c *gin.Context) {
-	a.requestID(c)
+	edge.AssignRequestID(c)
 	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 }
 
@@ -130,17 +130,6 @@ func (a *API) validateRoute(path string) gin.HandlerFunc {
 			a.writeError(c, err)
 		}
 	}
-}
-
-const requestIDKey = "request_id"
-
-func (a *API) requestID(c *gin.Context) {
-	id := c.GetHeader("X-Request-Id")
-	if id == "" || len(id) > 64 {
-		id = edge.NewRequestID()
-	}
-	c.Set(requestIDKey, id)
-	c.Header("X-Request-Id", id)
 }
 
 // authenticate resolves the API key (X-API-KEY in any casing, or a bearer

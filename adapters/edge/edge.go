@@ -186,3 +186,22 @@ func describeOne(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// RequestIDKey is the gin context key of the request id.
+const RequestIDKey = "request_id"
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// AssignRequestID gives the request an id (the client's X-Request-Id when it
+// is short and plain, else a new one) and echoes it in the response.
+func AssignRequestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !requestIDRE.MatchString(id) {
+		id = NewRequestID()
+	}
+	c.Set(RequestIDKey, id)
+	c.Header("X-Request-Id", id)
+}
+
+// RequestID returns the id AssignRequestID gave the request, or "".
+func RequestID(c *gin.Context) string { return c.GetString(RequestIDKey) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -85,5 +86,5 @@ func (a *API) writeCreateError(c *gin.Context, err error) {
 		a.writeError(c, err)
 		return
 	}
-	c.AbortWithStatusJSON(status, errorBody{Detail: errorDetail{Error: token, ErrorID: requestID(c), Message: core.PublicMessage(err)}})
+	c.AbortWithStatusJSON(status, errorBody{Detail: errorDetail{Error: token, ErrorID: edge.RequestID(c), Message: core.PublicMessage(err)}})
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -52,7 +53,7 @@ func classify(err error) errorClass {
 // validation, auth or core, leaves through here.
 func (a *API) writeError(c *gin.Context, err error) {
 	cls := classify(err)
-	rid := requestID(c)
+	rid := edge.RequestID(c)
 	if cls.status >= 500 {
 		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", rid, "status", cls.status, "err", err)
 	}
@@ -62,15 +63,6 @@ func (a *API) writeError(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(cls.status, errorBody{Detail: errorDetail{
 		Error: cls.token, ErrorID: rid, Message: core.PublicMessage(err),
 	}})
-}
-
-func requestID(c *gin.Context) string {
-	if v, ok := c.Get(requestIDKey); ok {
-		if s, ok := v.(string); ok {
-			return s
-		}
-	}
-	return ""
 }
 
 func (a *API) notFound(c *gin.Context) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -39,7 +40,7 @@ func TestErrorTable(t *testing.T) {
 			w := httptest.NewRecorder()
 			c, _ := gin.CreateTestContext(w)
 			c.Request = httptest.NewRequest(http.MethodGet, "/v2/sandboxes/snapshots", nil)
-			c.Set(requestIDKey, "req_1")
+			c.Set(edge.RequestIDKey, "req_1")
 			a.writeError(c, tc.err)
 			if w.Code != tc.status {
 				t.Errorf("status = %d, want %d", w.Code, tc.status)

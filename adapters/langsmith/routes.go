@@ -106,7 +106,7 @@ func (a *API) Register(r gin.IRouter) error {
 			}
 		}
 		for _, prefix := range Prefixes {
-			r.Handle(rt.method, prefix+rt.path, a.requestID, a.authenticate, a.validate(rt.path), rt.handler)
+			r.Handle(rt.method, prefix+rt.path, edge.AssignRequestID, a.authenticate, a.validate(rt.path), rt.handler)
 		}
 	}
 	return nil
@@ -135,19 +135,8 @@ func Owns(path string) bool {
 
 // NotFound answers an unknown route under a LangSmith prefix.
 func (a *API) NotFound(c *gin.Context) {
-	a.requestID(c)
+	edge.AssignRequestID(c)
 	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
-}
-
-const requestIDKey = "request_id"
-
-func (a *API) requestID(c *gin.Context) {
-	id := c.GetHeader("X-Request-Id")
-	if id == "" || len(id) > 64 {
-		id = edge.NewRequestID()
-	}
-	c.Set(requestIDKey, id)
-	c.Header("X-Request-Id", id)
 }
 
 // authenticate resolves the API key (X-Api-Key in any casing, or a bearer
