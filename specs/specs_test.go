@@ -1,7 +1,10 @@
 package specs
 
 import (
+	"context"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 func TestLangSmithLoadsAndValidates(t *testing.T) {
@@ -79,5 +82,49 @@ func TestE2BLoadsAndValidates(t *testing.T) {
 	// Python's parser needs both.
 	if got := doc.Components.Schemas["Error"].Value.Required; len(got) != 2 || got[0] != "code" || got[1] != "message" {
 		t.Errorf("Error.required = %v, want [code message]", got)
+	}
+}
+
+// The adapters validate requests with kin-openapi's 3.0 rules (its 3.1 path
+// recompiles a JSON Schema per request), so request schemas must not use
+// what 3.0 lacks: a list of types (3.1's way to say nullable) is the one
+// 3.1 form these documents could drift into.
+func TestRequestSchemasStayWithin30(t *testing.T) {
+	for name, load := range map[string]func(context.Context) (*openapi3.T, error){"langsmith": LangSmith, "e2b": E2B} {
+		doc, err := load(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for path, item := range doc.Paths.Map() {
+			for method, op := range item.Operations() {
+				where := name + " " + method + " " + path
+				for _, p := range append(item.Parameters, op.Parameters...) {
+					check30(t, where+" parameter "+p.Value.Name, p.Value.Schema, 0)
+				}
+				if op.RequestBody != nil {
+					for ct, mt := range op.RequestBody.Value.Content {
+						check30(t, where+" body "+ct, mt.Schema, 0)
+					}
+				}
+			}
+		}
+	}
+}
+
+func check30(t *testing.T, where string, ref *openapi3.SchemaRef, depth int) {
+	t.Helper()
+	if ref == nil || ref.Value == nil || depth > 20 {
+		return
+	}
+	s := ref.Value
+	if s.Type != nil && len(s.Type.Slice()) > 1 {
+		t.Errorf("%s: type list %v is OpenAPI 3.1 only", where, s.Type.Slice())
+	}
+	for prop, p := range s.Properties {
+		check30(t, where+"."+prop, p, depth+1)
+	}
+	check30(t, where+"[]", s.Items, depth+1)
+	if s.AdditionalProperties.Schema != nil {
+		check30(t, where+"{}", s.AdditionalProperties.Schema, depth+1)
 	}
 }
