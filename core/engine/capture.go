@@ -19,9 +19,10 @@ import (
 // path (overlayfs, ENGINE-NOTES "What this suggests"):
 //
 //  1. Prepare a temporary snapshot on the sandbox snapshot's parent.
-//  2. Freeze the sandbox, copy its overlay upper directory into the
-//     temporary snapshot's (cp -a: whiteouts, opaque xattrs, hard links
-//     and all), thaw. The sandbox is frozen only for this copy.
+//  2. Copy the sandbox's overlay upper directory into the temporary
+//     snapshot's while it runs (cp -a: whiteouts, opaque xattrs, hard
+//     links and all); freeze it, copy again what changed meanwhile
+//     (capture_sync.go), thaw. The sandbox is frozen only for this sync.
 //  3. Tar the copy into the content store: the new layer and its diff ID.
 //  4. Commit the temporary snapshot under the new chain ID: the image is
 //     unpacked without applying the tar.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -55,8 +56,9 @@ func overlayParamOn(name string) bool {
 	return err == nil && v != "N" && v != "off"
 }
 
-// captureByCopy is the fast path: copy the frozen upper directory into a
-// temporary snapshot on the same parent, then tar the copy at leisure and
+// captureByCopy is the fast path: copy the upper directory into a
+// temporary snapshot on the same parent while the sandbox runs, bring the
+// copy up to date while it is frozen, then tar the copy at leisure and
 // commit it.
 func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info containers.Container,
 	sn snapshots.Snapshotter, upper string, parentDiffIDs []digest.Digest) (layerResult, error) {
@@ -77,7 +79,21 @@ func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info
 		return layerResult{}, fmt.Errorf("capture snapshot %s is not an overlay: %v", tmpKey, tmpMounts)
 	}
 	var res layerResult
-	res.paused, err = e.frozen(ctx, c, func() error { return copyUpper(ctx, upper, tmpUpper) })
+	// Most of the copy is made while the sandbox runs; frozen, only what
+	// changed meanwhile is copied again (the frozen time no longer grows
+	// with everything written since the sandbox started).
+	since := time.Now()
+	if err := copyUpper(ctx, upper, tmpUpper); err != nil {
+		if ctx.Err() != nil {
+			return res, err
+		}
+		// Files removed under cp fail it; the sync below repairs the copy.
+		e.log.DebugContext(ctx, "pre-copy of upper directory incomplete", "err", err)
+	}
+	if e.beforeFreeze != nil {
+		e.beforeFreeze()
+	}
+	res.paused, err = e.frozen(ctx, c, func() error { return syncUpper(ctx, upper, tmpUpper, since) })
 	if err != nil {
 		return res, err
 	}

@@ -114,6 +114,9 @@ type Engine struct {
 	freezes   keyLock
 	criu      *criuProbe // nil on a zero Engine: no memory snapshots
 	forceDiff bool       // captures take the diff-service path (tests)
+	// beforeFreeze runs between a fast capture's pre-copy and its freeze,
+	// so tests can change files the pre-copy has already seen.
+	beforeFreeze func()
 }
 
 var (

@@ -84,6 +84,8 @@ type envOptions struct {
 	noInsecure bool // do not list the registry as plain HTTP
 	onCapture  func(paused, total time.Duration)
 	forceDiff  bool // captures take the diff-service path
+	// beforeFreeze runs between a fast capture's pre-copy and its freeze.
+	beforeFreeze func()
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -109,6 +111,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	if o.forceDiff {
 		engine.ForceDiffCapture(e.eng)
+	}
+	if o.beforeFreeze != nil {
+		engine.SetBeforeCaptureFreeze(e.eng, o.beforeFreeze)
 	}
 	t.Cleanup(func() { e.cleanup(t) })
 	return e

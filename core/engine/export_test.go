@@ -3,3 +3,7 @@ package engine
 // ForceDiffCapture makes e's captures take the diff-service path, so tests
 // cover the fallback on a host where the fast path applies.
 func ForceDiffCapture(e *Engine) { e.forceDiff = true }
+
+// SetBeforeCaptureFreeze makes f run in each fast capture of e after the
+// copy made while the sandbox runs and before the sandbox is frozen.
+func SetBeforeCaptureFreeze(e *Engine, f func()) { e.beforeFreeze = f }
