@@ -1,13 +1,11 @@
 package e2b
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +13,12 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/core"
-	"github.com/snapgate/snapgate/core/coretest"
 	"github.com/snapgate/snapgate/specs"
-	"github.com/snapgate/snapgate/store"
 )
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func discardLogger() *slog.Logger { return adaptertest.Logger() }
 
 // testEnv is the adapter served over a real SQLite store and the fake
 // engine, with keys of two tenants and a ready image snapshot of tenant A.
@@ -37,33 +34,9 @@ func newTestEnv(t *testing.T) *testEnv { t.Helper(); return newTestEnvWith(t, tr
 func newTestEnvWith(t *testing.T, validate bool) *testEnv {
 	t.Helper()
 	ctx := t.Context()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ids := 0
-	keys := &core.Keys{Store: st, Clock: core.SystemClock{}, IDs: func() string { ids++; return "key-" + string(rune('a'+ids)) }}
-	e := &testEnv{}
-	if e.keyA, err = keys.Create(ctx, "tenant-a", ""); err != nil {
-		t.Fatal(err)
-	}
-	if e.keyB, err = keys.Create(ctx, "tenant-b", ""); err != nil {
-		t.Fatal(err)
-	}
-	eng := coretest.NewEngine(1 << 20)
-	snaps, err := core.NewSnapshots(core.SnapshotsOptions{Store: st, Engine: eng, Owner: "test", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	boxes, err := core.NewSandboxes(core.SandboxesOptions{Store: st, Engine: eng, Snapshots: snaps, Node: "test", Logger: discardLogger(), DefaultImage: "registry.test/busybox:latest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { snaps.Run(runCtx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	env := adaptertest.New(t)
+	e := &testEnv{keyA: env.KeyA, keyB: env.KeyB}
+	keys, snaps, boxes := env.Keys, env.Snapshots, env.Sandboxes
 
 	p, err := keys.Authenticate(ctx, e.keyA, "")
 	if err != nil {
@@ -83,15 +56,7 @@ func newTestEnvWith(t *testing.T, validate bool) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	r.UseRawPath, r.UnescapePathValues = true, true
-	if err := a.Register(r); err != nil {
-		t.Fatal(err)
-	}
-	r.NoRoute(a.NotFound)
-	e.srv = httptest.NewServer(r)
-	t.Cleanup(e.srv.Close)
+	e.srv = adaptertest.Serve(t, a.Register, a.NotFound)
 	return e
 }
 

@@ -1,76 +1,35 @@
 package langsmith
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
-	"github.com/snapgate/snapgate/core"
-	"github.com/snapgate/snapgate/core/coretest"
+	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/specs"
-	"github.com/snapgate/snapgate/store"
 )
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func discardLogger() *slog.Logger { return adaptertest.Logger() }
 
 // newTestServer serves the adapter over a real SQLite store and a fake
 // engine, and returns keys of two tenants.
 func newTestServer(t *testing.T) (srv *httptest.Server, keyA, keyB string) {
 	t.Helper()
-	ctx := t.Context()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), discardLogger())
+	env := adaptertest.New(t)
+	spec, err := specs.LangSmith(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	ids := 0
-	keys := &core.Keys{Store: st, Clock: core.SystemClock{}, IDs: func() string { ids++; return "key-" + string(rune('a'+ids)) }}
-	if keyA, err = keys.Create(ctx, "tenant-a", ""); err != nil {
-		t.Fatal(err)
-	}
-	if keyB, err = keys.Create(ctx, "tenant-b", ""); err != nil {
-		t.Fatal(err)
-	}
-	eng := coretest.NewEngine(1 << 20)
-	snaps, err := core.NewSnapshots(core.SnapshotsOptions{Store: st, Engine: eng, Owner: "test", Logger: discardLogger()})
+	a, err := New(Options{Snapshots: env.Snapshots, Sandboxes: env.Sandboxes, Registries: env.Registries,
+		Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	boxes, err := core.NewSandboxes(core.SandboxesOptions{Store: st, Engine: eng, Snapshots: snaps, Node: "test", Logger: discardLogger(), DefaultImage: "registry.test/busybox:latest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { snaps.Run(runCtx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	spec, err := specs.LangSmith(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Snapshots: snaps, Sandboxes: boxes, Keys: keys, Spec: spec, Logger: discardLogger(), Validate: true,
-		Registries: &core.Registries{Store: st, Clock: core.SystemClock{}, IDs: func() string { ids++; return "reg-" + string(rune('a'+ids)) }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	r.UseRawPath, r.UnescapePathValues = true, true
-	if err := a.Register(r); err != nil {
-		t.Fatal(err)
-	}
-	r.NoRoute(a.NotFound)
-	srv = httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return srv, keyA, keyB
+	return adaptertest.Serve(t, a.Register, a.NotFound), env.KeyA, env.KeyB
 }
 
 type reply struct {

@@ -1,0 +1,89 @@
+// Package adaptertest wires core for the adapters' HTTP tests: a real
+// SQLite store, the fake engine of core/coretest, keys of two tenants, and
+// a gin router set up like cmd/snapgate's. Test-only; imports core,
+// core/coretest, store and gin.
+package adaptertest
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/coretest"
+	"github.com/snapgate/snapgate/store"
+)
+
+// DefaultImage backs the "base" snapshot in these tests.
+const DefaultImage = "registry.test/busybox:latest"
+
+// Env is core over a real SQLite store and the fake engine, with a key of
+// tenant-a and one of tenant-b. Snapshot builds run until the test ends.
+type Env struct {
+	Store      *store.Store
+	Engine     *coretest.Engine
+	Keys       *core.Keys
+	Snapshots  *core.Snapshots
+	Sandboxes  *core.Sandboxes
+	Registries *core.Registries
+	KeyA, KeyB string
+}
+
+// Logger discards everything.
+func Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// New wires core for one test.
+func New(t *testing.T) *Env {
+	t.Helper()
+	ctx := t.Context()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &Env{Store: st, Engine: coretest.NewEngine(1 << 20)}
+	e.Keys = &core.Keys{Store: st, Clock: core.SystemClock{}, IDs: uuid.NewString}
+	e.Registries = &core.Registries{Store: st, Clock: core.SystemClock{}, IDs: uuid.NewString}
+	if e.KeyA, err = e.Keys.Create(ctx, "tenant-a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if e.KeyB, err = e.Keys.Create(ctx, "tenant-b", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.Snapshots, err = core.NewSnapshots(core.SnapshotsOptions{Store: st, Engine: e.Engine, Owner: "test", Logger: Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Sandboxes, err = core.NewSandboxes(core.SandboxesOptions{
+		Store: st, Engine: e.Engine, Snapshots: e.Snapshots, Node: "test", Logger: Logger(), DefaultImage: DefaultImage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Snapshots.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+// Serve mounts an adapter on a router configured like cmd/snapgate's
+// (percent-encoded path segments kept whole) and serves it until the test ends.
+func Serve(t *testing.T, register func(gin.IRouter) error, notFound gin.HandlerFunc) *httptest.Server {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.UseRawPath, r.UnescapePathValues = true, true
+	if err := register(r); err != nil {
+		t.Fatal(err)
+	}
+	r.NoRoute(notFound)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv
+}
