@@ -42,6 +42,7 @@ type Server struct {
 	Handler   http.Handler
 	Snapshots *core.Snapshots
 	Sandboxes *core.Sandboxes
+	Dataplane *core.Dataplane
 	store     *store.Store
 	engine    *engine.Engine
 	cfg       Config
@@ -116,7 +117,13 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	s.Snapshots, s.Sandboxes = snaps, boxes
+	dp, err := core.NewDataplane(core.DataplaneOptions{
+		Store: s.store, Engine: s.engine, Sandboxes: boxes, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.Snapshots, s.Sandboxes, s.Dataplane = snaps, boxes, dp
 	s.Handler, err = s.router(ls, eb, logger)
 	return err
 }
@@ -133,6 +140,9 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (ht
 		return nil, err
 	}
 	if err := eb.Register(r); err != nil {
+		return nil, err
+	}
+	if err := s.registerDataplanes(r, s.Dataplane, logger); err != nil {
 		return nil, err
 	}
 	// Unknown routes answer in the shape of the vendor whose paths they
