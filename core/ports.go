@@ -164,6 +164,10 @@ type SandboxEngine interface {
 	// StartSandbox creates the container and starts its task. Idempotent by
 	// spec.ID: an existing running sandbox is success.
 	StartSandbox(ctx context.Context, spec SandboxSpec) error
+	// ReserveWarm returns the id of a sandbox the engine started ahead of
+	// demand from image, or "" when it has none. The caller passes that id
+	// to StartSandbox, which adopts it, or to KillSandbox.
+	ReserveWarm(ctx context.Context, image string) string
 	// PauseSandbox freezes the task; ResumeSandbox thaws it.
 	PauseSandbox(ctx context.Context, id string) error
 	ResumeSandbox(ctx context.Context, id string) error

@@ -97,8 +97,9 @@ type SandboxChange struct {
 	StartedAt     *time.Time
 }
 
-// newSandboxID returns "i" + 20 characters of [a-z0-9], E2B's shape.
-func newSandboxID() (string, error) {
+// NewSandboxID returns "i" + 20 characters of [a-z0-9], E2B's shape. The
+// engine names the sandboxes it prepares ahead of demand with it too.
+func NewSandboxID() (string, error) {
 	return randomAlnum("i", 20)
 }
 

@@ -98,7 +98,11 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 		return nil, err
 	}
 	sb.SnapshotID = snap.ID
+	warm := s.takeWarm(ctx, sb, snap.ImageRef)
 	if err := s.opt.Store.CreateSandbox(ctx, sb); err != nil {
+		if warm {
+			s.releaseWarm(ctx, sb.ID)
+		}
 		return nil, fmt.Errorf("record sandbox: %w", err)
 	}
 	// The start outlives a client that hangs up: a half-started sandbox
@@ -119,6 +123,28 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	sb.State, sb.StartedAt = SandboxRunning, now
 	s.opt.Logger.InfoContext(ctx, "sandbox started", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "tenant", p.TenantID)
 	return sb, nil
+}
+
+// takeWarm gives sb the id of a sandbox the engine started ahead of demand
+// for image, if it has one (reported): StartSandbox then adopts it (sets
+// limits and env) instead of creating a container and task.
+func (s *Sandboxes) takeWarm(ctx context.Context, sb *Sandbox, image string) bool {
+	id := s.opt.Engine.ReserveWarm(ctx, image)
+	if id == "" {
+		return false
+	}
+	if sb.Name == sb.ID {
+		sb.Name = id
+	}
+	sb.ID = id
+	return true
+}
+
+// releaseWarm gives back a reserved warm sandbox that will not be used.
+func (s *Sandboxes) releaseWarm(ctx context.Context, id string) {
+	if err := s.opt.Engine.KillSandbox(context.WithoutCancel(ctx), id); err != nil {
+		s.opt.Logger.WarnContext(ctx, "release warm sandbox", "sandbox_id", id, "err", err)
+	}
 }
 
 func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox, error) {
@@ -143,7 +169,7 @@ func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox,
 	if req.OnTimeout != TimeoutKill && req.OnTimeout != TimeoutPause {
 		return nil, Errorf(ErrInvalidArgument, "on-timeout action must be kill or pause, got %q", req.OnTimeout)
 	}
-	id, err := newSandboxID()
+	id, err := NewSandboxID()
 	if err != nil {
 		return nil, err
 	}

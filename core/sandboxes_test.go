@@ -125,6 +125,25 @@ func TestStartFailureIsRecorded(t *testing.T) {
 	}
 }
 
+func TestCreateAdoptsWarmSandbox(t *testing.T) {
+	e := newBoxEnv(t)
+	e.eng.Warm[e.snap.ImageRef] = []string{"iwarm0000000000000001", "iwarm0000000000000002"}
+	sb, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.ID != "iwarm0000000000000001" || sb.Name != sb.ID || sb.State != core.SandboxRunning {
+		t.Errorf("created %s (name %s, %s), want the warm sandbox, running", sb.ID, sb.Name, sb.State)
+	}
+	// A create that fails after taking a warm sandbox gives it back (kills it).
+	if _, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py", Name: sb.ID}); !errors.Is(err, core.ErrAlreadyExists) {
+		t.Fatalf("create with a taken name: %v, want ErrAlreadyExists", err)
+	}
+	if st, _ := e.eng.SandboxState(t.Context(), "iwarm0000000000000002"); st != core.RuntimeMissing {
+		t.Errorf("released warm sandbox is %s, want killed", st)
+	}
+}
+
 func TestTimeoutKillsOrPauses(t *testing.T) {
 	e := newBoxEnv(t)
 	killed, _ := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py", Timeout: time.Second})

@@ -22,6 +22,8 @@ type Config struct {
 	BootstrapTenant     string
 	NodeName            string
 	BuildWorkers        int
+	WarmPool            int // idle started sandboxes per recent image
+	WarmImages          int
 	BuildTimeout        time.Duration
 	MaxBodyBytes        int64
 	DisableValidation   bool
@@ -66,6 +68,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var err error
 	if c.BuildWorkers, err = strconv.Atoi(get("SNAPGATE_BUILD_WORKERS", "4")); err != nil || c.BuildWorkers < 1 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_WORKERS must be a positive integer"))
+	}
+	if c.WarmPool, err = strconv.Atoi(get("SNAPGATE_WARM_POOL", "1")); err != nil || c.WarmPool < 0 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_WARM_POOL must be 0 or a positive integer"))
+	}
+	if c.WarmImages, err = strconv.Atoi(get("SNAPGATE_WARM_IMAGES", "4")); err != nil || c.WarmImages < 1 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_WARM_IMAGES must be a positive integer"))
 	}
 	if c.BuildTimeout, err = time.ParseDuration(get("SNAPGATE_BUILD_TIMEOUT", "15m")); err != nil || c.BuildTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_TIMEOUT must be a positive duration like 15m"))

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -40,6 +41,10 @@ func accessLog(logger *slog.Logger) gin.HandlerFunc {
 // limitBody refuses request bodies over n bytes.
 func limitBody(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if isFileUpload(c.Request) {
+			c.Next() // streamed to the sandbox's disk, never held in memory
+			return
+		}
 		if c.Request.ContentLength > n {
 			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{
 				"detail": gin.H{"error": "PayloadTooLarge", "message": "request body larger than the configured limit"},
@@ -49,4 +54,16 @@ func limitBody(n int64) gin.HandlerFunc {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
 		c.Next()
 	}
+}
+
+// isFileUpload reports whether r uploads a file into a sandbox (E2B envd
+// POST /files, LangSmith POST /dataplane/<box>/upload): those bodies are
+// streamed to the sandbox's filesystem, so the API body limit does not
+// apply; the sandbox's disk is the limit.
+func isFileUpload(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	p := r.URL.Path
+	return p == "/files" || (strings.HasPrefix(p, "/dataplane/") && strings.HasSuffix(p, "/upload"))
 }

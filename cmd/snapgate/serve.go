@@ -60,6 +60,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 	eng, err := engine.New(ectx, engine.Options{
 		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
+		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages,
 	})
 	if err != nil {
 		st.Close()

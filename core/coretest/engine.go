@@ -22,12 +22,14 @@ type Engine struct {
 	Gate   chan struct{}
 	// StartErr makes StartSandbox fail.
 	StartErr error
-	boxes    map[string]core.RuntimeState
+	// Warm lists, per image, ids of sandboxes prepared ahead of demand.
+	Warm  map[string][]string
+	boxes map[string]core.RuntimeState
 }
 
 // NewEngine returns an empty fake engine whose images unpack to size bytes.
 func NewEngine(size int64) *Engine {
-	return &Engine{images: map[string]core.PulledImage{}, Pulls: map[string]int{}, Fail: map[string]error{}, Size: size}
+	return &Engine{images: map[string]core.PulledImage{}, Pulls: map[string]int{}, Fail: map[string]error{}, Size: size, Warm: map[string][]string{}}
 }
 
 func (e *Engine) NormalizeReference(ref string) (string, error) {

@@ -29,6 +29,20 @@ func (e *Engine) StartSandbox(_ context.Context, spec core.SandboxSpec) error {
 	return nil
 }
 
+// ReserveWarm hands out (and forgets) one of Warm[image], running as a
+// sandbox already, as the real engine's warm pool does.
+func (e *Engine) ReserveWarm(_ context.Context, image string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := e.Warm[image]
+	if len(ids) == 0 {
+		return ""
+	}
+	e.Warm[image] = ids[1:]
+	e.sandboxes()[ids[0]] = core.RuntimeRunning
+	return ids[0]
+}
+
 func (e *Engine) setState(id string, from, to core.RuntimeState) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -87,6 +87,12 @@ type Options struct {
 	InitBinary string
 	// PidsLimit caps the processes of one sandbox (fork bombs). Default 4096.
 	PidsLimit int64
+	// WarmPool is how many started, idle sandboxes are kept ready per
+	// recently used image, so a start adopts one instead of creating the
+	// container and task (pool.go). 0 (the default) disables the pool.
+	WarmPool int
+	// WarmImages is how many recently used images are kept warm. Default 4.
+	WarmImages int
 	// OnCapture, when set, is told how long each successful capture kept
 	// the sandbox frozen and how long it took in all (for benchmarks).
 	OnCapture func(paused, total time.Duration)
@@ -112,6 +118,7 @@ type Engine struct {
 	// a capture's freeze) and exec starts, so a capture's own pause and
 	// resume never undo a client's, nor make an exec fail as "paused".
 	freezes   keyLock
+	pool      *warmPool  // nil on a zero Engine: no warm sandboxes
 	criu      *criuProbe // nil on a zero Engine: no memory snapshots
 	forceDiff bool       // captures take the diff-service path (tests)
 	// beforeFreeze runs between a fast capture's pre-copy and its freeze,
@@ -160,6 +167,11 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		_ = c.Close()
 		return nil, err
 	}
+	if err := e.removeStaleWarm(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	e.pool = newWarmPool(opt.WarmPool, opt.WarmImages)
 	e.criu = startCRIUProbe(opt.Logger)
 	if err := e.checkInitBinary(); err != nil {
 		e.log.WarnContext(ctx, "sandboxes cannot start", "err", err)
@@ -189,14 +201,19 @@ func withDefaults(opt Options) Options {
 	if opt.InitBinary == "" {
 		opt.InitBinary = DefaultInitBinary
 	}
+	if opt.WarmImages <= 0 {
+		opt.WarmImages = 4
+	}
 	if opt.PidsLimit <= 0 {
 		opt.PidsLimit = DefaultPidsLimit
 	}
 	return opt
 }
 
-// Close releases the connection to containerd.
+// Close removes idle warm sandboxes and releases the connection to
+// containerd.
 func (e *Engine) Close() error {
+	e.closePool()
 	e.http.CloseIdleConnections()
 	return e.client.Close()
 }
@@ -278,6 +295,7 @@ func putImage(ctx context.Context, is images.Store, img images.Image) (images.Im
 // RemoveImage deletes the record and, synchronously, the content and
 // snapshots no other image uses. A missing image is not an error.
 func (e *Engine) RemoveImage(ctx context.Context, name string) error {
+	e.dropWarm(name) // warm sandboxes would keep its layers
 	err := e.client.ImageService().Delete(e.withNS(ctx), name, images.SynchronousDelete())
 	if err == nil || errdefs.IsNotFound(err) {
 		return nil

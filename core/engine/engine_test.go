@@ -84,6 +84,7 @@ type envOptions struct {
 	noInsecure bool // do not list the registry as plain HTTP
 	onCapture  func(paused, total time.Duration)
 	forceDiff  bool // captures take the diff-service path
+	warmPool   int  // warm sandboxes per image
 	// beforeFreeze runs between a fast capture's pre-copy and its freeze.
 	beforeFreeze func()
 }
@@ -102,7 +103,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("containerd client: %v", err)
 	}
-	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture}
+	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture, WarmPool: o.warmPool}
 	if !o.noInsecure {
 		opts.InsecureRegistries = []string{reg.Addr()}
 	}

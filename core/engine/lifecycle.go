@@ -102,6 +102,7 @@ func (e *Engine) KillSandbox(ctx context.Context, id string) error {
 		return classify(err, "kill sandbox "+id)
 	}
 	defer unlock()
+	e.pool.takeReserved(id)
 	c, err := e.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		return nil

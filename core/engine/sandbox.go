@@ -59,6 +59,13 @@ func (e *Engine) StartSandbox(ctx context.Context, spec core.SandboxSpec) error 
 	}
 	defer unlock()
 	c, err := e.client.LoadContainer(ctx, spec.ID)
+	if err == nil && e.pool.takeReserved(spec.ID) {
+		if err := e.adopt(ctx, c, spec); err != nil {
+			return err
+		}
+		e.used(spec.Image)
+		return nil
+	}
 	if err == nil {
 		return e.ensureTask(ctx, c)
 	}
@@ -68,18 +75,20 @@ func (e *Engine) StartSandbox(ctx context.Context, spec core.SandboxSpec) error 
 	if err := e.checkInitBinary(); err != nil {
 		return err
 	}
-	if c, err = e.createContainer(ctx, spec); err != nil {
+	if c, err = e.createContainer(ctx, spec, map[string]string{sandboxLabel: "true"}); err != nil {
 		return err
 	}
 	if err := e.startTask(ctx, c); err != nil {
 		e.deleteContainer(context.WithoutCancel(ctx), c)
 		return err
 	}
+	e.used(spec.Image)
 	return nil
 }
 
-// createContainer makes the container record and its writable snapshot.
-func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec) (containerd.Container, error) {
+// createContainer makes the container record, labelled with labels, and
+// its writable snapshot.
+func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec, labels map[string]string) (containerd.Container, error) {
 	op := "start sandbox " + spec.ID
 	img, err := e.client.GetImage(ctx, spec.Image)
 	if errdefs.IsNotFound(err) {
@@ -103,10 +112,7 @@ func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec) (co
 		containerd.WithSnapshotter(e.snapshotter),
 		containerd.WithNewSnapshot(spec.ID, img),
 		containerd.WithRuntime(sandboxRuntime, nil),
-		containerd.WithContainerLabels(map[string]string{
-			sandboxLabel:      "true",
-			baseManifestLabel: m.Digest.String(),
-		}),
+		containerd.WithContainerLabels(withLabel(labels, baseManifestLabel, m.Digest.String())),
 		containerd.WithNewSpec(e.specOpts(img, spec)...),
 	)
 	if err != nil {
@@ -116,6 +122,14 @@ func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec) (co
 		return nil, classify(err, op)
 	}
 	return c, nil
+}
+
+func withLabel(labels map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for lk, lv := range labels {
+		out[lk] = lv
+	}
+	return out
 }
 
 // specOpts builds the runtime spec: the image's env, user and working
