@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `make bench`: snapgate's create-to-ready time against `ctr images pull` of
-# the same image from the same local registry on the same containerd, and the
+# the same image from the same local registry on the same containerd, the
 # latency of GET /snapshots/{id} under 32 concurrent clients with request
-# validation on and off. Prints figures; fails only when something breaks.
+# validation on and off, sandbox start and capture, and the dataplane through
+# both vendors' JS SDKs (tests/sdk/bench: run('true') against `ctr task exec`,
+# 256 MiB transfers against `cp`). Prints figures; fails only when something
+# breaks.
 #
 # Usage: [SNAPGATE_BIN=path] bench/run.sh DATA_DIR [snapbench flags...]
 #   e.g. bench/run.sh .snapgate-test -runs 3 -duration 2s
@@ -32,10 +35,17 @@ if [ -z "${SNAPGATE_BIN:-}" ]; then
 fi
 (cd "$root" && go build -trimpath -o "$work/snapbench" ./cmd/snapbench) || { echo "FAIL: build snapbench"; exit 1; }
 
+# The SDKs for the dataplane part, at the versions package-lock.json pins.
+sdk_dir="$root/tests/sdk/bench"
+case " $* " in *" -dataplane=false "* | *" --dataplane=false "*) ;; *)
+	(cd "$sdk_dir" && { [ -d node_modules ] && npm ls >/dev/null 2>&1 || npm ci --no-audit --no-fund >/dev/null; }) ||
+		{ echo "FAIL: npm ci in $sdk_dir (or pass -dataplane=false)"; exit 1; }
+esac
+
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain 2>/dev/null | wc -l)
 echo "== snapgate benchmark: tree $rev ($dirty uncommitted paths), containerd at $addr"
-"$work/snapbench" -containerd "$addr" -snapgate "$snapgate_bin" "$@"
+"$work/snapbench" -containerd "$addr" -snapgate "$snapgate_bin" -sdk-dir "$sdk_dir" "$@"
 status=$?
 if [ $status -ne 0 ]; then echo "== make bench: FAILED (exit $status)"; fi
 exit $status

@@ -108,6 +108,10 @@ func (s *Snapshots) build(ctx context.Context, id string) {
 	defer cancel()
 	stopRenew := s.renewClaim(bctx, id)
 	pulled, err := s.pull(bctx, snap)
+	pullFailed := err != nil
+	if err == nil && pulled.UnpackedBytes <= snap.FSCapacityBytes {
+		snap.RegistryRef, err = s.publish(bctx, snap)
+	}
 	stopRenew()
 
 	// Status writes use a fresh context: the build's may be dead by now.
@@ -120,10 +124,10 @@ func (s *Snapshots) build(ctx context.Context, id string) {
 		}
 		return
 	}
-	result := SnapshotResult{Status: SnapshotReady, ImageDigest: pulled.Digest, FSUsedBytes: pulled.UnpackedBytes}
+	result := SnapshotResult{Status: SnapshotReady, ImageDigest: pulled.Digest, FSUsedBytes: pulled.UnpackedBytes, RegistryRef: snap.RegistryRef}
 	switch {
 	case err != nil:
-		result = SnapshotResult{Status: SnapshotFailed, StatusMessage: buildFailure(snap, err, bctx.Err() != nil, s.opt.BuildTimeout)}
+		result = SnapshotResult{Status: SnapshotFailed, StatusMessage: buildFailure(snap, err, pullFailed && bctx.Err() != nil, s.opt.BuildTimeout)}
 		log.WarnContext(wctx, "snapshot build failed", "err", err, "status_message", result.StatusMessage)
 	case pulled.UnpackedBytes > snap.FSCapacityBytes:
 		result = SnapshotResult{Status: SnapshotFailed, StatusMessage: fmt.Sprintf(
@@ -140,10 +144,12 @@ func (s *Snapshots) build(ctx context.Context, id string) {
 		if errors.Is(err, ErrFailedPrecondition) || errors.Is(err, ErrNotFound) {
 			if cur, gerr := s.opt.Store.GetSnapshot(wctx, "", id); gerr != nil || cur.Status != SnapshotReady {
 				s.removeImage(wctx, snap.ImageRef)
+				s.unpublish(wctx, snap)
 			}
 		}
 		return
 	}
+	s.opt.Observer.BuildFinished(result.Status)
 	log.InfoContext(wctx, "snapshot build finished", "status", result.Status, "digest", result.ImageDigest, "fs_used_bytes", result.FSUsedBytes)
 }
 
@@ -154,7 +160,9 @@ func (s *Snapshots) failInterruptedCapture(ctx context.Context, snap *Snapshot) 
 	msg := fmt.Sprintf("capture of sandbox %s was interrupted (the server stopped while capturing); capture it again", snap.SourceSandboxID)
 	if err := s.opt.Store.FinishSnapshot(wctx, snap.ID, []SnapshotStatus{SnapshotBuilding}, SnapshotResult{Status: SnapshotFailed, StatusMessage: msg}); err != nil {
 		s.opt.Logger.WarnContext(wctx, "fail interrupted capture", "snapshot_id", snap.ID, "err", err)
+		return
 	}
+	s.opt.Observer.CaptureFinished(SnapshotFailed)
 }
 
 func (s *Snapshots) removeImage(ctx context.Context, name string) {
@@ -197,8 +205,9 @@ func (s *Snapshots) pull(ctx context.Context, snap *Snapshot) (PulledImage, erro
 		auth = &RegistryAuth{Host: reg.Host(), Username: reg.Username, Password: reg.Password}
 	}
 	key := snap.DockerImage + "\x00" + snap.TenantID + "\x00" + snap.RegistryID
+	req := PullRequest{Name: snap.ImageRef, Source: snap.DockerImage, Auth: auth}
 	res, leader, err := s.pulls.Do(key, func() (pullResult, error) {
-		img, err := s.opt.Engine.Pull(ctx, PullRequest{Name: snap.ImageRef, Source: snap.DockerImage, Auth: auth})
+		img, err := s.enginePull(ctx, req)
 		return pullResult{image: img, name: snap.ImageRef}, err
 	})
 	if err != nil || leader {
@@ -210,7 +219,16 @@ func (s *Snapshots) pull(ctx context.Context, snap *Snapshot) (PulledImage, erro
 		return PulledImage{}, err
 	}
 	// The leader's snapshot was deleted in between: pull for ourselves.
-	return s.opt.Engine.Pull(ctx, PullRequest{Name: snap.ImageRef, Source: snap.DockerImage, Auth: auth})
+	return s.enginePull(ctx, req)
+}
+
+// enginePull is one engine pull, reported to the observer when it worked.
+func (s *Snapshots) enginePull(ctx context.Context, req PullRequest) (PulledImage, error) {
+	img, err := s.opt.Engine.Pull(ctx, req)
+	if err == nil {
+		s.opt.Observer.ImagePulled(img.UnpackedBytes)
+	}
+	return img, err
 }
 
 // buildFailure turns a build error into a status message a person can act on.

@@ -52,15 +52,21 @@ func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshot
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snaps.opt.BuildTimeout)
 	defer cancel()
 	img, cerr := s.opt.Engine.CaptureSandbox(cctx, CaptureRequest{SandboxID: sb.ID, Name: snap.ImageRef, Memory: req.Memory})
-	result := SnapshotResult{Status: SnapshotReady, ImageDigest: img.Digest, FSUsedBytes: img.UnpackedBytes, MemoryBytes: img.MemoryBytes}
+	if cerr == nil {
+		snap.RegistryRef, cerr = snaps.publish(cctx, snap)
+	}
+	result := SnapshotResult{Status: SnapshotReady, ImageDigest: img.Digest, FSUsedBytes: img.UnpackedBytes, MemoryBytes: img.MemoryBytes, RegistryRef: snap.RegistryRef}
 	if cerr != nil {
 		result = SnapshotResult{Status: SnapshotFailed, StatusMessage: "capture of sandbox " + sb.ID + " failed: " + PublicMessage(cerr)}
 		snaps.removeImage(cctx, snap.ImageRef)
 	}
 	if err := s.opt.Store.FinishSnapshot(cctx, snap.ID, SnapshotPredecessors(result.Status), result); err != nil {
 		snaps.removeImage(cctx, snap.ImageRef)
+		snaps.unpublish(cctx, snap)
+		snaps.opt.Observer.CaptureFinished(SnapshotFailed)
 		return nil, fmt.Errorf("record capture %s: %w", snap.ID, err)
 	}
+	snaps.opt.Observer.CaptureFinished(result.Status)
 	if cerr != nil {
 		s.opt.Logger.WarnContext(ctx, "capture failed", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "err", cerr)
 		if KindOf(cerr) == ErrNotFound {

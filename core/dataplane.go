@@ -2,15 +2,12 @@ package core
 
 import (
 	"context"
-	"io"
+	"errors"
 	"log/slog"
-	"syscall"
+	"slices"
+	"sync"
 	"time"
 )
-
-// SKELETON: signatures are fixed (adapters code against them); bodies are
-// being written. Every method returns errNotYet until then.
-var errNotYet = Errorf(ErrUnavailable, "the dataplane is not implemented yet")
 
 // DataplaneOptions configures the dataplane service.
 type DataplaneOptions struct {
@@ -30,13 +27,52 @@ type DataplaneOptions struct {
 
 // Dataplane runs commands and moves files inside sandboxes for both
 // vendors' in-sandbox APIs.
+//
+// Processes live in memory: each gets a pid unique within its sandbox
+// (1, 2, ... for the life of this service; not the pid inside the
+// sandbox), its output is kept in a bounded buffer per stream for late
+// and repeated readers, and it is forgotten FinishedTTL after it exited.
+// A process does not end with the request that started it.
 type Dataplane struct {
 	opt DataplaneOptions
+
+	mu    sync.Mutex
+	boxes map[string]*boxProcesses // sandbox id ->
+}
+
+// boxProcesses is the bookkeeping of one sandbox's processes.
+type boxProcesses struct {
+	lastPID uint32
+	byPID   map[uint32]*Process
+	byKey   map[string]*keyedStart
+}
+
+// keyedStart is a Start under an idempotency key. Starts with the same key
+// wait for done and share its result.
+type keyedStart struct {
+	done chan struct{}
+	p    *Process
+	err  error
 }
 
 // NewDataplane returns the service.
 func NewDataplane(opt DataplaneOptions) (*Dataplane, error) {
-	return &Dataplane{opt: opt}, nil
+	if opt.Store == nil || opt.Engine == nil {
+		return nil, errors.New("dataplane: store and engine are required")
+	}
+	if opt.Clock == nil {
+		opt.Clock = SystemClock{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.FinishedTTL <= 0 {
+		opt.FinishedTTL = 10 * time.Minute
+	}
+	if opt.OutputBuffer <= 0 {
+		opt.OutputBuffer = 4 << 20
+	}
+	return &Dataplane{opt: opt, boxes: map[string]*boxProcesses{}}, nil
 }
 
 // Target is a sandbox a dataplane call was authorized for.
@@ -44,142 +80,168 @@ type Target struct {
 	Sandbox *Sandbox
 }
 
-// OpenByToken authorizes an E2B envd call: the sandbox (any tenant) by id
-// and its access token (compared in constant time). ErrNotFound (no live
-// sandbox: adapters answer 502, "not running"), ErrUnauthenticated (wrong
-// or missing token), ErrFailedPrecondition (paused).
-func (d *Dataplane) OpenByToken(ctx context.Context, sandboxID, accessToken string) (*Target, error) {
-	return nil, errNotYet
-}
-
-// OpenForPrincipal authorizes a LangSmith dataplane call: the caller's live
-// sandbox by id or name. A paused sandbox is resumed first (the SDK expects
-// the platform to wake a stopped box on a dataplane call). ErrNotFound.
-func (d *Dataplane) OpenForPrincipal(ctx context.Context, ref string) (*Target, error) {
-	return nil, errNotYet
-}
-
-// Start starts a process. ErrInvalidArgument (no command, relative or
-// missing cwd), ErrUnauthenticated (unknown user), ErrFailedPrecondition.
-func (d *Dataplane) Start(ctx context.Context, t *Target, req StartProcessRequest) (*Process, error) {
-	return nil, errNotYet
+// targetID checks t and returns its sandbox id.
+func targetID(t *Target) (string, error) {
+	if t == nil || t.Sandbox == nil || t.Sandbox.ID == "" {
+		return "", errors.New("dataplane: no target sandbox")
+	}
+	return t.Sandbox.ID, nil
 }
 
 // Process returns a process of the sandbox, running or recently exited,
 // by pid. ErrNotFound.
 func (d *Dataplane) Process(ctx context.Context, t *Target, pid uint32) (*Process, error) {
-	return nil, errNotYet
+	id, err := targetID(t)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b := d.boxes[id]; b != nil && b.byPID[pid] != nil {
+		return b.byPID[pid], nil
+	}
+	return nil, Errorf(ErrNotFound, "process with pid %d not found", pid)
 }
 
-// ProcessByKey returns the process started with idempotency key key. ErrNotFound.
+// ProcessByKey returns the process started with idempotency key key,
+// waiting for a start under that key still in progress. ErrNotFound.
 func (d *Dataplane) ProcessByKey(ctx context.Context, t *Target, key string) (*Process, error) {
-	return nil, errNotYet
+	id, err := targetID(t)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	var ks *keyedStart
+	if b := d.boxes[id]; b != nil && key != "" {
+		ks = b.byKey[key]
+	}
+	d.mu.Unlock()
+	if ks == nil {
+		return nil, Errorf(ErrNotFound, "command %q not found", key)
+	}
+	select {
+	case <-ks.done:
+	case <-ctx.Done():
+		return nil, WithCause(ErrUnavailable, ctx.Err(), "command %q is still starting", key)
+	}
+	if ks.err != nil {
+		return nil, Errorf(ErrNotFound, "command %q not found", key)
+	}
+	return ks.p, nil
 }
 
-// Processes lists the sandbox's running processes.
+// Processes lists the sandbox's running processes by pid.
 func (d *Dataplane) Processes(ctx context.Context, t *Target) ([]ProcessInfo, error) {
-	return nil, errNotYet
+	id, err := targetID(t)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	var procs []*Process
+	if b := d.boxes[id]; b != nil {
+		for _, p := range b.byPID {
+			procs = append(procs, p)
+		}
+	}
+	d.mu.Unlock()
+	out := []ProcessInfo{}
+	for _, p := range procs {
+		if info := p.Info(); !info.Exited {
+			out = append(out, info)
+		}
+	}
+	slices.SortFunc(out, func(a, b ProcessInfo) int { return int(a.PID) - int(b.PID) })
+	return out, nil
 }
 
-// Process is a process started through the dataplane. Its output is
-// buffered (bounded) so several clients and late re-attaches see it.
-type Process struct{}
-
-// Info describes the process now.
-func (p *Process) Info() ProcessInfo { return ProcessInfo{} }
-
-// Events streams the process's output from the given offsets (bytes
-// before the oldest buffered one are skipped), then live output, then one
-// End event; the channel is closed after End or when ctx ends.
-func (p *Process) Events(ctx context.Context, stdoutOffset, stderrOffset int64) <-chan ProcessEvent {
-	ch := make(chan ProcessEvent)
-	close(ch)
-	return ch
+// box returns sandbox id's bookkeeping, creating it. d.mu must be held.
+func (d *Dataplane) box(id string) *boxProcesses {
+	b := d.boxes[id]
+	if b == nil {
+		b = &boxProcesses{byPID: map[uint32]*Process{}, byKey: map[string]*keyedStart{}}
+		d.boxes[id] = b
+	}
+	return b
 }
 
-// WriteStdin writes to the process's stdin. ErrFailedPrecondition when it
-// was started without stdin, its stdin is closed, or it exited.
-func (p *Process) WriteStdin(ctx context.Context, b []byte) error { return errNotYet }
-
-// CloseStdin closes its stdin (EOF). Closing twice is success.
-func (p *Process) CloseStdin(ctx context.Context) error { return errNotYet }
-
-// Signal sends sig (SIGKILL, SIGTERM, ...). An exited process is success.
-func (p *Process) Signal(ctx context.Context, sig syscall.Signal) error { return errNotYet }
-
-// Wait blocks until the process ended and returns its info.
-func (p *Process) Wait(ctx context.Context) (ProcessInfo, error) { return ProcessInfo{}, errNotYet }
-
-// Files opens the sandbox's filesystem as user ("" = DefaultUser, falling
-// back to root when the image has no such user). Close it after use.
-// ErrUnauthenticated (unknown user).
-func (d *Dataplane) Files(ctx context.Context, t *Target, user string) (*Files, error) {
-	return nil, errNotYet
+// claimKey returns the start under key and whether the caller owns it
+// (and must settle it).
+func (d *Dataplane) claimKey(id, key string) (*keyedStart, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b := d.box(id)
+	if ks := b.byKey[key]; ks != nil {
+		return ks, false
+	}
+	ks := &keyedStart{done: make(chan struct{})}
+	b.byKey[key] = ks
+	return ks, true
 }
 
-// Files is a sandbox's filesystem seen as one user. Paths are resolved
-// like envd does: absolute as given, relative under the user's home, "~"
-// expanded; nothing outside the sandbox's root is ever reached (os.Root).
-type Files struct{}
-
-// Close releases the filesystem handle.
-func (f *Files) Close() error { return nil }
-
-// Home is the user's home directory.
-func (f *Files) Home() string { return "" }
-
-// Resolve turns a client path into the absolute in-sandbox path.
-// ErrInvalidArgument (empty or NUL).
-func (f *Files) Resolve(path string) (string, error) { return "", errNotYet }
-
-// Stat describes path without following a final symlink. ErrNotFound.
-func (f *Files) Stat(ctx context.Context, path string) (FileInfo, error) {
-	return FileInfo{}, errNotYet
+// settleKey records the result of a keyed start. A failed start frees
+// the key: the client may try again.
+func (d *Dataplane) settleKey(id, key string, ks *keyedStart, p *Process, err error) {
+	d.mu.Lock()
+	ks.p, ks.err = p, err
+	if b := d.boxes[id]; err != nil && b != nil && b.byKey[key] == ks {
+		delete(b.byKey, key)
+	}
+	d.mu.Unlock()
+	close(ks.done)
 }
 
-// List returns the entries below dir up to depth levels (≥1), dir itself
-// excluded. ErrNotFound, ErrInvalidArgument (not a directory).
-func (f *Files) List(ctx context.Context, dir string, depth int) ([]FileInfo, error) {
-	return nil, errNotYet
+// register gives p its pid and makes it findable.
+func (d *Dataplane) register(p *Process) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b := d.box(p.sandboxID)
+	b.lastPID++
+	p.info.PID = b.lastPID
+	b.byPID[p.info.PID] = p
 }
 
-// MakeDir creates dir and its parents, owned by the user. created is false
-// when it already existed as a directory; an existing non-directory is
-// ErrInvalidArgument.
-func (f *Files) MakeDir(ctx context.Context, dir string) (info FileInfo, created bool, err error) {
-	return FileInfo{}, false, errNotYet
+// forget drops an exited process. When it was the sandbox's last one, the
+// sandbox's bookkeeping (its pid counter) goes too once the sandbox is
+// gone: pids are never reused within a live sandbox.
+func (d *Dataplane) forget(p *Process) {
+	d.mu.Lock()
+	b := d.boxes[p.sandboxID]
+	if b != nil && b.byPID[p.info.PID] == p {
+		delete(b.byPID, p.info.PID)
+	}
+	if ks := b.byKeyFor(p.info.Key); ks != nil && ks.p == p {
+		delete(b.byKey, p.info.Key)
+	}
+	empty := b != nil && len(b.byPID) == 0 && len(b.byKey) == 0
+	d.mu.Unlock()
+	if !empty {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sb, err := d.opt.Store.GetSandbox(ctx, "", p.sandboxID)
+	if errors.Is(err, ErrNotFound) || (err == nil && !sb.State.Live()) {
+		d.forgetSandbox(p.sandboxID)
+	}
 }
 
-// Move renames src to dst (creating dst's parents). ErrNotFound.
-func (f *Files) Move(ctx context.Context, src, dst string) (FileInfo, error) {
-	return FileInfo{}, errNotYet
+func (b *boxProcesses) byKeyFor(key string) *keyedStart {
+	if b == nil || key == "" {
+		return nil
+	}
+	return b.byKey[key]
 }
 
-// Remove deletes path recursively; a missing path is success.
-func (f *Files) Remove(ctx context.Context, path string) error { return errNotYet }
-
-// Open opens a regular file for reading (seekable, for Range requests).
-// ErrNotFound, ErrInvalidArgument (a directory).
-func (f *Files) Open(ctx context.Context, path string) (ReadSeekCloser, FileInfo, error) {
-	return nil, FileInfo{}, errNotYet
-}
-
-// ReadSeekCloser is an open file.
-type ReadSeekCloser interface {
-	io.ReadSeeker
-	io.Closer
-}
-
-// Write streams r into path (truncating), creating missing parents owned
-// by the user, and chowns the file to the user. Never holds the content in
-// memory. ErrInvalidArgument (path is a directory), ErrResourceExhausted
-// (no space left).
-func (f *Files) Write(ctx context.Context, path string, r io.Reader) (FileInfo, error) {
-	return FileInfo{}, errNotYet
-}
-
-// Watch streams changes under dir (recursively when asked) until ctx ends.
-// ErrNotFound, ErrInvalidArgument (not a directory).
-func (f *Files) Watch(ctx context.Context, dir string, recursive bool) (<-chan FileEvent, error) {
-	return nil, errNotYet
+// forgetSandbox drops everything about a sandbox that is gone.
+func (d *Dataplane) forgetSandbox(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b := d.boxes[id]; b != nil {
+		for _, p := range b.byPID {
+			if !p.Info().Exited {
+				return // its process still reports: it will come back here
+			}
+		}
+		delete(d.boxes, id)
+	}
 }

@@ -17,8 +17,11 @@ import (
 // ProcessSpec is a command the engine runs inside a sandbox's task.
 type ProcessSpec struct {
 	Argv []string
-	// Env is the whole environment (KEY=VALUE); core builds it (PATH, HOME,
-	// USER, LOGNAME, the sandbox's env, then the request's).
+	// Env (KEY=VALUE, later entries win) goes on top of the sandbox's own
+	// environment, which the engine keeps underneath: the image's ENV (its
+	// PATH above all; a default PATH when it has none) and the sandbox's
+	// env. Core puts HOME, USER, LOGNAME, the sandbox's env, then the
+	// request's.
 	Env []string
 	// Cwd is an absolute path inside the sandbox.
 	Cwd            string

@@ -76,6 +76,9 @@ type Store interface {
 	ListNodeSandboxes(ctx context.Context, node string) ([]*Sandbox, error)
 	// CountSnapshotUsers returns how many live sandboxes were started from snapshotID.
 	CountSnapshotUsers(ctx context.Context, snapshotID string) (int, error)
+	// CountNodeSandboxes returns how many live sandboxes (all tenants) node
+	// holds per state; states without any are absent.
+	CountNodeSandboxes(ctx context.Context, node string) (map[SandboxState]int, error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
@@ -120,7 +123,24 @@ type Engine interface {
 	RemoveImage(ctx context.Context, name string) error
 	// ListImages returns the names of images the engine holds for snapgate.
 	ListImages(ctx context.Context) ([]string, error)
+	// PushImage copies the image `name` (its manifest for this host's
+	// platform, config and layers) to the registry reference ref
+	// ("host/repo:tag"); blobs the registry holds are not sent again.
+	// ErrNotFound (name, or the registry's repository), ErrPermissionDenied,
+	// ErrUnavailable, ErrInvalidArgument (ref).
+	PushImage(ctx context.Context, name, ref string, auth *RegistryAuth) (PushedImage, error)
+	// DeleteRemoteImage deletes the manifest ref ("host/repo@digest") from
+	// its registry; one already gone is success. ErrPermissionDenied (many
+	// registries refuse deletes), ErrUnavailable, ErrInvalidArgument (no
+	// digest).
+	DeleteRemoteImage(ctx context.Context, ref string, auth *RegistryAuth) error
 	Ping(ctx context.Context) error
+}
+
+// PushedImage describes an image copied to a registry.
+type PushedImage struct {
+	Digest string // manifest digest, the same as the local image's
+	Bytes  int64  // bytes uploaded: blobs the registry already had count 0
 }
 
 // SandboxSpec is what the engine needs to start a sandbox.

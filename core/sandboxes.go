@@ -107,10 +107,10 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	}
 	// The start outlives a client that hangs up: a half-started sandbox
 	// must end running or failed, never stay starting.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.StartTimeout)
-	defer cancel()
 	spec := SandboxSpec{ID: sb.ID, Image: snap.ImageRef, VCPUs: sb.VCPUs, MemoryBytes: sb.MemoryBytes, Env: sb.Env, Hostname: sb.ID}
-	if err := s.opt.Engine.StartSandbox(sctx, spec); err != nil {
+	sctx, cancel, err := s.startFrom(ctx, spec, snap)
+	defer cancel()
+	if err != nil {
 		s.fail(sctx, sb, "sandbox failed to start: "+PublicMessage(err))
 		return nil, WithCause(ErrUnavailable, err, "sandbox failed to start from snapshot %s: %s", snap.ID, PublicMessage(err))
 	}

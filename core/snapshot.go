@@ -64,6 +64,7 @@ type Snapshot struct {
 	RegistryID      string
 	ImageRef        string // the engine's name for the image (derived from ID)
 	ImageDigest     string // manifest digest once ready
+	RegistryRef     string // the snapshot registry's copy, "host/repo:tag@digest"; "" on a single node
 	FSCapacityBytes int64
 	FSUsedBytes     int64
 	// MemorySnapshotSizeBytes is non-nil only for snapshots holding memory state.
@@ -83,6 +84,7 @@ type SnapshotFilter struct {
 	Name            string // exact name
 	Tag             string // exact tag (with Name)
 	SourceSandboxID string
+	ImageDigest     string // exact manifest digest
 	Limit           int
 	Offset          int
 }
@@ -94,6 +96,7 @@ type SnapshotResult struct {
 	ImageDigest   string
 	FSUsedBytes   int64
 	MemoryBytes   *int64
+	RegistryRef   string // see Snapshot.RegistryRef
 }
 
 const (

@@ -25,6 +25,13 @@ type SnapshotsOptions struct {
 	Workers      int
 	BuildTimeout time.Duration
 	ClaimTTL     time.Duration
+	// Observer is told of finished builds, captures and pulls; nil
+	// observes nothing.
+	Observer Observer
+	// SnapshotRegistry, when set, makes snapshots node-independent: each
+	// is pushed there before it is reported ready, and a node without its
+	// image pulls it from there. Nil keeps snapshots on this node only.
+	SnapshotRegistry *SnapshotRegistry
 }
 
 // Snapshots is the snapshot service: validation, naming, tenancy and the
@@ -62,6 +69,9 @@ func NewSnapshots(opt SnapshotsOptions) (*Snapshots, error) {
 	}
 	if opt.ClaimTTL <= 0 {
 		opt.ClaimTTL = 2 * time.Minute
+	}
+	if opt.Observer == nil {
+		opt.Observer = nopObserver{}
 	}
 	return &Snapshots{opt: opt, jobs: make(chan string, 1024), inflight: map[string]bool{}}, nil
 }
@@ -168,6 +178,7 @@ func (s *Snapshots) Delete(ctx context.Context, ref string) error {
 	if err := s.opt.Engine.RemoveImage(ctx, snap.ImageRef); err != nil {
 		s.opt.Logger.WarnContext(ctx, "remove snapshot image", "snapshot_id", snap.ID, "err", err)
 	}
+	s.unpublish(ctx, snap)
 	s.opt.Logger.InfoContext(ctx, "snapshot deleted", "snapshot_id", snap.ID, "tenant", snap.TenantID)
 	return nil
 }

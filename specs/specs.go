@@ -17,6 +17,9 @@ var langsmithYAML []byte
 //go:embed e2b.yaml
 var e2bYAML []byte
 
+//go:embed envd.yaml
+var envdYAML []byte
+
 // LangSmith returns the parsed, validated LangSmith document with every
 // `servers` entry removed: the request router matches servers, and snapgate
 // is reached under whatever host the operator chooses.
@@ -28,6 +31,13 @@ func LangSmith(ctx context.Context) (*openapi3.T, error) {
 // `servers` entry removed as for LangSmith.
 func E2B(ctx context.Context) (*openapi3.T, error) {
 	return load(ctx, "e2b.yaml", e2bYAML)
+}
+
+// Envd returns the parsed, validated document of E2B's in-sandbox API
+// (envd: /health, /files and the process and filesystem Connect RPCs), with
+// every `servers` entry removed as for the others.
+func Envd(ctx context.Context) (*openapi3.T, error) {
+	return load(ctx, "envd.yaml", envdYAML)
 }
 
 func load(ctx context.Context, name string, data []byte) (*openapi3.T, error) {

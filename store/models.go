@@ -27,6 +27,7 @@ type snapshotRow struct {
 	RegistryID              string    `gorm:"not null"`
 	ImageRef                string    `gorm:"not null"`
 	ImageDigest             string    `gorm:"not null"`
+	RegistryRef             string    `gorm:"not null;default:''"` // the default lets migrations add it to tables with rows
 	FSCapacityBytes         int64     `gorm:"column:fs_capacity_bytes;not null"`
 	FSUsedBytes             int64     `gorm:"column:fs_used_bytes;not null"`
 	MemorySnapshotSizeBytes *int64    `gorm:"column:memory_snapshot_size_bytes"`
@@ -69,7 +70,7 @@ func snapshotToRow(s *core.Snapshot) *snapshotRow {
 	r := &snapshotRow{
 		ID: s.ID, TenantID: s.TenantID, Name: s.Name, Tag: nullString(s.Tag), Status: string(s.Status),
 		StatusMessage: s.StatusMessage, DockerImage: s.DockerImage, RegistryID: s.RegistryID,
-		ImageRef: s.ImageRef, ImageDigest: s.ImageDigest,
+		ImageRef: s.ImageRef, ImageDigest: s.ImageDigest, RegistryRef: s.RegistryRef,
 		FSCapacityBytes: s.FSCapacityBytes, FSUsedBytes: s.FSUsedBytes,
 		MemorySnapshotSizeBytes: copyPtr(s.MemorySnapshotSizeBytes),
 		SourceSandboxID:         s.SourceSandboxID, CreatedBy: s.CreatedBy,
@@ -87,7 +88,7 @@ func (r *snapshotRow) toCore() *core.Snapshot {
 	s := &core.Snapshot{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, Tag: deref(r.Tag), Status: core.SnapshotStatus(r.Status),
 		StatusMessage: r.StatusMessage, DockerImage: r.DockerImage, RegistryID: r.RegistryID,
-		ImageRef: r.ImageRef, ImageDigest: r.ImageDigest,
+		ImageRef: r.ImageRef, ImageDigest: r.ImageDigest, RegistryRef: r.RegistryRef,
 		FSCapacityBytes: r.FSCapacityBytes, FSUsedBytes: r.FSUsedBytes,
 		MemorySnapshotSizeBytes: copyPtr(r.MemorySnapshotSizeBytes),
 		SourceSandboxID:         r.SourceSandboxID, CreatedBy: r.CreatedBy,

@@ -240,6 +240,29 @@ func (s *Store) CountSnapshotUsers(ctx context.Context, snapshotID string) (int,
 	return int(n), nil
 }
 
+// CountNodeSandboxes returns how many live sandboxes (of any tenant) node
+// holds in each state; states without any are absent. It reads only the
+// (node, state) index.
+func (s *Store) CountNodeSandboxes(ctx context.Context, node string) (map[core.SandboxState]int, error) {
+	var rows []struct {
+		State string
+		N     int64
+	}
+	err := s.db.WithContext(ctx).Model(&sandboxRow{}).
+		Select("state, COUNT(*) AS n").
+		Where("node = ? AND state IN ?", node, liveStates).
+		Group("state").
+		Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("count sandboxes of node %q: %w", node, err)
+	}
+	out := make(map[core.SandboxState]int, len(rows))
+	for _, r := range rows {
+		out[core.SandboxState(r.State)] = int(r.N)
+	}
+	return out, nil
+}
+
 func sandboxesToCore(rows []sandboxRow) ([]*core.Sandbox, error) {
 	out := make([]*core.Sandbox, len(rows))
 	for i := range rows {

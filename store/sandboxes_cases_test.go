@@ -25,6 +25,7 @@ func sandboxCases() []storeCase {
 		{"sandbox list metadata filter", testSandboxMetadataFilter},
 		{"sandbox maps refuse what JSON cannot keep", testSandboxMapLimits},
 		{"sandboxes by node, deadline and snapshot", testSandboxNodeQueries},
+		{"sandbox counts by node and state", testSandboxCounts},
 	}
 }
 

@@ -104,6 +104,9 @@ func (s *Store) ListSnapshots(ctx context.Context, tenantID string, f core.Snaps
 	if f.SourceSandboxID != "" {
 		q = q.Where("source_sandbox_id = ?", f.SourceSandboxID)
 	}
+	if f.ImageDigest != "" {
+		q = q.Where("image_digest = ?", f.ImageDigest)
+	}
 	if err := q.Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list snapshots of tenant %q: %w", tenantID, err)
 	}
@@ -140,6 +143,7 @@ func (s *Store) FinishSnapshot(ctx context.Context, id string, from []core.Snaps
 			"image_digest":               r.ImageDigest,
 			"fs_used_bytes":              r.FSUsedBytes,
 			"memory_snapshot_size_bytes": copyPtr(r.MemoryBytes),
+			"registry_ref":               r.RegistryRef,
 			"updated_at":                 dbTime(time.Now()),
 			"claim_owner":                "",
 			"claim_expires":              nil,

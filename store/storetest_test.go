@@ -56,6 +56,7 @@ func allCases() []storeCase {
 	cs = append(cs, concurrencyCases()...)
 	cs = append(cs, tagCases()...)
 	cs = append(cs, sandboxCases()...)
+	cs = append(cs, registryRefCases()...)
 	return cs
 }
 

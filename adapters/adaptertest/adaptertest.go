@@ -31,6 +31,10 @@ type Env struct {
 	Snapshots  *core.Snapshots
 	Sandboxes  *core.Sandboxes
 	Registries *core.Registries
+	// Dataplane runs on DataEngine: host processes and a directory per
+	// sandbox (see coretest.DataplaneEngine), for in-sandbox API tests.
+	Dataplane  *core.Dataplane
+	DataEngine *coretest.DataplaneEngine
 	KeyA, KeyB string
 }
 
@@ -61,6 +65,14 @@ func New(t *testing.T) *Env {
 	}
 	e.Sandboxes, err = core.NewSandboxes(core.SandboxesOptions{
 		Store: st, Engine: e.Engine, Snapshots: e.Snapshots, Node: "test", Logger: Logger(), DefaultImage: DefaultImage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.DataEngine = coretest.NewDataplaneEngine(t.TempDir(), e.Engine.SandboxState)
+	t.Cleanup(e.DataEngine.Close)
+	e.Dataplane, err = core.NewDataplane(core.DataplaneOptions{
+		Store: st, Engine: e.DataEngine, Sandboxes: e.Sandboxes, Logger: Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

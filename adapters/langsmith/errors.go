@@ -1,6 +1,7 @@
 package langsmith
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -42,11 +43,78 @@ var errorTable = map[error]errorClass{
 
 var internalClass = errorClass{http.StatusInternalServerError, "InternalError"}
 
-func classify(err error) errorClass {
-	if c, ok := errorTable[core.KindOf(err)]; ok {
-		return c
+// Placeholders in dataplaneTable, filled in per call by classify.
+const (
+	tokOp      = "$op"      // the call's operation token (WriteError, ReadError, CommandError)
+	tokMissing = "$missing" // FileNotFound for a file call, NotFound for the box lookup
+)
+
+// dataplaneTable answers dataplane calls (errors wrapped by dataplaneError).
+// The SDKs' dataplane handlers dispatch on other tokens than the control
+// plane's: WriteError/ReadError/CommandError become their operation error
+// whatever the status, 400+NotReady their not-ready error (a stopped or
+// paused box), 404 or FileNotFound a missing file, any 403 a permission error.
+var dataplaneTable = map[error]errorClass{
+	core.ErrInvalidArgument:    {http.StatusBadRequest, tokOp},
+	core.ErrNotFound:           {http.StatusNotFound, tokMissing},
+	core.ErrAlreadyExists:      {http.StatusConflict, tokOp},
+	core.ErrFailedPrecondition: {http.StatusBadRequest, "NotReady"},
+	core.ErrResourceExhausted:  {http.StatusInsufficientStorage, tokOp},
+	core.ErrUnavailable:        {http.StatusServiceUnavailable, "ServiceUnavailable"},
+	core.ErrUnauthenticated:    {http.StatusForbidden, "PermissionDenied"},
+	core.ErrPermissionDenied:   {http.StatusForbidden, "PermissionDenied"},
+	nil:                        {http.StatusInternalServerError, tokOp},
+	errCommandTimeout:          {http.StatusRequestTimeout, tokOp},
+}
+
+// errCommandTimeout is the kind of a command killed at its timeout. Over
+// HTTP the SDKs have no timeout token (only their WebSocket path raises a
+// command-timeout error), so it is their command error; 408 is a status no
+// SDK retries.
+var errCommandTimeout = errors.New("command timed out")
+
+// dataplaneError marks an error of a dataplane call with the call's
+// operation token ("" for the box lookup every call starts with).
+type dataplaneError struct {
+	op  string
+	err error
+}
+
+func (e *dataplaneError) Error() string { return e.err.Error() }
+func (e *dataplaneError) Unwrap() error { return e.err }
+
+// dataplaneErr wraps err (nil stays nil) for dataplaneTable.
+func dataplaneErr(op string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return internalClass
+	return &dataplaneError{op: op, err: err}
+}
+
+func classify(err error) errorClass {
+	kind := core.KindOf(err)
+	if errors.Is(err, errCommandTimeout) {
+		kind = errCommandTimeout
+	}
+	var de *dataplaneError
+	if !errors.As(err, &de) {
+		if c, ok := errorTable[kind]; ok {
+			return c
+		}
+		return internalClass
+	}
+	c := dataplaneTable[kind]
+	switch {
+	case c.token == tokMissing && de.op == "":
+		c.token = "NotFound"
+	case c.token == tokMissing:
+		c.token = "FileNotFound"
+	case c.token == tokOp && de.op == "":
+		c.token = classify(de.err).token
+	case c.token == tokOp:
+		c.token = de.op
+	}
+	return c
 }
 
 // writeError is the adapter's single error writer: every failure, from
@@ -67,4 +135,22 @@ func (a *API) writeError(c *gin.Context, err error) {
 
 func (a *API) notFound(c *gin.Context) {
 	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+}
+
+// wsErrorTypes is the error_type of a WebSocket error frame by kind. The
+// SDKs raise CommandTimeout as their command-timeout error and any other
+// type (CommandError by default) as their operation error.
+var wsErrorTypes = map[error]string{
+	core.ErrNotFound:  "CommandNotFound", // an unknown or expired command_id
+	errCommandTimeout: "CommandTimeout",
+}
+
+func wsErrorType(err error) string {
+	if errors.Is(err, errCommandTimeout) {
+		return wsErrorTypes[errCommandTimeout]
+	}
+	if t, ok := wsErrorTypes[core.KindOf(err)]; ok {
+		return t
+	}
+	return opCommand
 }

@@ -31,6 +31,9 @@ type Options struct {
 	// Validate turns request validation against Spec on (the default in
 	// production; off only for the benchmark's comparison).
 	Validate bool
+	// Dataplane serves commands and files inside boxes (their
+	// dataplane_url); nil leaves the dataplane unmounted.
+	Dataplane *core.Dataplane
 }
 
 // API is the LangSmith adapter.
@@ -40,6 +43,7 @@ type API struct {
 	publicURL  string
 	registries *core.Registries
 	keys       *core.Keys
+	dataplane  *core.Dataplane
 	log        *slog.Logger
 	validator  *edge.Validator
 }
@@ -61,6 +65,7 @@ func New(opt Options) (*API, error) {
 		opt.Logger = slog.Default()
 	}
 	a := &API{snapshots: opt.Snapshots, sandboxes: opt.Sandboxes, publicURL: opt.PublicURL, registries: opt.Registries, keys: opt.Keys, log: opt.Logger}
+	a.dataplane = opt.Dataplane
 	if opt.Validate {
 		a.validator = edge.NewValidator(opt.Spec)
 	}
@@ -109,7 +114,7 @@ func (a *API) Register(r gin.IRouter) error {
 			r.Handle(rt.method, prefix+rt.path, edge.AssignRequestID, a.authenticate, a.validate(rt.path), rt.handler)
 		}
 	}
-	return nil
+	return a.registerDataplane(r)
 }
 
 // Owns reports whether a request path belongs to this adapter (for the
@@ -117,6 +122,9 @@ func (a *API) Register(r gin.IRouter) error {
 // E2B serves /v2/sandboxes itself, so there only LangSmith's own sub-trees
 // count.
 func Owns(path string) bool {
+	if strings.HasPrefix(path, "/dataplane/") {
+		return true
+	}
 	for _, p := range Prefixes {
 		if p == specPrefix {
 			continue

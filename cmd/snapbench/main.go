@@ -10,6 +10,10 @@
 //     The containerd Go client's own Pull+unpack is printed as the floor.
 //   - GET /api/v2/sandboxes/snapshots/{id} latency (p50/p99, throughput) under
 //     -clients concurrent clients, request validation on against off.
+//   - with -dataplane (dataplane.go): run('true') round trips through the
+//     E2B and LangSmith JS SDKs against `ctr task exec` in the same
+//     container, and a 256 MiB upload/download through each SDK against
+//     `cp` on the same disk.
 //
 // snapgate runs as the real binary (`snapgate serve`), two processes with
 // their own data dir, SQLite file and containerd namespace; the second has
@@ -63,6 +67,14 @@ type config struct {
 	sandboxes     bool
 	sandboxStarts int
 	bigCapture    bool
+	// dataplane half: round trips and transfers through the SDKs
+	dataplane     bool
+	dataplaneOnly bool
+	execRuns      int
+	transferRuns  int
+	transferMiB   int
+	sdkDir        string
+	nodeBin       string
 }
 
 // benchEnv is what one benchmark run started.
@@ -111,6 +123,13 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.sandboxes, "sandboxes", true, "also measure sandbox start latency and captures")
 	fs.IntVar(&cfg.sandboxStarts, "sandbox-starts", 20, "sandbox starts per side for the start-latency figures")
 	fs.BoolVar(&cfg.bigCapture, "big-capture", true, "include the 1 GiB capture (about a minute)")
+	fs.BoolVar(&cfg.dataplane, "dataplane", true, "also measure run('true') and file transfers through both SDKs (needs node and tests/sdk/bench/node_modules)")
+	fs.BoolVar(&cfg.dataplaneOnly, "dataplane-only", false, "measure only the dataplane (skip create-to-ready, GET latency, sandboxes)")
+	fs.IntVar(&cfg.execRuns, "exec-runs", 50, "measured run('true') round trips per SDK transport and for ctr task exec")
+	fs.IntVar(&cfg.transferRuns, "transfer-runs", 3, "measured upload/download/cp rounds")
+	fs.IntVar(&cfg.transferMiB, "transfer-mib", 256, "size of the transferred file in MiB")
+	fs.StringVar(&cfg.sdkDir, "sdk-dir", "tests/sdk/bench", "node workspace with dataplane.mjs and the SDKs installed")
+	fs.StringVar(&cfg.nodeBin, "node", "node", "node binary for the SDK side")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, SQLite files) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -131,6 +150,14 @@ func parseFlags(args []string) (config, error) {
 		cfg.poll <= 0 || cfg.warmup < 0 || cfg.settle < 0 {
 		return cfg, errors.New("need 1 <= -runs <= 100, 1 <= -clients <= 1024, -duration >= 100ms, -poll > 0, -warmup >= 0, -settle >= 0")
 	}
+	if cfg.execRuns < 1 || cfg.transferRuns < 1 || cfg.transferMiB < 1 {
+		return cfg, errors.New("need -exec-runs, -transfer-runs and -transfer-mib >= 1")
+	}
+	sdkDir, err := filepath.Abs(cfg.sdkDir)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.sdkDir = sdkDir
 	for _, name := range strings.Split(imgs, ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
@@ -219,6 +246,13 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	cleanups = append(cleanups, env.on.Stop)
+	if cfg.dataplaneOnly {
+		progress("dataplane only: %d round trips per SDK transport, %d rounds of %d MiB transfers", cfg.execRuns, cfg.transferRuns, cfg.transferMiB)
+		if err := runDataplaneBench(ctx, cfg, env); err != nil {
+			return fmt.Errorf("dataplane: %w", err)
+		}
+		return nil
+	}
 
 	var pulls []*pullResults
 	for _, name := range cfg.images {
@@ -260,6 +294,12 @@ func run(ctx context.Context, cfg config) (err error) {
 		progress("sandboxes: %d starts per side, captures of 1 MiB, 100 MiB%s", cfg.sandboxStarts, map[bool]string{true: ", 1 GiB", false: ""}[cfg.bigCapture])
 		if err := runSandboxBench(ctx, cfg.containerd, cfg.ctrBin, env.reg, cfg.sandboxStarts, cfg.bigCapture); err != nil {
 			return fmt.Errorf("sandboxes: %w", err)
+		}
+	}
+	if cfg.dataplane {
+		progress("dataplane: %d round trips per SDK transport, %d rounds of %d MiB transfers", cfg.execRuns, cfg.transferRuns, cfg.transferMiB)
+		if err := runDataplaneBench(ctx, cfg, env); err != nil {
+			return fmt.Errorf("dataplane: %w", err)
 		}
 	}
 	return nil

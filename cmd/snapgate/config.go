@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/snapgate/snapgate/core"
 )
 
 // Config is every setting of the server, read from SNAPGATE_* variables.
@@ -31,6 +33,16 @@ type Config struct {
 	DefaultImage        string
 	PublicURL           string
 	E2BDomain           string
+	// InitBinary is the static busybox sandboxes run as their init; the
+	// path must hold it on the host and in this process's view alike.
+	InitBinary string
+	// ShutdownDelay is how long /readyz answers 503 while requests are
+	// still served, before the listener closes: long enough for load
+	// balancers (Kubernetes endpoints) to stop sending new requests.
+	ShutdownDelay time.Duration
+	// SnapshotRegistry is where snapshots are pushed so every node can
+	// start sandboxes from them (a cluster); nil on a single node.
+	SnapshotRegistry *core.SnapshotRegistry
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -54,6 +66,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DefaultImage:        getenv("SNAPGATE_DEFAULT_IMAGE"),
 		PublicURL:           getenv("SNAPGATE_PUBLIC_URL"),
 		E2BDomain:           getenv("SNAPGATE_E2B_DOMAIN"),
+		InitBinary:          getenv("SNAPGATE_INIT_BINARY"),
 	}
 	var errs []error
 	for _, h := range strings.Split(getenv("SNAPGATE_INSECURE_REGISTRIES"), ",") {
@@ -77,6 +90,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.BuildTimeout, err = time.ParseDuration(get("SNAPGATE_BUILD_TIMEOUT", "15m")); err != nil || c.BuildTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_TIMEOUT must be a positive duration like 15m"))
+	}
+	if c.ShutdownDelay, err = time.ParseDuration(get("SNAPGATE_SHUTDOWN_DELAY", "0s")); err != nil || c.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_SHUTDOWN_DELAY must be a duration like 5s (0s for none)"))
+	}
+	if c.SnapshotRegistry, err = loadSnapshotRegistry(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(get("SNAPGATE_MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_MAX_BODY_BYTES must be an integer >= 1024"))

@@ -21,21 +21,66 @@ func recoverJSON(logger *slog.Logger) gin.HandlerFunc {
 	})
 }
 
-// accessLog logs one line per request. It never logs headers: they carry
-// API keys.
+// accessLog logs one line per request: method, route template, status,
+// duration, request id, tenant once authenticated, and the sandbox and
+// snapshot the route names. It never logs headers, the query or the raw
+// path: they carry API keys, access tokens and signatures. Probes and
+// scrapes that succeed log at debug, so they do not drown the rest.
 func accessLog(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
-		logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		level := slog.LevelInfo
+		if polled(c.FullPath()) && c.Writer.Status() < 400 {
+			level = slog.LevelDebug
+		}
+		attrs := []slog.Attr{
 			slog.String("method", c.Request.Method),
 			slog.String("route", c.FullPath()),
 			slog.Int("status", c.Writer.Status()),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", c.GetString("request_id")),
-			slog.String("tenant", c.GetString("tenant")),
-		)
+		}
+		if t := c.GetString("tenant"); t != "" {
+			attrs = append(attrs, slog.String("tenant", t))
+		}
+		logger.LogAttrs(c.Request.Context(), level, "request", append(attrs, resourceAttrs(c)...)...)
 	}
+}
+
+// polled reports whether machines poll route (kubelet probes, Prometheus).
+func polled(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
+}
+
+// resourceAttrs names the sandbox and snapshot a request is about, as the
+// client named them (an id, or for LangSmith a name): the route parameters
+// of each vendor, and the sandbox envd routing found (header or host).
+func resourceAttrs(c *gin.Context) []slog.Attr {
+	var attrs []slog.Attr
+	sandbox := c.GetString("sandbox") // set by envd routing
+	for _, p := range []struct{ key, param string }{
+		{"sandbox", "sandboxID"},     // E2B
+		{"sandbox", "box_name"},      // LangSmith boxes
+		{"sandbox", "box"},           // LangSmith dataplane
+		{"snapshot", "snapshot_ref"}, // LangSmith snapshots
+		{"snapshot", "templateID"},   // E2B templates
+	} {
+		if v := c.Param(p.param); v != "" {
+			attrs = append(attrs, slog.String(p.key, v))
+			if p.key == "sandbox" {
+				sandbox = ""
+			}
+		}
+	}
+	if sandbox != "" {
+		attrs = append(attrs, slog.String("sandbox", sandbox))
+	}
+	return attrs
 }
 
 // limitBody refuses request bodies over n bytes.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -46,6 +47,9 @@ type Server struct {
 	store     *store.Store
 	engine    *engine.Engine
 	cfg       Config
+	metrics   *metrics
+	// draining is set once shutdown began: /readyz answers 503 from then.
+	draining atomic.Bool
 }
 
 // NewServer wires store, engine, core and adapters.
@@ -60,13 +64,17 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 	eng, err := engine.New(ectx, engine.Options{
 		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
-		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages,
+		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages, InitBinary: cfg.InitBinary,
 	})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.ContainerdAddress, err)
 	}
 	srv := &Server{store: st, engine: eng, cfg: cfg}
+	if srv.metrics, err = newMetrics(); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	if err := srv.wire(ctx, logger); err != nil {
 		srv.Close()
 		return nil, err
@@ -83,7 +91,8 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	}
 	snaps, err := core.NewSnapshots(core.SnapshotsOptions{
 		Store: s.store, Engine: s.engine, Logger: logger, Owner: s.cfg.NodeName,
-		Workers: s.cfg.BuildWorkers, BuildTimeout: s.cfg.BuildTimeout,
+		Workers: s.cfg.BuildWorkers, BuildTimeout: s.cfg.BuildTimeout, Observer: s.metrics,
+		SnapshotRegistry: s.cfg.SnapshotRegistry,
 	})
 	if err != nil {
 		return err
@@ -91,6 +100,12 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	boxes, err := core.NewSandboxes(core.SandboxesOptions{
 		Store: s.store, Engine: s.engine, Snapshots: snaps, Logger: logger, Node: s.cfg.NodeName,
 		DefaultImage: s.cfg.DefaultImage,
+	})
+	if err != nil {
+		return err
+	}
+	dp, err := core.NewDataplane(core.DataplaneOptions{
+		Store: s.store, Engine: s.engine, Sandboxes: boxes, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -103,6 +118,7 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 		Snapshots: snaps, Sandboxes: boxes, Keys: keys, Spec: spec, Logger: logger,
 		Validate: !s.cfg.DisableValidation, PublicURL: s.cfg.PublicURL,
 		Registries: &core.Registries{Store: s.store, Clock: core.SystemClock{}, IDs: uuid.NewString},
+		Dataplane:  dp,
 	})
 	if err != nil {
 		return err
@@ -118,12 +134,6 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	dp, err := core.NewDataplane(core.DataplaneOptions{
-		Store: s.store, Engine: s.engine, Sandboxes: boxes, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
 	s.Snapshots, s.Sandboxes, s.Dataplane = snaps, boxes, dp
 	s.Handler, err = s.router(ls, eb, logger)
 	return err
@@ -135,8 +145,11 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (ht
 	// Names may hold '/', sent as %2F inside one path segment.
 	r.UseRawPath = true
 	r.UnescapePathValues = true
+	r.Use(s.metrics.instrument())
 	r.Use(recoverJSON(logger), accessLog(logger), limitBody(s.cfg.MaxBodyBytes))
 	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", s.metrics.handler(s.Sandboxes, logger))
 	if err := ls.Register(r); err != nil {
 		return nil, err
 	}
@@ -159,8 +172,20 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (ht
 	return r, nil
 }
 
-// healthz answers 200 once the store and containerd both answer.
+// healthz is liveness: it answers 200 while the process serves HTTP, and
+// checks nothing else. A store or containerd outage is readyz's business:
+// restarting every gateway because Postgres is down would not bring it back.
 func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz is readiness: 200 when the store and containerd answer and the
+// server is not shutting down, so load balancers send it new requests.
+func (s *Server) readyz(c *gin.Context) {
+	if s.draining.Load() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting down"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
@@ -184,8 +209,7 @@ func (s *Server) Close() {
 	}
 }
 
-// serve runs the server until ctx ends, then shuts down in order: stop
-// accepting, finish in-flight requests, hand back unfinished builds, close.
+// serve runs the server until ctx ends (see Serve), then closes it.
 func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	srv, err := NewServer(ctx, cfg, logger)
 	if err != nil {
@@ -196,25 +220,46 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	return srv.Serve(ctx, ln, logger)
+}
+
+// Serve runs the workers and answers on ln until ctx ends, then shuts down
+// in order: answer /readyz with 503 while still serving for ShutdownDelay
+// (load balancers stop sending), stop accepting, finish in-flight
+// requests, hand back unfinished builds. The caller closes the server.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { srv.Snapshots.Run(workCtx) })
-	wg.Go(func() { srv.Sandboxes.Run(workCtx) })
+	wg.Go(func() { s.Snapshots.Run(workCtx) })
+	wg.Go(func() { s.Sandboxes.Run(workCtx) })
+	// Requests keep a live context through the delay and the drain: a
+	// signal must not fail the requests it lets finish. It ends when
+	// Shutdown returns, cutting off what still runs (WebSockets included:
+	// Shutdown does not wait for hijacked connections).
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
 	hs := &http.Server{
-		Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx },
+		Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return reqCtx },
 	}
-	logger.Info("snapgate listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "containerd", cfg.ContainerdAddress)
+	logger.Info("snapgate listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir, "containerd", s.cfg.ContainerdAddress)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		logger.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		err = hs.Shutdown(sctx)
-		cancel()
+		s.draining.Store(true)
+		logger.Info("shutting down", "delay", s.cfg.ShutdownDelay.String())
+		select {
+		case err = <-errc: // the server failed during the delay
+		case <-time.After(s.cfg.ShutdownDelay):
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			err = hs.Shutdown(sctx)
+			cancel()
+		}
 	}
+	endRequests()
 	stopWork()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {

@@ -35,6 +35,7 @@ type harness struct {
 	reg    *testregistry.Registry
 	image  string // busybox ref in reg
 	layers []v1.Hash
+	logger *slog.Logger // nil: warnings and errors to t.Log
 }
 
 // databases are the store backends every scenario runs on.
@@ -90,7 +91,10 @@ func newHarness(t *testing.T, dbURL string, dataDir string, regOpts ...testregis
 // workers off, like a process that dies right after accepting a create.
 func (h *harness) start(run bool) {
 	h.t.Helper()
-	logger := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := h.logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	srv, err := NewServer(h.t.Context(), h.cfg, logger)
 	if err != nil {
 		h.t.Fatal(err)

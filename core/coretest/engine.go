@@ -25,11 +25,20 @@ type Engine struct {
 	// Warm lists, per image, ids of sandboxes prepared ahead of demand.
 	Warm  map[string][]string
 	boxes map[string]core.RuntimeState
+	// Remote is the fake's registry: pushed references and their images.
+	// PushErr makes every push fail; DeleteErr every remote delete.
+	Remote    map[string]core.PulledImage
+	PushErr   error
+	DeleteErr error
+	Deleted   []string // references DeleteRemoteImage was asked to delete
 }
 
 // NewEngine returns an empty fake engine whose images unpack to size bytes.
 func NewEngine(size int64) *Engine {
-	return &Engine{images: map[string]core.PulledImage{}, Pulls: map[string]int{}, Fail: map[string]error{}, Size: size, Warm: map[string][]string{}}
+	return &Engine{
+		images: map[string]core.PulledImage{}, Pulls: map[string]int{}, Fail: map[string]error{}, Size: size,
+		Warm: map[string][]string{}, Remote: map[string]core.PulledImage{},
+	}
 }
 
 func (e *Engine) NormalizeReference(ref string) (string, error) {
@@ -102,6 +111,29 @@ func (e *Engine) PullCount(source string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.Pulls[source]
+}
+
+// PushImage records image name under ref in Remote.
+func (e *Engine) PushImage(_ context.Context, name, ref string, _ *core.RegistryAuth) (core.PushedImage, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	img, ok := e.images[name]
+	switch {
+	case !ok:
+		return core.PushedImage{}, core.Errorf(core.ErrNotFound, "image %s not found", name)
+	case e.PushErr != nil:
+		return core.PushedImage{}, e.PushErr
+	}
+	e.Remote[ref] = img
+	return core.PushedImage{Digest: img.Digest, Bytes: img.UnpackedBytes}, nil
+}
+
+// DeleteRemoteImage records ref in Deleted (and fails with DeleteErr).
+func (e *Engine) DeleteRemoteImage(_ context.Context, ref string, _ *core.RegistryAuth) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Deleted = append(e.Deleted, ref)
+	return e.DeleteErr
 }
 
 func (e *Engine) Ping(context.Context) error { return nil }

@@ -2,19 +2,102 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"path"
+	"strconv"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/snapgate/snapgate/core"
 )
 
-// SKELETON: being written (see core/dataplane_api.go for the contract).
+// defaultPath is the PATH of a process whose sandbox's image sets none.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// StartProcess implements core.DataplaneEngine.
-func (e *Engine) StartProcess(ctx context.Context, sandboxID string, spec core.ProcessSpec, stdout, stderr io.Writer) (core.RunningProcess, error) {
-	return nil, core.Errorf(core.ErrUnavailable, "not implemented yet")
+// StartProcess implements core.DataplaneEngine: spec runs in the sandbox's
+// task as an exec'd process (no terminal) with the sandbox's own process
+// spec (capabilities, rlimits, its environment: the image's ENV and the
+// sandbox's env) and spec's argv, user, cwd and env on top. The process
+// outlives ctx. ErrInvalidArgument, ErrNotFound, ErrFailedPrecondition
+// (paused or stopped).
+func (e *Engine) StartProcess(ctx context.Context, sandboxID string, spec core.ProcessSpec,
+	stdout, stderr io.Writer) (core.RunningProcess, error) {
+	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
+		return nil, core.Errorf(core.ErrInvalidArgument, "a command is required")
+	}
+	if spec.Cwd != "" && !path.IsAbs(spec.Cwd) {
+		return nil, core.Errorf(core.ErrInvalidArgument, "working directory %q is not absolute", spec.Cwd)
+	}
+	ctx = e.withNS(ctx)
+	rp := newRunningProcess(e, sandboxID, spec.Stdin)
+	defer close(rp.ready)
+	var stdin io.Reader
+	if spec.Stdin {
+		stdin = &eofReader{r: rp.stdinR, atEOF: rp.closeShimStdin}
+	}
+	streams := cio.NewCreator(cio.WithStreams(stdin, stdout, stderr))
+	p, exited, err := e.startProcess(ctx, sandboxID, streams, func(proc *specs.Process) {
+		applyProcessSpec(proc, spec)
+	})
+	if err != nil {
+		rp.closeStdin()
+		if code, ok := startFailureCode(err); ok {
+			// What a shell would print; the process "exits" at once.
+			reason := "command not found"
+			if code == 126 {
+				reason = "permission denied"
+			}
+			_, _ = fmt.Fprintf(stderr, "%s: %s\n", spec.Argv[0], reason)
+			rp.finish(core.ExitStatus{Code: code}, nil)
+			return rp, nil
+		}
+		return nil, classifyExec(err, sandboxID)
+	}
+	rp.p = p
+	go rp.reap(exited)
+	return rp, nil
 }
 
-// RootFS implements core.DataplaneEngine.
+// applyProcessSpec puts spec on the sandbox's process spec. The sandbox's
+// environment stays underneath spec.Env, so an image's ENV (its PATH
+// above all) reaches commands; a default PATH covers images without one.
+func applyProcessSpec(proc *specs.Process, spec core.ProcessSpec) {
+	proc.Args = append([]string(nil), spec.Argv...)
+	proc.Env = mergeEnv(mergeEnv([]string{defaultPath}, proc.Env), spec.Env)
+	proc.Cwd = spec.Cwd
+	if proc.Cwd == "" {
+		proc.Cwd = "/"
+	}
+	proc.User = specs.User{
+		UID:            spec.UID,
+		GID:            spec.GID,
+		AdditionalGids: append([]uint32(nil), spec.AdditionalGIDs...),
+		Umask:          proc.User.Umask,
+	}
+}
+
+// RootFS implements core.DataplaneEngine: the root of the task's init
+// process as the host sees it (/proc/<pid>/root). It reaches the
+// container's mounts too, and works while the task is frozen. The path
+// stays valid only while the task lives: open it (os.OpenRoot) at once.
+// ErrNotFound, ErrFailedPrecondition (no live task).
 func (e *Engine) RootFS(ctx context.Context, sandboxID string) (string, error) {
-	return "", core.Errorf(core.ErrUnavailable, "not implemented yet")
+	ctx = e.withNS(ctx)
+	_, task, st, err := e.sandboxTask(ctx, sandboxID)
+	if err != nil {
+		return "", err
+	}
+	switch st {
+	case containerd.Running, containerd.Paused, containerd.Pausing:
+	default:
+		return "", notRunning(sandboxID)
+	}
+	pid := task.Pid()
+	if pid == 0 {
+		return "", notRunning(sandboxID)
+	}
+	return "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root", nil
 }

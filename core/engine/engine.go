@@ -13,7 +13,8 @@
 // several snapgate installs and tests). Images are recorded under the names
 // core chooses (core.ImageRefFor); pulls fetch and unpack inside an expiring
 // lease labelled snapgate/owner=engine so content is not collected midway,
-// and New deletes such leases left behind by a crashed process.
+// and New deletes such leases left behind by a crashed process. Snapshot
+// images go to a cluster's snapshot registry as they are stored (push.go).
 //
 // Only this package imports containerd. It translates containerd, registry
 // and network errors to core error kinds in one place (errors.go), with

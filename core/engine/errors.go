@@ -109,6 +109,46 @@ func classifyStatus(err error, code int, t pullTarget) error {
 	return nil
 }
 
+// classifyPush turns an error of PushImage (of image name to t.ref) into a
+// classified core error.
+func classifyPush(err error, t pullTarget, name string) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return core.WithCause(core.ErrUnavailable, err, "pushing %s was interrupted before it finished", t.ref)
+	}
+	var re *registryError
+	if !errors.As(err, &re) {
+		if errdefs.IsNotFound(err) {
+			return core.WithCause(core.ErrNotFound, err, "image %s is incomplete on this server (a blob is missing), so it cannot be pushed", name)
+		}
+		return classify(err, "push "+name)
+	}
+	code := 0
+	if status, ok := errors.AsType[remoteerrors.ErrUnexpectedStatus](err); ok {
+		code = status.StatusCode
+	}
+	switch {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || errors.Is(err, docker.ErrInvalidAuthorization):
+		if !t.auth {
+			return core.WithCause(core.ErrPermissionDenied, err, "registry %s refused the push to %s: it needs credentials", t.host, t.ref)
+		}
+		return core.WithCause(core.ErrPermissionDenied, err, "registry %s refused the push to %s: check the username and password, and that the account may push to that repository", t.host, t.ref)
+	case code == http.StatusNotFound || (code == 0 && errdefs.IsNotFound(err)):
+		return core.WithCause(core.ErrNotFound, err, "registry %s has no repository for %s and did not create it: create the repository (or its project) first", t.host, t.ref)
+	case code == http.StatusTooManyRequests:
+		return core.WithCause(core.ErrResourceExhausted, err, "registry %s is rate-limiting pushes: try again later", t.host)
+	case code == http.StatusBadRequest && t.insecure:
+		return core.WithCause(core.ErrUnavailable, err, "registry %s is unreachable: %s", t.host, schemeHint(t))
+	case code >= 500:
+		return core.WithCause(core.ErrUnavailable, err, "registry %s failed with HTTP %d while receiving %s: try again later", t.host, code, t.ref)
+	case looksHTTPvsHTTPS(err):
+		return core.WithCause(core.ErrUnavailable, err, "registry %s is unreachable: %s", t.host, schemeHint(t))
+	}
+	if reason := networkReason(err); reason != "" {
+		return core.WithCause(core.ErrUnavailable, err, "registry %s is unreachable: %s", t.host, reason)
+	}
+	return core.WithCause(core.ErrUnavailable, err, "pushing %s to registry %s failed: %s", t.ref, t.host, firstLine(err))
+}
+
 func denied(err error, t pullTarget) error {
 	switch {
 	case !t.auth:

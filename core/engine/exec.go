@@ -12,6 +12,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/snapgate/snapgate/core"
 )
@@ -43,7 +44,10 @@ func (e *Engine) Exec(ctx context.Context, id string, argv []string, env []strin
 		stderr = io.Discard
 	}
 	streams := cio.NewCreator(cio.WithStreams(stdin, stdout, stderr))
-	p, exited, err := e.startProcess(ctx, id, argv, env, streams)
+	p, exited, err := e.startProcess(ctx, id, streams, func(proc *specs.Process) {
+		proc.Args = argv
+		proc.Env = mergeEnv(proc.Env, env)
+	})
 	if err != nil {
 		if code, ok := startFailureCode(err); ok {
 			return code, nil
@@ -59,12 +63,14 @@ func (e *Engine) Exec(ctx context.Context, id string, argv []string, env []strin
 	return e.waitProcess(ctx, id, p, exited)
 }
 
-// startProcess creates and starts the process, in the order that loses no
+// startProcess creates and starts a process from the sandbox's own process
+// spec as changed by setup (never a terminal), in the order that loses no
 // exit: Wait before Start. It holds the sandbox's freeze lock, so a
 // capture cannot freeze the task between the state check and the start.
-// A process that failed to start is already deleted.
-func (e *Engine) startProcess(ctx context.Context, id string, argv, env []string,
-	streams cio.Creator) (containerd.Process, <-chan containerd.ExitStatus, error) {
+// The exit channel does not end with ctx: a process may outlive the call
+// that started it. A process that failed to start is already deleted.
+func (e *Engine) startProcess(ctx context.Context, id string, streams cio.Creator,
+	setup func(*specs.Process)) (containerd.Process, <-chan containerd.ExitStatus, error) {
 	unlock, err := e.freezes.lock(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -84,14 +90,13 @@ func (e *Engine) startProcess(ctx context.Context, id string, argv, env []string
 		return nil, nil, err
 	}
 	proc := *spec.Process
-	proc.Args = argv
-	proc.Env = mergeEnv(proc.Env, env)
+	setup(&proc)
 	proc.Terminal, proc.ConsoleSize = false, nil
 	p, err := task.Exec(ctx, "exec-"+randomID(), &proc, streams)
 	if err != nil {
 		return nil, nil, err
 	}
-	exited, err := p.Wait(ctx)
+	exited, err := p.Wait(context.WithoutCancel(ctx))
 	if err == nil {
 		err = p.Start(ctx)
 	}
@@ -119,14 +124,22 @@ func (e *Engine) waitProcess(ctx context.Context, id string, p containerd.Proces
 	if err != nil {
 		return 0, classifyExec(err, id)
 	}
+	e.drainOutput(ctx, id, p)
+	return int(code), nil
+}
+
+// drainOutput waits for an exited process's output to reach its writers,
+// at most ioDrainGrace.
+func (e *Engine) drainOutput(ctx context.Context, id string, p containerd.Process) {
 	drained := make(chan struct{})
 	go func() { p.IO().Wait(); close(drained) }()
+	t := time.NewTimer(ioDrainGrace)
+	defer t.Stop()
 	select {
 	case <-drained:
-	case <-time.After(ioDrainGrace):
+	case <-t.C:
 		e.log.DebugContext(ctx, "exec output still open after exit (a background child holds it)", "sandbox", id)
 	}
-	return int(code), nil
 }
 
 // deleteProcess deletes an exec'd process (killing it if it still runs)

@@ -146,6 +146,12 @@ func (e *Engine) target(named reference.Named, auth *core.RegistryAuth) pullTarg
 // other host over HTTPS only, and offers auth's credentials to auth.Host
 // alone.
 func (e *Engine) resolver(auth *core.RegistryAuth) remotes.Resolver {
+	return docker.NewResolver(docker.ResolverOptions{Hosts: e.registryHosts(auth)})
+}
+
+// registryHosts is how resolver reaches registries (scheme, client,
+// credentials), for requests made without a resolver too.
+func (e *Engine) registryHosts(auth *core.RegistryAuth) docker.RegistryHosts {
 	creds := func(host string) (string, string, error) {
 		if auth != nil && sameHost(auth.Host, host) {
 			return auth.Username, auth.Password, nil
@@ -154,13 +160,11 @@ func (e *Engine) resolver(auth *core.RegistryAuth) remotes.Resolver {
 	}
 	authorizer := docker.NewDockerAuthorizer(docker.WithAuthClient(e.http), docker.WithAuthCreds(creds))
 	plainHTTP := func(host string) (bool, error) { return e.insecure[strings.ToLower(host)], nil }
-	return docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(
-			docker.WithPlainHTTP(plainHTTP),
-			docker.WithAuthorizer(authorizer),
-			docker.WithClient(e.http),
-		),
-	})
+	return docker.ConfigureDefaultRegistries(
+		docker.WithPlainHTTP(plainHTTP),
+		docker.WithAuthorizer(authorizer),
+		docker.WithClient(e.http),
+	)
 }
 
 // sameHost compares registry hosts, treating Docker Hub's aliases as one.

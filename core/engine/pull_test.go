@@ -260,6 +260,11 @@ func TestPullIndexReportsPlatformManifest(t *testing.T) {
 	if n := e.reg.BlobGets(foreignLayers[0]); n != 0 {
 		t.Errorf("the %s layer was fetched %d times, want 0", otherArch, n)
 	}
+	// A push sends that manifest alone: the other platform's blobs are not here.
+	pushed, err := e.eng.PushImage(t.Context(), core.ImageRefFor("multi"), e.reg.Ref("snaps/multi", "x"), nil)
+	if err != nil || pushed.Digest != nativeDigest.String() {
+		t.Errorf("PushImage of the pulled index = %+v, %v; want the %s manifest's %s", pushed, err, runtime.GOARCH, nativeDigest)
+	}
 }
 
 // Builds of different tenants may pull one image under several names at

@@ -6,8 +6,8 @@
 //   SNAPGATE_API_KEY   a key of tenant A
 //   SNAPGATE_OTHER_KEY a key of tenant B
 //   TEST_IMAGE         an image reference in the local registry
-// Only the control plane is exercised: envd (commands, files) is not
-// served yet, so nothing here talks to a sandbox's envd.
+// Only the control plane is exercised here; envd (commands, files) is
+// covered by dataplane.test.mjs and roundtrip.test.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {

@@ -1,0 +1,142 @@
+package envd
+
+import (
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/adapters/edge"
+	"github.com/snapgate/snapgate/core"
+)
+
+// envdPort is the port envd listens on in an E2B sandbox; the SDKs address
+// it as E2b-Sandbox-Port or the first label of the host (49983-<id>.…).
+const envdPort = "49983"
+
+// gin context keys.
+const (
+	kindKey    = "envd_kind"
+	sandboxKey = "sandbox"
+	targetKey  = "envd_target"
+)
+
+func (a *API) setKind(k kind) gin.HandlerFunc {
+	return func(c *gin.Context) { c.Set(kindKey, k) }
+}
+
+func kindOf(c *gin.Context) kind {
+	k, _ := c.Get(kindKey)
+	kd, _ := k.(kind)
+	return kd
+}
+
+// route finds the sandbox a request is for: the E2b-Sandbox-Id header
+// (E2B_SANDBOX_URL set: every sandbox shares snapgate's base URL), else a
+// Host "49983-<id>.<domain>" (the SDKs' default envd address). Only envd's
+// port is served: anything else is what E2B's gateway says of a closed port.
+func (a *API) route(c *gin.Context) {
+	id, port := c.GetHeader("E2b-Sandbox-Id"), c.GetHeader("E2b-Sandbox-Port")
+	if id == "" {
+		id, port = fromHost(c.Request.Host)
+	}
+	switch {
+	case id == "":
+		a.fail(c, core.Errorf(core.ErrInvalidArgument,
+			"no sandbox named: send the E2b-Sandbox-Id header (E2B_SANDBOX_URL) or use the host %s-<sandboxID>.<domain>", envdPort))
+	case port != "" && port != envdPort:
+		a.fail(c, notRunning("port %s of sandbox %s is not served: only envd (%s) is", port, id, envdPort))
+	default:
+		c.Set(sandboxKey, id)
+	}
+}
+
+// fromHost parses "<port>-<sandboxID>.<domain>[:port]".
+func fromHost(host string) (id, port string) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	label, _, ok := strings.Cut(host, ".")
+	if !ok {
+		return "", ""
+	}
+	port, id, ok = strings.Cut(label, "-")
+	if !ok || port == "" || strings.Trim(port, "0123456789") != "" {
+		return "", ""
+	}
+	return id, port
+}
+
+// open authorizes the request for its sandbox with X-Access-Token. An
+// unknown or paused sandbox is answered as E2B's gateway does (502), which
+// the SDKs report as "sandbox not running".
+func (a *API) open(c *gin.Context) {
+	id := c.GetString(sandboxKey)
+	token := c.GetHeader("X-Access-Token")
+	if token == "" && c.FullPath() == "/files" && c.Query("signature") != "" {
+		a.openSigned(c, id)
+		return
+	}
+	t, err := a.dp.OpenByToken(ctx(c), id, token)
+	if err != nil {
+		a.fail(c, gatewayError(id, err))
+		return
+	}
+	c.Set(targetKey, t)
+}
+
+// openSigned authorizes a /files request made with a signed URL (the
+// SDKs' uploadUrl/downloadUrl): core checks the v1 signature over path,
+// operation, user and expiry against the sandbox's token.
+func (a *API) openSigned(c *gin.Context, id string) {
+	op := "read"
+	if c.Request.Method == http.MethodPost {
+		op = "write"
+	}
+	sig := core.FileSignature{Path: c.Query("path"), Operation: op, User: c.Query("username"), Signature: c.Query("signature")}
+	if exp := c.Query("signature_expiration"); exp != "" {
+		n, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil {
+			a.fail(c, core.Errorf(core.ErrInvalidArgument, "signature_expiration must be a unix timestamp, got %q", exp))
+			return
+		}
+		sig.Expires = n
+	}
+	t, err := a.dp.OpenBySignature(ctx(c), id, sig)
+	if err != nil {
+		a.fail(c, gatewayError(id, err))
+		return
+	}
+	c.Set(targetKey, t)
+}
+
+func target(c *gin.Context) *core.Target {
+	t, _ := c.Get(targetKey)
+	tg, _ := t.(*core.Target)
+	return tg
+}
+
+// rpcUser returns the user a Connect RPC acts as: Authorization
+// "Basic base64(<user>:)" (the SDKs send an empty password), "" when
+// absent (core's default user).
+func rpcUser(c *gin.Context) (string, error) {
+	h := c.GetHeader("Authorization")
+	if h == "" {
+		return "", nil
+	}
+	scheme, enc, _ := strings.Cut(h, " ")
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+	if !strings.EqualFold(scheme, "basic") || err != nil {
+		return "", core.Errorf(core.ErrUnauthenticated, "invalid username: Authorization must be Basic base64(\"<user>:\")")
+	}
+	user, _, _ := strings.Cut(string(raw), ":")
+	return user, nil
+}
+
+// logAttrs are the request's ids for error logs (never the token).
+func logAttrs(c *gin.Context) []any {
+	return []any{"request_id", edge.RequestID(c), "sandbox", c.GetString(sandboxKey), "route", c.FullPath()}
+}

@@ -1,0 +1,216 @@
+package engine_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/snapgate/snapgate/core"
+)
+
+// syncBuffer is a bytes.Buffer safe for the engine's copy goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// run starts spec in sandbox id and waits for it.
+func (e *env) run(t *testing.T, id string, spec core.ProcessSpec) (core.ExitStatus, string, string) {
+	t.Helper()
+	var out, errb syncBuffer
+	p, err := e.eng.StartProcess(t.Context(), id, spec, &out, &errb)
+	if err != nil {
+		t.Fatalf("StartProcess(%q): %v", spec.Argv, err)
+	}
+	st, err := p.Wait(t.Context())
+	if err != nil {
+		t.Fatalf("Wait(%q): %v", spec.Argv, err)
+	}
+	return st, out.String(), errb.String()
+}
+
+func TestProcessOutputExitAndMissingBinaries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	id := e.start(t, e.pullSandboxImage(t, "process"))
+	e.sh(t, id, "printf 'echo x' > /notexec; chmod 644 /notexec")
+	cases := []struct {
+		name             string
+		argv             []string
+		code             int
+		stdout, inStderr string
+	}{
+		{"streams and exit code", []string{"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n", "err"},
+		{"missing binary", []string{"/no/such/binary"}, 127, "", "/no/such/binary: command not found"},
+		{"not executable", []string{"/notexec"}, 126, "", "permission denied"},
+		{"no stdin is EOF", []string{"cat"}, 0, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, out, errOut := e.run(t, id, core.ProcessSpec{Argv: tc.argv, Cwd: "/"})
+			if st.Code != tc.code || out != tc.stdout || !strings.Contains(errOut, tc.inStderr) {
+				t.Errorf("got %+v, %q, %q; want %d, %q, stderr with %q", st, out, errOut, tc.code, tc.stdout, tc.inStderr)
+			}
+		})
+	}
+	// 10 MiB of output, whole.
+	st, out, _ := e.run(t, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "head -c 10485760 /dev/zero"}})
+	if st.Code != 0 || len(out) != 10<<20 {
+		t.Errorf("10 MiB output: %+v, %d bytes", st, len(out))
+	}
+	// A background child keeping stdout open does not hold Wait.
+	start := time.Now()
+	if st, out, _ := e.run(t, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "sleep 30 & echo started"}}); st.Code != 0 || out != "started\n" {
+		t.Errorf("background child: %+v %q", st, out)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Wait took %s with a background child", d)
+	}
+}
+
+func TestProcessUserCwdEnv(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	id := e.start(t, e.pullSandboxImage(t, "procuser"), func(s *core.SandboxSpec) { s.Env = map[string]string{"BOX": "box"} })
+	st, out, errOut := e.run(t, id, core.ProcessSpec{
+		Argv: []string{"/bin/sh", "-c", `id -u; id -g; id -G; pwd; echo "$BOX $REQ $HOME $PATH"; touch f; stat -c %u f`},
+		Env:  []string{"REQ=req", "HOME=/home/user"}, Cwd: "/home/user",
+		UID: 1000, GID: 1000, AdditionalGIDs: []uint32{1000, 2000},
+	})
+	want := "1000\n1000\n1000 2000\n/home/user\nbox req /home/user /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n1000\n"
+	if st.Code != 0 || out != want {
+		t.Errorf("got %+v %q (stderr %q), want %q", st, out, errOut, want)
+	}
+}
+
+func TestProcessStdinAndSignals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	id := e.start(t, e.pullSandboxImage(t, "procstdin"))
+	var out syncBuffer
+	p, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"cat"}, Stdin: true}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := strings.Repeat("0123456789", 20000) // more than a pipe holds
+	go func() {
+		time.Sleep(100 * time.Millisecond) // well after the start
+		_, _ = io.WriteString(p.Stdin(), payload)
+		_ = p.Stdin().Close()
+	}()
+	if st, err := p.Wait(ctx); err != nil || st.Code != 0 || out.String() != payload {
+		t.Errorf("cat: %+v, %v, %d bytes back of %d", st, err, len(out.String()), len(payload))
+	}
+	if _, err := p.Stdin().Write([]byte("late")); err == nil {
+		t.Error("stdin write after exit succeeded")
+	}
+
+	var ticks syncBuffer
+	loop, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "while :; do echo tick; sleep 0.05; done"}}, &ticks, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ticks.String() == "" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := loop.Signal(ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := loop.Wait(ctx); err != nil || st.Signal != syscall.SIGKILL || st.Code != -1 {
+		t.Errorf("killed mid-stream: %+v, %v", st, err)
+	}
+	if err := loop.Signal(ctx, syscall.SIGTERM); err != nil {
+		t.Errorf("signal after exit: %v", err)
+	}
+	if st, _, _ := e.run(t, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "exit 137"}}); st.Code != 137 || st.Signal != 0 {
+		t.Errorf("exit 137 without a signal sent: %+v", st)
+	}
+
+	// A kill reaches what the command started: the shell's child sleep
+	// must not outlive it.
+	var started syncBuffer
+	tree, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "echo up; sleep 321; echo after"}}, &started, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); started.String() == "" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the shell forks sleep after echo
+	if err := tree.Signal(ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ps := e.sh(t, id, "ps -o args | grep 'sleep 321' | grep -v grep || true"); ps != "" {
+		t.Errorf("the killed command's child still runs: %q", ps)
+	}
+}
+
+func TestProcessStateErrorsAndRootFS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	id := e.start(t, e.pullSandboxImage(t, "rootfs"))
+	if _, err := e.eng.StartProcess(ctx, "sb-missing", core.ProcessSpec{Argv: []string{"true"}}, io.Discard, io.Discard); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("missing sandbox: %v", err)
+	}
+	if _, err := e.eng.RootFS(ctx, "sb-missing"); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("RootFS of a missing sandbox: %v", err)
+	}
+	dir, err := e.eng.RootFS(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := root.WriteFile("tmp/from-host", []byte("hello sandbox"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sh(t, id, "cat /tmp/from-host; echo inside > /tmp/from-sandbox"); got != "hello sandbox" {
+		t.Errorf("the sandbox sees %q", got)
+	}
+	if b, err := root.ReadFile("tmp/from-sandbox"); string(b) != "inside\n" || err != nil {
+		t.Errorf("the host sees %q, %v", b, err)
+	}
+	if _, err := root.Stat(strings.TrimPrefix(core.SandboxBusybox, "/")); err != nil {
+		t.Errorf("the busybox mount is not visible through RootFS: %v", err)
+	}
+
+	if err := e.eng.PauseSandbox(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"true"}}, io.Discard, io.Discard); !errors.Is(err, core.ErrFailedPrecondition) {
+		t.Errorf("paused: %v", err)
+	}
+	if d, err := e.eng.RootFS(ctx, id); err != nil || d != dir {
+		t.Errorf("RootFS while paused = %q, %v", d, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "tmp/from-sandbox")); string(b) != "inside\n" || err != nil {
+		t.Errorf("files of a paused sandbox: %q, %v", b, err)
+	}
+}
