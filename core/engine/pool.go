@@ -169,7 +169,9 @@ func (e *Engine) createWarm(ctx context.Context, image string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(e.withNS(ctx), warmTimeout)
+	// Not cut short by Close (which waits for fillers): a creation
+	// interrupted halfway can leave a container record without its task.
+	ctx, cancel := context.WithTimeout(e.withNS(context.WithoutCancel(ctx)), warmTimeout)
 	defer cancel()
 	c, err := e.createContainer(ctx, core.SandboxSpec{ID: id, Image: image}, map[string]string{poolLabel: image})
 	if err != nil {
