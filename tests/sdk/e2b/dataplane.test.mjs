@@ -211,6 +211,33 @@ test("files: write and read text and bytes, info, list, exists", async () => {
   assert.equal((await sbx.commands.run(`cat ${dir}/a.txt`)).stdout, "hello");
 });
 
+test("files: a 100 MiB upload and download stream through", async () => {
+  const size = 100 * 1024 * 1024;
+  const chunk = new Uint8Array(1024 * 1024).map((_, i) => (i * 31 + 7) % 256);
+  let sent = 0;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (sent === size) return controller.close();
+      controller.enqueue(chunk);
+      sent += chunk.length;
+    },
+  });
+  const path = `/tmp/big-${run}.bin`;
+  const info = await sbx.files.write(path, stream);
+  assert.equal(info.path, path);
+  const sum = await sbx.commands.run(`wc -c < ${path}; md5sum ${path} | cut -d' ' -f1`);
+  const { createHash } = await import("node:crypto");
+  const md5 = createHash("md5");
+  for (let i = 0; i < 100; i++) md5.update(chunk);
+  assert.equal(sum.stdout, `${size}\n${md5.digest("hex")}\n`);
+  // Downloaded as a stream: counted, never held whole.
+  const body = await sbx.files.read(path, { format: "stream" });
+  let got = 0;
+  for await (const part of body) got += part.length;
+  assert.equal(got, size);
+  await sbx.files.remove(path);
+});
+
 test("files: makeDir, rename, remove, many files at once", async () => {
   const dir = `/tmp/dirs-${run}`;
   assert.equal(await sbx.files.makeDir(`${dir}/x/y`), true);
