@@ -11,8 +11,9 @@ import (
 
 // Run starts the build workers and the poller that resumes builds nobody
 // holds (left over by a crash, or handed back at shutdown). It reconciles
-// engine images with snapshot rows once at start. It returns when ctx ends
-// and the workers have stopped; unfinished builds are handed back.
+// engine images with snapshot rows at start and at every poll. It returns
+// when ctx ends and the workers have stopped; unfinished builds are handed
+// back.
 func (s *Snapshots) Run(ctx context.Context) {
 	if err := s.Reconcile(ctx); err != nil {
 		s.opt.Logger.WarnContext(ctx, "reconcile engine images", "err", err)
@@ -42,6 +43,9 @@ func (s *Snapshots) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.poll(ctx)
+			if err := s.Reconcile(ctx); err != nil {
+				s.opt.Logger.WarnContext(ctx, "reconcile engine images", "err", err)
+			}
 		}
 	}
 }
@@ -109,6 +113,9 @@ func (s *Snapshots) build(ctx context.Context, id string) {
 	stopRenew := s.renewClaim(bctx, id)
 	pulled, err := s.pull(bctx, snap)
 	pullFailed := err != nil
+	if !pullFailed {
+		s.opt.Fault(FaultBuildAfterPull)
+	}
 	if err == nil && pulled.UnpackedBytes <= snap.FSCapacityBytes {
 		snap.RegistryRef, err = s.publish(bctx, snap)
 	}

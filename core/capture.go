@@ -26,7 +26,8 @@ type CaptureSnapshotRequest struct {
 // Capture snapshots a sandbox's filesystem (and memory, where the host can)
 // into a new snapshot, ready when this returns. The sandbox keeps running.
 // ErrNotFound, ErrInvalidArgument, ErrAlreadyExists, ErrFailedPrecondition
-// (not running, or memory asked on a host without CRIU).
+// (not running, or memory asked on a host without CRIU), ErrResourceExhausted
+// (snapshot quota).
 func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshotRequest) (*Snapshot, error) {
 	sb, err := s.Get(ctx, ref)
 	if err != nil {
@@ -54,6 +55,9 @@ func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshot
 	img, cerr := s.opt.Engine.CaptureSandbox(cctx, CaptureRequest{SandboxID: sb.ID, Name: snap.ImageRef, Memory: req.Memory})
 	if cerr == nil {
 		snap.RegistryRef, cerr = snaps.publish(cctx, snap)
+	}
+	if cerr == nil {
+		snaps.opt.Fault(FaultCaptureBeforeRecord)
 	}
 	result := SnapshotResult{Status: SnapshotReady, ImageDigest: img.Digest, FSUsedBytes: img.UnpackedBytes, MemoryBytes: img.MemoryBytes, RegistryRef: snap.RegistryRef}
 	if cerr != nil {
@@ -108,11 +112,11 @@ func (s *Sandboxes) captureRow(ctx context.Context, sb *Sandbox, src *Snapshot, 
 	snaps.inflight[id] = true
 	snaps.mu.Unlock()
 	if req.Retag {
-		err = s.opt.Store.CreateSnapshotRetag(ctx, snap)
+		err = snaps.insertSnapshot(ctx, snap, true)
 	} else if _, gerr := s.opt.Store.GetSnapshotByName(ctx, sb.TenantID, name, ""); gerr == nil {
 		err = Errorf(ErrAlreadyExists, "a snapshot named %q already exists", name)
 	} else {
-		err = s.opt.Store.CreateSnapshot(ctx, snap)
+		err = snaps.insertSnapshot(ctx, snap, false)
 	}
 	if err != nil {
 		snaps.done(id)
@@ -125,7 +129,9 @@ func (s *Sandboxes) captureRow(ctx context.Context, sb *Sandbox, src *Snapshot, 
 }
 
 func captureName(tenant string, req CaptureSnapshotRequest) (string, error) {
-	name := strings.ToLower(strings.TrimSpace(req.Name))
+	// Not normalized: a name that is not valid as sent is refused, never
+	// quietly stored as another (E2B's adapter lowercases its own names).
+	name := req.Name
 	if name == "" {
 		return "", nil
 	}

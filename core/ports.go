@@ -16,6 +16,13 @@ type Store interface {
 	// tenant's snapshot that holds s.Name:s.Tag, if any, in one transaction
 	// (E2B: a repeated name is a new build of the same template).
 	CreateSnapshotRetag(ctx context.Context, s *Snapshot) error
+	// CreateSnapshotWithin is CreateSnapshot (CreateSnapshotRetag when
+	// retag), but first counts the tenant's snapshots and StorageBytes
+	// (see Usage) and calls admit with them, in the transaction that
+	// inserts and serialized with the tenant's other counted snapshot
+	// inserts. An error from admit is returned as it is and nothing is
+	// inserted. ErrAlreadyExists as the plain methods.
+	CreateSnapshotWithin(ctx context.Context, s *Snapshot, retag bool, admit func(Usage) error) error
 	// GetSnapshot returns the tenant's snapshot by id. ErrNotFound.
 	GetSnapshot(ctx context.Context, tenantID, id string) (*Snapshot, error)
 	// GetSnapshotByName returns the tenant's snapshot by name and tag; an
@@ -57,6 +64,12 @@ type Store interface {
 	// CreateSandbox inserts s. ErrAlreadyExists when a live sandbox of the
 	// tenant has the same name.
 	CreateSandbox(ctx context.Context, s *Sandbox) error
+	// CreateSandboxWithin is CreateSandbox, but first counts the tenant's
+	// live sandboxes (Usage.Sandboxes) and calls admit with them, in the
+	// transaction that inserts and serialized with the tenant's other
+	// counted sandbox inserts. An error from admit is returned as it is
+	// and nothing is inserted.
+	CreateSandboxWithin(ctx context.Context, s *Sandbox, admit func(Usage) error) error
 	// GetSandbox returns the tenant's sandbox by id, in any state. ErrNotFound.
 	GetSandbox(ctx context.Context, tenantID, id string) (*Sandbox, error)
 	// GetSandboxByName returns the tenant's live sandbox of that name. ErrNotFound.

@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"errors"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +35,11 @@ func ParseSnapshotRef(ref string) SnapshotRef {
 	return r
 }
 
+// refTagRE is what a tag in a reference may hold (empty: none given).
+var refTagRE = regexp.MustCompile(`^[a-z0-9_.-]{0,128}$`)
+
 // Lookup finds the caller's snapshot by reference, in any status.
-// ErrNotFound.
+// ErrNotFound, ErrInvalidArgument (a reference no snapshot can have).
 func (s *Snapshots) Lookup(ctx context.Context, ref string) (*Snapshot, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
@@ -53,6 +58,11 @@ func (s *Snapshots) Lookup(ctx context.Context, ref string) (*Snapshot, error) {
 	// E2B prefixes names with the team namespace, here the tenant id.
 	if rest, ok := strings.CutPrefix(r.Name, strings.ToLower(p.TenantID)+"/"); ok {
 		names = append(names, rest)
+	}
+	// A reference no snapshot can hold (traversal, shell or unicode
+	// tricks) is the client's mistake, not a missing snapshot.
+	if !slices.ContainsFunc(names, func(n string) bool { return ValidateName("name", n) == nil }) || !refTagRE.MatchString(r.Tag) {
+		return nil, Errorf(ErrInvalidArgument, "snapshot reference %q is not a valid id or [namespace/]name[:tag]", ref)
 	}
 	tags := []string{r.Tag}
 	if r.Tag == "default" || r.Tag == "latest" {

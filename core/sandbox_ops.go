@@ -143,6 +143,9 @@ func (s *Sandboxes) Update(ctx context.Context, ref string, u SandboxUpdate) (*S
 		sb.OnTimeout = *u.OnTimeout
 	}
 	if u.Metadata != nil {
+		if err := ValidateMetadata("metadata", u.Metadata); err != nil {
+			return nil, err
+		}
 		sb.Metadata = u.Metadata
 	}
 	if err := s.opt.Store.UpdateSandbox(ctx, sb); err != nil {

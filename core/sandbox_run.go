@@ -13,7 +13,7 @@ func (s *Sandboxes) Run(ctx context.Context) {
 	s.Reconcile(ctx)
 	reap := time.NewTicker(time.Second)
 	defer reap.Stop()
-	recon := time.NewTicker(30 * time.Second)
+	recon := time.NewTicker(s.opt.ReconcileInterval)
 	defer recon.Stop()
 	for {
 		select {
@@ -22,7 +22,7 @@ func (s *Sandboxes) Run(ctx context.Context) {
 		case <-reap.C:
 			s.reapExpired(ctx)
 		case <-recon.C:
-			s.Reconcile(ctx)
+			s.reconcile(ctx, false)
 		}
 	}
 }
@@ -46,8 +46,15 @@ func (s *Sandboxes) reapExpired(ctx context.Context) {
 	}
 }
 
-// Reconcile compares this node's live sandboxes with the engine.
-func (s *Sandboxes) Reconcile(ctx context.Context) {
+// Reconcile compares this node's live sandboxes with the engine, as at
+// start-up: a running sandbox found frozen is thawed at once (a capture's
+// process died between freeze and thaw).
+func (s *Sandboxes) Reconcile(ctx context.Context) { s.reconcile(ctx, true) }
+
+// reconcile is Reconcile; with thawNow false (periodic passes) a frozen
+// running sandbox is thawed only if it was seen so in the previous pass
+// too, as a pause of this process may be between its freeze and its write.
+func (s *Sandboxes) reconcile(ctx context.Context, thawNow bool) {
 	live, err := s.opt.Store.ListNodeSandboxes(ctx, s.opt.Node)
 	if err != nil {
 		s.opt.Logger.WarnContext(ctx, "list node sandboxes", "err", err)
@@ -64,9 +71,12 @@ func (s *Sandboxes) Reconcile(ctx context.Context) {
 	for _, sb := range live {
 		known[sb.ID] = true
 		if sb.State == SandboxStarting {
-			continue // its creator is still working on it
+			if !s.isCreating(sb.ID) {
+				s.failAbandonedStart(ctx, sb)
+			}
+			continue // else its creator is still working on it
 		}
-		s.checkRuntime(ctx, sb)
+		s.checkRuntime(ctx, sb, thawNow)
 	}
 	for _, id := range containers {
 		if !known[id] {
@@ -78,7 +88,7 @@ func (s *Sandboxes) Reconcile(ctx context.Context) {
 	}
 }
 
-func (s *Sandboxes) checkRuntime(ctx context.Context, sb *Sandbox) {
+func (s *Sandboxes) checkRuntime(ctx context.Context, sb *Sandbox, thawNow bool) {
 	rt, err := s.opt.Engine.SandboxState(ctx, sb.ID)
 	if err != nil {
 		s.opt.Logger.WarnContext(ctx, "sandbox runtime state", "sandbox_id", sb.ID, "err", err)
@@ -88,12 +98,45 @@ func (s *Sandboxes) checkRuntime(ctx context.Context, sb *Sandbox) {
 	if sb.State == SandboxPaused {
 		want = RuntimePaused
 	}
+	frozen := rt == RuntimePaused && want == RuntimeRunning
+	s.mu.Lock()
+	seen := s.frozen[sb.ID]
+	delete(s.frozen, sb.ID)
+	if frozen && !thawNow && !seen {
+		s.frozen[sb.ID] = true
+	}
+	s.mu.Unlock()
 	if rt == want {
 		return
+	}
+	if frozen {
+		if !thawNow && !seen {
+			return // look again next pass
+		}
+		// A capture froze it and its process died before thawing it.
+		if err := s.opt.Engine.ResumeSandbox(ctx, sb.ID); err == nil {
+			s.opt.Logger.InfoContext(ctx, "resumed sandbox left frozen", "sandbox_id", sb.ID)
+			return
+		}
 	}
 	msg := "sandbox lost: its process is " + string(rt) + " (the node or containerd restarted?)"
 	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{sb.State}, SandboxFailed, SandboxChange{StatusMessage: &msg}); err == nil {
 		s.opt.Logger.WarnContext(ctx, "sandbox lost", "sandbox_id", sb.ID, "runtime", rt)
 		_ = s.opt.Engine.KillSandbox(ctx, sb.ID)
+	}
+}
+
+// failAbandonedStart fails a sandbox whose start was cut off by the death
+// of the process of this node that was starting it; what it had created
+// in the engine is removed.
+func (s *Sandboxes) failAbandonedStart(ctx context.Context, sb *Sandbox) {
+	msg := "sandbox failed to start: the server stopped while starting it; create it again"
+	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{SandboxStarting}, SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
+		s.opt.Logger.WarnContext(ctx, "fail abandoned sandbox start", "sandbox_id", sb.ID, "err", err)
+		return
+	}
+	s.opt.Logger.WarnContext(ctx, "sandbox start abandoned by a stopped server", "sandbox_id", sb.ID)
+	if err := s.opt.Engine.KillSandbox(ctx, sb.ID); err != nil {
+		s.opt.Logger.WarnContext(ctx, "remove abandoned sandbox", "sandbox_id", sb.ID, "err", err)
 	}
 }

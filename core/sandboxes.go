@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -25,12 +26,25 @@ type SandboxesOptions struct {
 	DefaultVCPUs      int
 	DefaultMemory     int64
 	StartTimeout      time.Duration
+	// Quotas bounds each tenant's live sandboxes (Quotas.Sandboxes).
+	Quotas Quotas
+	// ReconcileInterval is how often live sandboxes are checked against
+	// the engine (Run). Default 30 s.
+	ReconcileInterval time.Duration
+	// Fault, when set, is called at FaultSandboxAfterContainer so crash
+	// tests can kill the process there. Nil does nothing.
+	Fault func(point string)
 }
 
 // Sandboxes is the sandbox service: start from snapshots, pause, resume,
 // timeouts, kill, and capture of running sandboxes into new snapshots.
 type Sandboxes struct {
 	opt SandboxesOptions
+	// creating holds the ids of sandboxes this process is starting: a
+	// starting row not in it was left by a process that died (Reconcile).
+	mu       sync.Mutex
+	creating map[string]bool
+	frozen   map[string]bool // running sandboxes found frozen last pass
 }
 
 // DefaultSnapshotName is the snapshot used when a client asks for none
@@ -63,7 +77,13 @@ func NewSandboxes(opt SandboxesOptions) (*Sandboxes, error) {
 	if opt.StartTimeout <= 0 {
 		opt.StartTimeout = 60 * time.Second
 	}
-	return &Sandboxes{opt: opt}, nil
+	if opt.Fault == nil {
+		opt.Fault = func(string) {}
+	}
+	if opt.ReconcileInterval <= 0 {
+		opt.ReconcileInterval = 30 * time.Second
+	}
+	return &Sandboxes{opt: opt, creating: map[string]bool{}, frozen: map[string]bool{}}, nil
 }
 
 // CreateSandboxRequest asks for a sandbox. Exactly one way of naming the
@@ -83,7 +103,8 @@ type CreateSandboxRequest struct {
 
 // Create starts a sandbox and returns it running. ErrInvalidArgument,
 // ErrNotFound (snapshot), ErrFailedPrecondition (snapshot failed or not
-// ready), ErrAlreadyExists (name), ErrUnavailable (engine).
+// ready), ErrAlreadyExists (name), ErrResourceExhausted (sandbox quota),
+// ErrUnavailable (engine).
 func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sandbox, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
@@ -93,13 +114,17 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	if err != nil {
 		return nil, err
 	}
+	if err := s.precheckQuota(ctx, p.TenantID); err != nil {
+		return nil, err
+	}
 	snap, err := s.resolveSnapshot(ctx, req.SnapshotRef, req.WaitForSnapshot)
 	if err != nil {
 		return nil, err
 	}
 	sb.SnapshotID = snap.ID
 	warm := s.takeWarm(ctx, sb, snap.ImageRef)
-	if err := s.opt.Store.CreateSandbox(ctx, sb); err != nil {
+	defer s.startCreating(sb.ID)()
+	if err := s.insertSandbox(ctx, sb); err != nil {
 		if warm {
 			s.releaseWarm(ctx, sb.ID)
 		}
@@ -114,6 +139,7 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 		s.fail(sctx, sb, "sandbox failed to start: "+PublicMessage(err))
 		return nil, WithCause(ErrUnavailable, err, "sandbox failed to start from snapshot %s: %s", snap.ID, PublicMessage(err))
 	}
+	s.opt.Fault(FaultSandboxAfterContainer)
 	now := s.opt.Clock.Now()
 	if err := s.opt.Store.TransitionSandbox(sctx, sb.ID, []SandboxState{SandboxStarting}, SandboxRunning, SandboxChange{StartedAt: &now}); err != nil {
 		// Killed while starting: make sure nothing keeps running.
@@ -123,6 +149,25 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	sb.State, sb.StartedAt = SandboxRunning, now
 	s.opt.Logger.InfoContext(ctx, "sandbox started", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "tenant", p.TenantID)
 	return sb, nil
+}
+
+// startCreating marks id as being started by this process until the
+// returned func is called.
+func (s *Sandboxes) startCreating(id string) (done func()) {
+	s.mu.Lock()
+	s.creating[id] = true
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.creating, id)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Sandboxes) isCreating(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.creating[id]
 }
 
 // takeWarm gives sb the id of a sandbox the engine started ahead of demand
@@ -181,6 +226,12 @@ func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox,
 	if name == "" {
 		name = id
 	} else if err := ValidateName("name", name); err != nil {
+		return nil, err
+	}
+	if err := ValidateMetadata("metadata", req.Metadata); err != nil {
+		return nil, err
+	}
+	if err := ValidateEnv("env", req.Env); err != nil {
 		return nil, err
 	}
 	now := s.opt.Clock.Now()

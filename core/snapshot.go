@@ -3,7 +3,10 @@ package core
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SnapshotStatus is the lifecycle of a snapshot:
@@ -119,4 +122,64 @@ func ValidateName(field, name string) error {
 		return Errorf(ErrInvalidArgument, "%s %q is invalid: use lowercase letters, digits and '.', '_', '-' separators, with '/' between path components", field, name)
 	}
 	return nil
+}
+
+// Limits of metadata (E2B metadata, LangSmith labels).
+const (
+	maxMetadataEntries = 64
+	maxMetadataKeyLen  = 256
+	maxMetadataValLen  = 4096
+)
+
+// ValidateMetadata checks metadata: keys are printable UTF-8 without
+// control or invisible format characters (NUL, newlines, zero-width
+// spaces, bidi overrides that make a key read as another); values are the
+// client's own text but hold no NUL (Postgres text cannot) and are valid
+// UTF-8; sizes are bounded. ErrInvalidArgument.
+func ValidateMetadata(field string, m map[string]string) error {
+	if len(m) > maxMetadataEntries {
+		return Errorf(ErrInvalidArgument, "%s has %d entries; at most %d are allowed", field, len(m), maxMetadataEntries)
+	}
+	for k, v := range m {
+		switch {
+		case k == "" || len(k) > maxMetadataKeyLen:
+			return Errorf(ErrInvalidArgument, "%s keys must be 1 to %d bytes long", field, maxMetadataKeyLen)
+		case len(v) > maxMetadataValLen:
+			return Errorf(ErrInvalidArgument, "%s value of %q is longer than %d bytes", field, k, maxMetadataValLen)
+		case !plainText(k):
+			return Errorf(ErrInvalidArgument, "%s key %q holds invalid UTF-8, control or invisible characters", field, k)
+		case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
+			return Errorf(ErrInvalidArgument, "%s value of %q holds invalid UTF-8 or a NUL character", field, k)
+		}
+	}
+	return nil
+}
+
+// ValidateEnv checks environment variables: a name is not empty and holds
+// no '=' or NUL, a value holds no NUL (execve and Postgres cannot carry
+// one). ErrInvalidArgument.
+func ValidateEnv(field string, env map[string]string) error {
+	for k, v := range env {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			return Errorf(ErrInvalidArgument, "%s name %q is invalid: it must be non-empty without '=' or NUL", field, k)
+		case strings.ContainsRune(v, 0) || !utf8.ValidString(k+v):
+			return Errorf(ErrInvalidArgument, "%s value of %q holds a NUL character or invalid UTF-8", field, k)
+		}
+	}
+	return nil
+}
+
+// plainText reports whether s is valid UTF-8 without control or format
+// (Cf) characters.
+func plainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
 }

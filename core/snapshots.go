@@ -32,7 +32,21 @@ type SnapshotsOptions struct {
 	// is pushed there before it is reported ready, and a node without its
 	// image pulls it from there. Nil keeps snapshots on this node only.
 	SnapshotRegistry *SnapshotRegistry
+	// Quotas bounds each tenant's snapshots and the bytes they hold, for
+	// image snapshots and captures alike.
+	Quotas Quotas
+	// Fault, when set, is called at named points of a build or capture
+	// (FaultBuildAfterPull, FaultCaptureBeforeRecord) so crash tests can
+	// kill the process there. Nil does nothing.
+	Fault func(point string)
 }
+
+// Fault points core reaches; crash tests stop the process at one of them.
+const (
+	FaultBuildAfterPull        = "build.after-pull"
+	FaultCaptureBeforeRecord   = "capture.before-record"
+	FaultSandboxAfterContainer = "sandbox.after-container"
+)
 
 // Snapshots is the snapshot service: validation, naming, tenancy and the
 // asynchronous build of image snapshots.
@@ -73,6 +87,9 @@ func NewSnapshots(opt SnapshotsOptions) (*Snapshots, error) {
 	if opt.Observer == nil {
 		opt.Observer = nopObserver{}
 	}
+	if opt.Fault == nil {
+		opt.Fault = func(string) {}
+	}
 	return &Snapshots{opt: opt, jobs: make(chan string, 1024), inflight: map[string]bool{}}, nil
 }
 
@@ -88,7 +105,7 @@ type CreateSnapshotRequest struct {
 func ImageRefFor(snapshotID string) string { return "snapgate/snapshots/" + snapshotID }
 
 // Create records a building snapshot and queues its build. It returns at
-// once. ErrInvalidArgument, ErrAlreadyExists.
+// once. ErrInvalidArgument, ErrAlreadyExists, ErrResourceExhausted (quota).
 func (s *Snapshots) Create(ctx context.Context, req CreateSnapshotRequest) (*Snapshot, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
@@ -128,7 +145,7 @@ func (s *Snapshots) Create(ctx context.Context, req CreateSnapshotRequest) (*Sna
 		DockerImage: source, RegistryID: req.RegistryID, ImageRef: ImageRefFor(id),
 		FSCapacityBytes: req.FSCapacityBytes, CreatedBy: p.KeyID, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.opt.Store.CreateSnapshot(ctx, snap); err != nil {
+	if err := s.insertSnapshot(ctx, snap, false); err != nil {
 		if errors.Is(err, ErrAlreadyExists) {
 			return nil, Errorf(ErrAlreadyExists, "a snapshot named %q already exists", req.Name)
 		}

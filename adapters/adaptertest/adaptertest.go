@@ -42,7 +42,7 @@ type Env struct {
 func Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // New wires core for one test.
-func New(t *testing.T) *Env {
+func New(t testing.TB) *Env {
 	t.Helper()
 	ctx := t.Context()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), Logger())
@@ -86,7 +86,7 @@ func New(t *testing.T) *Env {
 
 // Serve mounts an adapter on a router configured like cmd/snapgate's
 // (percent-encoded path segments kept whole) and serves it until the test ends.
-func Serve(t *testing.T, register func(gin.IRouter) error, notFound gin.HandlerFunc) *httptest.Server {
+func Serve(t testing.TB, register func(gin.IRouter) error, notFound gin.HandlerFunc) *httptest.Server {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	r := gin.New()

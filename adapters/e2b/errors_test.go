@@ -28,6 +28,8 @@ func TestErrorTable(t *testing.T) {
 		{&core.TransitionError{Resource: "sandbox i1", From: "paused", To: "paused"}, 409, `sandbox i1 cannot go from "paused" to "paused"`},
 		{core.Errorf(core.ErrFailedPrecondition, "wrong state"), 409, "wrong state"},
 		{core.Errorf(core.ErrResourceExhausted, "quota"), 429, "quota"},
+		{fmt.Errorf("record sandbox: %w", core.Errorf(core.ErrResourceExhausted, "sandbox count limit reached: 5 of 5 sandboxes running or paused")),
+			429, "sandbox count limit reached: 5 of 5 sandboxes running or paused"},
 		{core.Errorf(core.ErrUnavailable, "down"), 503, "down"},
 		{fmt.Errorf("wrapped: %w", core.Errorf(core.ErrNotFound, "gone")), 404, "gone"},
 		{errors.New("db exploded at 10.0.0.1"), 500, "internal error"},

@@ -44,8 +44,9 @@ func (a *API) createSnapshot(c *gin.Context) {
 	c.JSON(http.StatusCreated, toSnapshotInfo(p.TenantID, snap))
 }
 
-// tagRE is E2B's tag grammar; a tag must also not parse as a UUID.
-var tagRE = regexp.MustCompile(`^[a-z0-9_.-]+$`)
+// tagRE is E2B's tag grammar, starting like a docker tag with a letter,
+// digit or '_' (so never "." or ".."); a tag must also not parse as a UUID.
+var tagRE = regexp.MustCompile(`^[a-z0-9_][a-z0-9_.-]{0,127}$`)
 
 // splitTag splits E2B's "[namespace/]name[:tag]" into the name core checks
 // (namespace included) and the tag, "default" when absent.

@@ -155,6 +155,9 @@ func Describe(err error) string {
 // flatten expands multi-errors at this level only, so a RequestError keeps
 // the parameter or body it is about.
 func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
 	if me, ok := err.(openapi3.MultiError); ok {
 		var out []error
 		for _, e := range me {

@@ -3,6 +3,7 @@ package langsmith
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"syscall"
 	"time"
@@ -85,8 +86,8 @@ func seconds(v *float64, def time.Duration) time.Duration {
 	switch {
 	case v == nil:
 		return def
-	case *v <= 0:
-		return 0
+	case *v <= 0, *v*float64(time.Second) >= math.MaxInt64:
+		return 0 // beyond what a time.Duration holds is no limit, not an overflow
 	}
 	return time.Duration(*v * float64(time.Second))
 }

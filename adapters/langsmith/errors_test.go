@@ -3,6 +3,7 @@ package langsmith
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -25,6 +26,8 @@ func TestErrorTable(t *testing.T) {
 		{core.Errorf(core.ErrAlreadyExists, "dup"), 409, "Conflict", "dup"},
 		{core.Errorf(core.ErrFailedPrecondition, "wrong state"), 409, "InvalidState", "wrong state"},
 		{core.Errorf(core.ErrResourceExhausted, "quota"), 429, "QuotaExceeded", "quota"},
+		{fmt.Errorf("record sandbox: %w", core.Errorf(core.ErrResourceExhausted, "sandbox count limit reached: 5 of 5 sandboxes running or paused")),
+			429, "QuotaExceeded", "sandbox count limit reached: 5 of 5 sandboxes running or paused"},
 		{core.Errorf(core.ErrUnavailable, "down"), 503, "ServiceUnavailable", "down"},
 		{core.Errorf(core.ErrUnauthenticated, "missing API key"), 403, "Forbidden", "missing API key"},
 		{core.Errorf(core.ErrPermissionDenied, "no"), 403, "Forbidden", "no"},
@@ -44,6 +47,11 @@ func TestErrorTable(t *testing.T) {
 			a.writeError(c, tc.err)
 			if w.Code != tc.status {
 				t.Errorf("status = %d, want %d", w.Code, tc.status)
+			}
+			// A quota does not clear by waiting: Retry-After 0 spares the
+			// Python client its backoff before it reports the error.
+			if ra := w.Header().Get("Retry-After"); (tc.status == 429) != (ra == "0") {
+				t.Errorf("Retry-After = %q on %d, want \"0\" exactly on 429", ra, tc.status)
 			}
 			var body errorBody
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {

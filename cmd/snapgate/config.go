@@ -40,9 +40,17 @@ type Config struct {
 	// still served, before the listener closes: long enough for load
 	// balancers (Kubernetes endpoints) to stop sending new requests.
 	ShutdownDelay time.Duration
+	// Quotas bound what each tenant holds (SNAPGATE_QUOTA_*; 0 unlimited).
+	Quotas core.Quotas
 	// SnapshotRegistry is where snapshots are pushed so every node can
 	// start sandboxes from them (a cluster); nil on a single node.
 	SnapshotRegistry *core.SnapshotRegistry
+	// ReconcileInterval is how often sandboxes are checked against
+	// containerd (tasks that died, containers with no record).
+	ReconcileInterval time.Duration
+	// Fault names a point (core.Fault*, engine.FaultCaptureAfterFreeze) at
+	// which the process kills itself with SIGKILL: crash tests only.
+	Fault string
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -67,6 +75,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PublicURL:           getenv("SNAPGATE_PUBLIC_URL"),
 		E2BDomain:           getenv("SNAPGATE_E2B_DOMAIN"),
 		InitBinary:          getenv("SNAPGATE_INIT_BINARY"),
+		Fault:               getenv("SNAPGATE_FAULT"),
 	}
 	var errs []error
 	for _, h := range strings.Split(getenv("SNAPGATE_INSECURE_REGISTRIES"), ",") {
@@ -91,8 +100,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.BuildTimeout, err = time.ParseDuration(get("SNAPGATE_BUILD_TIMEOUT", "15m")); err != nil || c.BuildTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_TIMEOUT must be a positive duration like 15m"))
 	}
+	if c.ReconcileInterval, err = time.ParseDuration(get("SNAPGATE_RECONCILE_INTERVAL", "30s")); err != nil || c.ReconcileInterval <= 0 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_RECONCILE_INTERVAL must be a positive duration like 30s"))
+	}
 	if c.ShutdownDelay, err = time.ParseDuration(get("SNAPGATE_SHUTDOWN_DELAY", "0s")); err != nil || c.ShutdownDelay < 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_SHUTDOWN_DELAY must be a duration like 5s (0s for none)"))
+	}
+	if c.Quotas, err = loadQuotas(get); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SnapshotRegistry, err = loadSnapshotRegistry(getenv); err != nil {
 		errs = append(errs, err)

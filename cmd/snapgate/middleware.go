@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -83,22 +85,50 @@ func resourceAttrs(c *gin.Context) []slog.Attr {
 	return attrs
 }
 
-// limitBody refuses request bodies over n bytes.
+// limitBody refuses request bodies over n bytes with 413. A chunked body
+// has no length to check up front: it is read up to the limit here, so an
+// oversized one is refused as such rather than as whatever parse error a
+// cut-off body causes later (422 or 400).
 func limitBody(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if isFileUpload(c.Request) {
+		r := c.Request
+		if isFileUpload(r) {
 			c.Next() // streamed to the sandbox's disk, never held in memory
 			return
 		}
-		if c.Request.ContentLength > n {
-			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{
-				"detail": gin.H{"error": "PayloadTooLarge", "message": "request body larger than the configured limit"},
-			})
+		if r.ContentLength > n {
+			tooLarge(c)
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, n+1))
+			switch {
+			case int64(len(b)) > n:
+				tooLarge(c)
+				return
+			case err != nil:
+				c.AbortWithStatusJSON(http.StatusBadRequest, vendorError(http.StatusBadRequest, "ValidationError", "cannot read the request body"))
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+			c.Next()
+			return
+		}
+		r.Body = http.MaxBytesReader(c.Writer, r.Body, n)
 		c.Next()
 	}
+}
+
+func tooLarge(c *gin.Context) {
+	c.Header("Connection", "close") // the rest of the body is not read
+	c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge,
+		vendorError(http.StatusRequestEntityTooLarge, "PayloadTooLarge", "request body larger than the configured limit"))
+}
+
+// vendorError is an error body before any adapter is chosen: LangSmith's
+// detail object and E2B's code and message together, so both SDKs read it.
+func vendorError(status int, token, msg string) gin.H {
+	return gin.H{"detail": gin.H{"error": token, "message": msg}, "code": status, "message": msg}
 }
 
 // isFileUpload reports whether r uploads a file into a sandbox (E2B envd

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,6 +33,23 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Sto
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// faultFunc returns nil (no fault) for an empty point, else a hook that
+// kills this process with SIGKILL when it reaches point: no deferred
+// call, no shutdown, exactly what a crash leaves behind.
+func faultFunc(point string, logger *slog.Logger) func(string) {
+	if point == "" {
+		return nil
+	}
+	return func(at string) {
+		if at != point {
+			return
+		}
+		logger.Warn("fault injected: killing the process", "point", at)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // SIGKILL is not delivered synchronously; never go on
+	}
 }
 
 func newKeys(st core.Store) *core.Keys {
@@ -65,6 +83,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
 		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages, InitBinary: cfg.InitBinary,
+		Node: cfg.NodeName, Fault: faultFunc(cfg.Fault, logger),
 	})
 	if err != nil {
 		st.Close()
@@ -91,15 +110,18 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	}
 	snaps, err := core.NewSnapshots(core.SnapshotsOptions{
 		Store: s.store, Engine: s.engine, Logger: logger, Owner: s.cfg.NodeName,
+		Quotas:  s.cfg.Quotas,
 		Workers: s.cfg.BuildWorkers, BuildTimeout: s.cfg.BuildTimeout, Observer: s.metrics,
-		SnapshotRegistry: s.cfg.SnapshotRegistry,
+		SnapshotRegistry: s.cfg.SnapshotRegistry, Fault: faultFunc(s.cfg.Fault, logger),
 	})
 	if err != nil {
 		return err
 	}
 	boxes, err := core.NewSandboxes(core.SandboxesOptions{
 		Store: s.store, Engine: s.engine, Snapshots: snaps, Logger: logger, Node: s.cfg.NodeName,
-		DefaultImage: s.cfg.DefaultImage,
+		Quotas:       s.cfg.Quotas,
+		DefaultImage: s.cfg.DefaultImage, Fault: faultFunc(s.cfg.Fault, logger),
+		ReconcileInterval: s.cfg.ReconcileInterval,
 	})
 	if err != nil {
 		return err

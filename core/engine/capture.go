@@ -198,6 +198,9 @@ func (e *Engine) frozen(ctx context.Context, c containerd.Container, fn func() e
 	if err := task.Pause(ctx); err != nil {
 		return 0, err
 	}
+	if e.fault != nil { // nil on a zero Engine
+		e.fault(FaultCaptureAfterFreeze)
+	}
 	resumed := false
 	resume := func() {
 		if resumed {

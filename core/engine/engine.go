@@ -57,10 +57,16 @@ const (
 	// Labels on leases this package creates, so New can find stale ones.
 	ownerLabel = "snapgate/owner"
 	ownerValue = "engine"
+	// nodeLabel on a lease names the node (Options.Node) whose process
+	// made it: a restarted process deletes its node's leases at once.
+	nodeLabel = "snapgate/node"
 	// sourceLabel on an image records the reference it was pulled from.
 	sourceLabel = "snapgate/source"
 
 	maxReferenceLen = 512
+
+	// FaultCaptureAfterFreeze is reached with a capture's sandbox frozen.
+	FaultCaptureAfterFreeze = "capture.after-freeze"
 )
 
 // Options configures New.
@@ -94,6 +100,14 @@ type Options struct {
 	WarmPool int
 	// WarmImages is how many recently used images are kept warm. Default 4.
 	WarmImages int
+	// Node names this process's node, stable across its restarts (one
+	// process per node and namespace). Leases are labelled with it and New
+	// deletes the node's leases whatever their age: their process is dead.
+	// Empty leaves only StaleLeaseAge to clean up.
+	Node string
+	// Fault, when set, is called at FaultCaptureAfterFreeze so crash tests
+	// can kill the process with a sandbox frozen. Nil does nothing.
+	Fault func(point string)
 	// OnCapture, when set, is told how long each successful capture kept
 	// the sandbox frozen and how long it took in all (for benchmarks).
 	OnCapture func(paused, total time.Duration)
@@ -114,6 +128,8 @@ type Engine struct {
 	initBinary string
 	pidsLimit  int64
 	onCapture  func(paused, total time.Duration)
+	node       string
+	fault      func(point string)
 	sandboxes  keyLock // one start or kill per sandbox id at a time
 	// freezes serializes what freezes or thaws one sandbox (pause, resume,
 	// a capture's freeze) and exec starts, so a capture's own pause and
@@ -154,6 +170,8 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		initBinary:  opt.InitBinary,
 		pidsLimit:   opt.PidsLimit,
 		onCapture:   opt.OnCapture,
+		node:        opt.Node,
+		fault:       opt.Fault,
 	}
 	for _, h := range opt.InsecureRegistries {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
@@ -207,6 +225,9 @@ func withDefaults(opt Options) Options {
 	}
 	if opt.PidsLimit <= 0 {
 		opt.PidsLimit = DefaultPidsLimit
+	}
+	if opt.Fault == nil {
+		opt.Fault = func(string) {}
 	}
 	return opt
 }
@@ -317,8 +338,9 @@ func (e *Engine) ListImages(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// deleteStaleLeases removes this package's leases older than maxAge: a pull
-// that died with its process would otherwise pin content until expiry.
+// deleteStaleLeases removes this package's leases older than maxAge, and
+// all of this node's: a pull or capture that died with its process would
+// otherwise pin content (and a capture's half-made snapshot) until expiry.
 func (e *Engine) deleteStaleLeases(ctx context.Context, maxAge time.Duration) error {
 	ctx = e.withNS(ctx)
 	ls := e.client.LeasesService()
@@ -328,10 +350,13 @@ func (e *Engine) deleteStaleLeases(ctx context.Context, maxAge time.Duration) er
 	}
 	var errs []error
 	for _, l := range all {
-		if time.Since(l.CreatedAt) < maxAge {
+		own := e.node != "" && l.Labels[nodeLabel] == e.node
+		if !own && time.Since(l.CreatedAt) < maxAge {
 			continue
 		}
-		if err := ls.Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
+		// Synchronous: what only the lease held (a capture's half-made
+		// snapshot) is gone before this process starts work.
+		if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
 			continue
 		}
@@ -346,11 +371,15 @@ func (e *Engine) deleteStaleLeases(ctx context.Context, maxAge time.Duration) er
 // (a partial pull, a failed capture's layer and snapshot).
 func (e *Engine) withLease(ctx context.Context, fn func(context.Context) error) (err error) {
 	ls := e.client.LeasesService()
-	l, err := ls.Create(ctx,
+	opts := []leases.Opt{
 		leases.WithRandomID(),
 		leases.WithExpiration(e.leaseTTL),
 		leases.WithLabel(ownerLabel, ownerValue),
-	)
+	}
+	if e.node != "" {
+		opts = append(opts, leases.WithLabel(nodeLabel, e.node))
+	}
+	l, err := ls.Create(ctx, opts...)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -134,8 +135,28 @@ func withLabel(labels map[string]string, k, v string) map[string]string {
 
 // specOpts builds the runtime spec: the image's env, user and working
 // directory, spec.Env on top, the host busybox as pid 1, the hostname
-// (default: the id), limits, and the default spec's capabilities and
-// namespaces (a network namespace with only lo).
+// (default: the id), limits, and confinement.
+//
+// Confinement (tested in confinement_test.go): the default spec's 14
+// capabilities (no CAP_SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE...),
+// no_new_privs, its masked and read-only /proc and /sys paths, and its
+// namespaces: pid, ipc, uts, mount and a network namespace holding only
+// lo. The containerd client, unlike CRI, adds no seccomp filter: the
+// default profile (Docker's) is added here, so root in a sandbox cannot
+// unshare a user namespace, load keys, mount, and so on.
+//
+// No user namespace: sandboxes run as the image's user (root for most
+// images) in the host's user namespace. Idmapped rootfs mounts need
+// runc >= 1.2 and containerd >= 2.0 (this host: runc 1.1.5, containerd
+// 1.6), which leaves WithRemappedSnapshot: a chowned copy of the whole
+// image per id mapping, O(image) on first use. One mapping for all
+// sandboxes gives them the same host uids (no isolation between them);
+// one per sandbox makes that copy on every start. Either way the
+// sandbox's snapshot then sits on the copy instead of the image's chain,
+// so captures would record shifted owners and the dataplane's host-side
+// file writes (RootFS) would need shifting too. Commands can run as the
+// image's non-root user instead (core's dataplane does for E2B's "user"):
+// an exec'd non-root process holds no capabilities at all.
 func (e *Engine) specOpts(img containerd.Image, spec core.SandboxSpec) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
@@ -148,6 +169,9 @@ func (e *Engine) specOpts(img containerd.Image, spec core.SandboxSpec) []oci.Spe
 			Options:     []string{"rbind", "ro", "nosuid", "nodev"},
 		}}),
 		oci.WithPidsLimit(e.pidsLimit),
+		// The default spec sets it too; said here so no later option
+		// loses it. Exec'd processes copy this process spec.
+		oci.WithNoNewPrivileges,
 	}
 	// Without a hostname the sandbox would show the host's.
 	hostname := spec.Hostname
@@ -161,7 +185,9 @@ func (e *Engine) specOpts(img containerd.Image, spec core.SandboxSpec) []oci.Spe
 	if spec.VCPUs > 0 {
 		opts = append(opts, oci.WithCPUCFS(int64(spec.VCPUs)*cfsPeriod, cfsPeriod))
 	}
-	return opts
+	// Last: the profile allows some syscalls by the capabilities the spec
+	// holds by now.
+	return append(opts, seccomp.WithDefaultProfile())
 }
 
 // envList turns env into sorted KEY=VALUE entries, so the same spec makes

@@ -82,10 +82,22 @@ func (a *API) open(c *gin.Context) {
 	}
 	t, err := a.dp.OpenByToken(ctx(c), id, token)
 	if err != nil {
-		a.fail(c, gatewayError(id, err))
+		a.refuse(c, id, err)
 		return
 	}
 	c.Set(targetKey, t)
+}
+
+// refuse answers a request whose sandbox could not be opened. A refused
+// token is answered as envd's auth middleware does, before any protocol:
+// a plain 401 {"code","message"} on every route, Connect streams included
+// (not a 200 whose end-stream carries the error); the SDKs read a 401 as
+// an authentication error whatever the protocol.
+func (a *API) refuse(c *gin.Context, id string, err error) {
+	if core.KindOf(err) == core.ErrUnauthenticated {
+		c.Set(kindKey, plainHTTP)
+	}
+	a.fail(c, gatewayError(id, err))
 }
 
 // openSigned authorizes a /files request made with a signed URL (the
@@ -107,7 +119,7 @@ func (a *API) openSigned(c *gin.Context, id string) {
 	}
 	t, err := a.dp.OpenBySignature(ctx(c), id, sig)
 	if err != nil {
-		a.fail(c, gatewayError(id, err))
+		a.refuse(c, id, err)
 		return
 	}
 	c.Set(targetKey, t)
