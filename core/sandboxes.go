@@ -25,6 +25,9 @@ type SandboxesOptions struct {
 	DefaultVCPUs      int
 	DefaultMemory     int64
 	StartTimeout      time.Duration
+	// Nodes, when set, refuses a sandbox this node has no room for
+	// (ErrResourceExhausted).
+	Nodes *Nodes
 }
 
 // Sandboxes is the sandbox service: start from snapshots, pause, resume,
@@ -81,9 +84,10 @@ type CreateSandboxRequest struct {
 	WaitForSnapshot time.Duration
 }
 
-// Create starts a sandbox and returns it running. ErrInvalidArgument,
-// ErrNotFound (snapshot), ErrFailedPrecondition (snapshot failed or not
-// ready), ErrAlreadyExists (name), ErrUnavailable (engine).
+// Create starts a sandbox on this node and returns it running.
+// ErrInvalidArgument, ErrNotFound (snapshot), ErrFailedPrecondition
+// (snapshot failed or not ready), ErrAlreadyExists (name), ErrUnavailable
+// (engine), ErrResourceExhausted (no room on this node).
 func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sandbox, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
@@ -92,6 +96,11 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	sb, err := s.newSandbox(p, req)
 	if err != nil {
 		return nil, err
+	}
+	if s.opt.Nodes != nil {
+		if err := s.opt.Nodes.Admit(ctx, sb.VCPUs, sb.MemoryBytes); err != nil {
+			return nil, err
+		}
 	}
 	snap, err := s.resolveSnapshot(ctx, req.SnapshotRef, req.WaitForSnapshot)
 	if err != nil {

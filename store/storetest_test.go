@@ -57,6 +57,7 @@ func allCases() []storeCase {
 	cs = append(cs, tagCases()...)
 	cs = append(cs, sandboxCases()...)
 	cs = append(cs, registryRefCases()...)
+	cs = append(cs, nodeCases()...)
 	return cs
 }
 
