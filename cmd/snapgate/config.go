@@ -43,6 +43,8 @@ type Config struct {
 	// SnapshotRegistry is where snapshots are pushed so every node can
 	// start sandboxes from them (a cluster); nil on a single node.
 	SnapshotRegistry *core.SnapshotRegistry
+	// Node is this node's address, capacity and heartbeat settings.
+	Node NodeConfig
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -95,6 +97,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("SNAPGATE_SHUTDOWN_DELAY must be a duration like 5s (0s for none)"))
 	}
 	if c.SnapshotRegistry, err = loadSnapshotRegistry(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Node, err = loadNodeConfig(getenv, c.Listen); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(get("SNAPGATE_MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes < 1024 {

@@ -44,6 +44,7 @@ type Server struct {
 	Snapshots *core.Snapshots
 	Sandboxes *core.Sandboxes
 	Dataplane *core.Dataplane
+	Nodes     *core.Nodes
 	store     *store.Store
 	engine    *engine.Engine
 	cfg       Config
@@ -97,9 +98,20 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	nodes, err := core.NewNodes(core.NodesOptions{
+		Store: s.store, Logger: logger,
+		Self: core.Node{
+			Name: s.cfg.NodeName, Address: s.cfg.Node.Address,
+			VCPUs: s.cfg.Node.VCPUs, MemoryBytes: s.cfg.Node.MemoryBytes,
+		},
+		Interval: s.cfg.Node.HeartbeatInterval, Timeout: s.cfg.Node.HeartbeatTimeout,
+	})
+	if err != nil {
+		return err
+	}
 	boxes, err := core.NewSandboxes(core.SandboxesOptions{
 		Store: s.store, Engine: s.engine, Snapshots: snaps, Logger: logger, Node: s.cfg.NodeName,
-		DefaultImage: s.cfg.DefaultImage,
+		DefaultImage: s.cfg.DefaultImage, Nodes: nodes,
 	})
 	if err != nil {
 		return err
@@ -134,12 +146,13 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	s.Snapshots, s.Sandboxes, s.Dataplane = snaps, boxes, dp
-	s.Handler, err = s.router(ls, eb, logger)
+	s.Snapshots, s.Sandboxes, s.Dataplane, s.Nodes = snaps, boxes, dp, nodes
+	fw := &forwarder{nodes: nodes, sandboxes: boxes, keys: keys, self: s.cfg.NodeName, log: logger}
+	s.Handler, err = s.router(ls, eb, fw, logger)
 	return err
 }
 
-func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (http.Handler, error) {
+func (s *Server) router(ls *langsmith.API, eb *e2b.API, fw *forwarder, logger *slog.Logger) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Names may hold '/', sent as %2F inside one path segment.
@@ -150,6 +163,9 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (ht
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics.handler(s.Sandboxes, logger))
+	// Calls about a sandbox another live node holds, and creates placed on
+	// another node, are proxied there before any adapter sees them.
+	r.Use(fw.handle)
 	if err := ls.Register(r); err != nil {
 		return nil, err
 	}
@@ -232,6 +248,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Snapshots.Run(workCtx) })
 	wg.Go(func() { s.Sandboxes.Run(workCtx) })
+	wg.Go(func() { s.Nodes.Run(workCtx) })
 	// Requests keep a live context through the delay and the drain: a
 	// signal must not fail the requests it lets finish. It ends when
 	// Shutdown returns, cutting off what still runs (WebSockets included:
