@@ -115,9 +115,12 @@ func TestTwoNodes(t *testing.T) {
 			t.Errorf("file read through node %s: %q, want %q", via.name, got, "made-on-a\n")
 		}
 	}
-	// A's box answers through B as well, by name and through its dataplane.
+	// A's box answers through B as well, by name and through its dataplane,
+	// and both vendors' APIs reach either box through either node.
 	call(t, b.url, "GET", lsPrefix+"/boxes/on-a", nil, http.StatusOK)
 	execute(t, b.url, boxA["id"].(string), "true")
+	call(t, a.url, "GET", "/sandboxes/"+boxB["id"].(string), nil, http.StatusOK)
+	call(t, b.url, "GET", "/sandboxes/"+boxA["id"].(string), nil, http.StatusOK)
 
 	// A dies without a word.
 	a.stop(syscall.SIGKILL)
@@ -128,6 +131,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Errorf("status message %q, want lost: node a stopped heartbeating at …", lost)
 	}
 	call(t, b.url, "GET", lsPrefix+"/boxes/on-a", nil, http.StatusNotFound)
+	call(t, b.url, "GET", "/sandboxes/"+boxA["id"].(string), nil, http.StatusNotFound)
 	if got := execute(t, b.url, boxB["id"].(string), "cat /srv/note"); got != "made-on-a\n" {
 		t.Errorf("node b after a died: %q", got)
 	}
