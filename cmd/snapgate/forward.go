@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,7 +69,7 @@ func (f *forwarder) handle(c *gin.Context) {
 func (f *forwarder) target(c *gin.Context) (string, error) {
 	ctx, route := c.Request.Context(), c.FullPath()
 	if isCreate(c.Request.Method, route) {
-		vcpus, mem := f.sandboxes.DefaultSize()
+		vcpus, mem := f.requestedSize(c, route)
 		n, err := f.nodes.Place(ctx, vcpus, mem)
 		if err != nil || n.Name == f.self {
 			// No room anywhere: this node's create answers the vendor's
@@ -87,6 +90,37 @@ func (f *forwarder) target(c *gin.Context) (string, error) {
 		return "", err
 	}
 	return f.nodes.Forward(ctx, sb.Node)
+}
+
+// requestedSize is the vCPUs and memory a create asks for: LangSmith's
+// body may name them (vcpus, mem_bytes); E2B's sizes come with the
+// template, so its creates are placed with the default size. The body is
+// put back for the handler (the body limit already bounds it).
+func (f *forwarder) requestedSize(c *gin.Context, route string) (int, int64) {
+	vcpus, mem := f.sandboxes.DefaultSize()
+	if !strings.HasSuffix(route, "/boxes") || c.Request.Body == nil {
+		return vcpus, mem
+	}
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		// Too large, or cut off: the handler reads the same error.
+		c.Request.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), errReader{err}))
+		return vcpus, mem
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+	var size struct {
+		VCPUs    int   `json:"vcpus"`
+		MemBytes int64 `json:"mem_bytes"`
+	}
+	if json.Unmarshal(raw, &size) == nil {
+		if size.VCPUs > 0 {
+			vcpus = size.VCPUs
+		}
+		if size.MemBytes > 0 {
+			mem = size.MemBytes
+		}
+	}
+	return vcpus, mem
 }
 
 // isCreate reports whether route creates a sandbox (E2B v1 and v2,
@@ -200,3 +234,8 @@ func (f *forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 	}
 	_, _ = w.Write([]byte(`{"code":502,"message":"` + msg + `"}`))
 }
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

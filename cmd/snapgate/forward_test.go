@@ -84,17 +84,25 @@ func remoteNode(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "second\n")
 	default:
 		_, _ = io.WriteString(w, "remote from="+r.Header.Get(forwardedHeader)+" host="+r.Host)
+		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
+			_, _ = io.WriteString(w, " body="+string(b))
+		}
 	}
 }
 
 func (fe *forwardEnv) sandbox(t *testing.T, tenant, name, node string, state core.SandboxState) string {
+	t.Helper()
+	return fe.sized(t, tenant, name, node, state, 1, 1<<30)
+}
+
+func (fe *forwardEnv) sized(t *testing.T, tenant, name, node string, state core.SandboxState, vcpus int, mem int64) string {
 	t.Helper()
 	id, err := core.NewSandboxID()
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	sb := &core.Sandbox{ID: id, TenantID: tenant, Name: name, State: state, VCPUs: 1, MemoryBytes: 1 << 30,
+	sb := &core.Sandbox{ID: id, TenantID: tenant, Name: name, State: state, VCPUs: vcpus, MemoryBytes: mem,
 		OnTimeout: core.TimeoutKill, Node: node, CreatedAt: now, UpdatedAt: now}
 	if err := fe.env.Store.CreateSandbox(t.Context(), sb); err != nil {
 		t.Fatal(err)
@@ -104,7 +112,12 @@ func (fe *forwardEnv) sandbox(t *testing.T, tenant, name, node string, state cor
 
 func (fe *forwardEnv) call(t *testing.T, method, path string, hdr map[string]string) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, fe.srv.URL+path, nil)
+	return fe.send(t, method, path, hdr, "")
+}
+
+func (fe *forwardEnv) send(t *testing.T, method, path string, hdr map[string]string, body string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, fe.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +172,22 @@ func TestForwardSandboxCallsToOwningNode(t *testing.T) {
 	fe.sandbox(t, "tenant-a", "", "test", core.SandboxRunning)
 	if got, want := fe.call(t, "POST", "/v2/sandboxes/boxes", nil), "remote from=test host="+host; got != want {
 		t.Errorf("create with b emptier: %q, want %q", got, want)
+	}
+}
+
+// Placement reads the size a LangSmith create asks for, and the body
+// reaches the chosen node whole.
+func TestForwardCreateBySize(t *testing.T) {
+	fe := newForwardEnv(t)
+	fe.sized(t, "tenant-a", "", "test", core.SandboxRunning, 1, 7<<30) // free: 3 vCPUs, 1 GiB
+	fe.sized(t, "tenant-a", "", "b", core.SandboxRunning, 2, 1<<30)    // free: 2 vCPUs, 7 GiB
+	host := strings.TrimPrefix(fe.srv.URL, "http://")
+	if got := fe.send(t, "POST", "/v2/sandboxes/boxes", nil, `{"name":"small"}`); got != "local" {
+		t.Errorf("default size: %q, want local (more free vCPUs here)", got)
+	}
+	big := `{"name":"big","mem_bytes":2147483648}`
+	if got, want := fe.send(t, "POST", "/v2/sandboxes/boxes", nil, big), "remote from=test host="+host+" body="+big; got != want {
+		t.Errorf("2 GiB: %q, want %q", got, want)
 	}
 }
 

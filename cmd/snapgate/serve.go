@@ -98,6 +98,9 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.Node.Address == "" {
+		logger.Warn("no node address (SNAPGATE_NODE_ADDRESS unset, SNAPGATE_LISTEN a wildcard): other nodes will not forward calls or place sandboxes here")
+	}
 	nodes, err := core.NewNodes(core.NodesOptions{
 		Store: s.store, Logger: logger,
 		Self: core.Node{
