@@ -34,63 +34,8 @@ const (
 // Then A's process dies: its sandbox is reported lost within the heartbeat
 // timeout, while B keeps serving.
 func TestTwoNodes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, containerd)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip")
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pgURL := testenv.Postgres(t)
-	bin := snapgateBinary(t, root)
-	net := newNetwork(t, 2)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	reg, err := testregistry.Start(ctx, testregistry.WithListenAddress(net.hostAddr()+":0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = reg.Close() })
-	img, err := testregistry.BusyboxImage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Push(ctx, "busybox", "latest", img); err != nil {
-		t.Fatal(err)
-	}
-
-	// Postgres listens on loopback only; its unix socket reaches every
-	// network namespace.
-	u, _ := url.Parse(pgURL)
-	socketDSN := fmt.Sprintf("postgres://postgres@%s?host=/var/run/postgresql&sslmode=disable", u.Path)
-	nodes := make([]*node, 2)
-	for i, name := range []string{"a", "b"} {
-		dataDir := filepath.Join(t.TempDir(), name)
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		ns := "snapgate-cluster-" + name
-		sock := startContainerd(t, root, dataDir, ns)
-		addr := net.addr(i) + ":8080"
-		nodes[i] = startNode(t, bin, net.ns[i], name, "http://"+addr, dataDir, map[string]string{
-			"SNAPGATE_LISTEN": addr, "SNAPGATE_DATA_DIR": dataDir, "SNAPGATE_DATABASE_URL": socketDSN,
-			"SNAPGATE_CONTAINERD_ADDRESS": sock, "SNAPGATE_CONTAINERD_NAMESPACE": ns,
-			"SNAPGATE_NODE_NAME": name, "SNAPGATE_NODE_VCPUS": "4", "SNAPGATE_NODE_MEMORY_BYTES": fmt.Sprint(4 << 30),
-			"SNAPGATE_HEARTBEAT_INTERVAL": heartbeatInterval.String(), "SNAPGATE_HEARTBEAT_TIMEOUT": heartbeatTimeout.String(),
-			"SNAPGATE_INSECURE_REGISTRIES": reg.Addr(), "SNAPGATE_SNAPSHOT_REGISTRY": reg.Addr() + "/snapgate",
-			"SNAPGATE_BOOTSTRAP_API_KEY": apiKey, "SNAPGATE_BOOTSTRAP_TENANT": "cluster", "SNAPGATE_WARM_POOL": "0",
-		})
-	}
-	a, b := nodes[0], nodes[1]
-	db, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	cl := startCluster(t)
+	a, b, reg, db := cl.nodes[0], cl.nodes[1], cl.reg, cl.db
 
 	// A: image snapshot, a box from it (an idle cluster places it where
 	// asked), a file written in it, and a capture.
@@ -241,4 +186,73 @@ func waitLost(t *testing.T, db *sql.DB, id string, within time.Duration) string 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// cluster is two running nodes, their registry and their database.
+type cluster struct {
+	nodes []*node
+	reg   *testregistry.Registry
+	db    *sql.DB
+}
+
+// startCluster starts nodes a and b (skipping without root or ip); all is
+// stopped and removed at cleanup.
+func startCluster(t *testing.T) *cluster {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, containerd)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgURL := testenv.Postgres(t)
+	bin := snapgateBinary(t, root)
+	net := newNetwork(t, 2)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	reg, err := testregistry.Start(ctx, testregistry.WithListenAddress(net.hostAddr()+":0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	img, err := testregistry.BusyboxImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Push(ctx, "busybox", "latest", img); err != nil {
+		t.Fatal(err)
+	}
+
+	// Postgres listens on loopback only; its unix socket reaches every
+	// network namespace.
+	u, _ := url.Parse(pgURL)
+	socketDSN := fmt.Sprintf("postgres://postgres@%s?host=/var/run/postgresql&sslmode=disable", u.Path)
+	nodes := make([]*node, 2)
+	for i, name := range []string{"a", "b"} {
+		dataDir := filepath.Join(t.TempDir(), name)
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		ns := "snapgate-cluster-" + name
+		sock := startContainerd(t, root, dataDir, ns)
+		addr := net.addr(i) + ":8080"
+		nodes[i] = startNode(t, bin, net.ns[i], name, "http://"+addr, dataDir, map[string]string{
+			"SNAPGATE_LISTEN": addr, "SNAPGATE_DATA_DIR": dataDir, "SNAPGATE_DATABASE_URL": socketDSN,
+			"SNAPGATE_CONTAINERD_ADDRESS": sock, "SNAPGATE_CONTAINERD_NAMESPACE": ns,
+			"SNAPGATE_NODE_NAME": name, "SNAPGATE_NODE_VCPUS": "4", "SNAPGATE_NODE_MEMORY_BYTES": fmt.Sprint(4 << 30),
+			"SNAPGATE_HEARTBEAT_INTERVAL": heartbeatInterval.String(), "SNAPGATE_HEARTBEAT_TIMEOUT": heartbeatTimeout.String(),
+			"SNAPGATE_INSECURE_REGISTRIES": reg.Addr(), "SNAPGATE_SNAPSHOT_REGISTRY": reg.Addr() + "/snapgate",
+			"SNAPGATE_BOOTSTRAP_API_KEY": apiKey, "SNAPGATE_BOOTSTRAP_TENANT": "cluster", "SNAPGATE_WARM_POOL": "0",
+		})
+	}
+	db, err := sql.Open("pgx", pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &cluster{nodes: nodes, reg: reg, db: db}
 }
