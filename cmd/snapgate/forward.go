@@ -204,7 +204,18 @@ func (f *forwarder) proxy(addr string) (*httputil.ReverseProxy, error) {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
 			r.Out.Host = r.In.Host
-			r.SetXForwarded()
+			// What the front end (an ingress ending TLS) said about the
+			// client goes on as it was: the owning node writes https
+			// dataplane URLs from X-Forwarded-Proto. Rewrite drops these
+			// headers, and SetXForwarded would describe this hop instead.
+			for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+				if v := r.In.Header.Values(h); len(v) > 0 {
+					r.Out.Header[h] = v
+				}
+			}
+			if r.In.TLS != nil && r.Out.Header.Get("X-Forwarded-Proto") == "" {
+				r.Out.Header.Set("X-Forwarded-Proto", "https")
+			}
 			r.Out.Header.Set(forwardedHeader, f.self)
 		},
 		// Streams (command output, watchers, downloads) reach the client

@@ -84,6 +84,9 @@ func remoteNode(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "second\n")
 	default:
 		_, _ = io.WriteString(w, "remote from="+r.Header.Get(forwardedHeader)+" host="+r.Host)
+		if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+			_, _ = io.WriteString(w, " proto="+p)
+		}
 		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
 			_, _ = io.WriteString(w, " body="+string(b))
 		}
@@ -157,6 +160,7 @@ func TestForwardSandboxCallsToOwningNode(t *testing.T) {
 		{"langsmith box by name", "GET", "/v2/sandboxes/boxes/box-b", map[string]string{"X-Api-Key": fe.env.KeyA}, "remote from=test host=" + host},
 		{"langsmith box name of another tenant", "GET", "/v2/sandboxes/boxes/box-b", map[string]string{"X-Api-Key": fe.env.KeyB}, "local"},
 		{"langsmith box without a key", "GET", "/v2/sandboxes/boxes/box-b", nil, "local"},
+		{"front end's proto kept", "GET", "/sandboxes/" + onB, map[string]string{"X-Forwarded-Proto": "https"}, "remote from=test host=" + host + " proto=https"},
 		{"already forwarded: no second hop", "GET", "/sandboxes/" + onB, map[string]string{forwardedHeader: "x"}, "local"},
 		{"create placed on this node", "POST", "/sandboxes", nil, "local"},
 	}
