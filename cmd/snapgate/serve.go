@@ -98,7 +98,7 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Node.Address == "" {
+	if s.cfg.Node.Address == "" && s.cfg.SnapshotRegistry != nil {
 		logger.Warn("no node address (SNAPGATE_NODE_ADDRESS unset, SNAPGATE_LISTEN a wildcard): other nodes will not forward calls or place sandboxes here")
 	}
 	nodes, err := core.NewNodes(core.NodesOptions{
@@ -150,7 +150,13 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	s.Snapshots, s.Sandboxes, s.Dataplane, s.Nodes = snaps, boxes, dp, nodes
-	fw := &forwarder{nodes: nodes, sandboxes: boxes, keys: keys, self: s.cfg.NodeName, log: logger}
+	// Without a snapshot registry snapshots live on one node only, so
+	// there is no cluster to forward within, and single-node requests are
+	// spared the look-up of their sandbox's node.
+	var fw *forwarder
+	if s.cfg.SnapshotRegistry != nil {
+		fw = &forwarder{nodes: nodes, sandboxes: boxes, keys: keys, self: s.cfg.NodeName, log: logger}
+	}
 	s.Handler, err = s.router(ls, eb, fw, logger)
 	return err
 }
@@ -168,7 +174,9 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, fw *forwarder, logger *s
 	r.GET("/metrics", s.metrics.handler(s.Sandboxes, logger))
 	// Calls about a sandbox another live node holds, and creates placed on
 	// another node, are proxied there before any adapter sees them.
-	r.Use(fw.handle)
+	if fw != nil {
+		r.Use(fw.handle)
+	}
 	if err := ls.Register(r); err != nil {
 		return nil, err
 	}
