@@ -46,7 +46,9 @@ func loadNodeConfig(getenv func(string) string, listen string) (NodeConfig, erro
 			c.Address = "http://" + listen
 		}
 	}
-	c.VCPUs = runtime.NumCPU()
+	// A vCPU quota is a ceiling, and agents' sandboxes idle most of the
+	// time: by default a node gives sandboxes 8 vCPUs per core it has.
+	c.VCPUs = vcpuOvercommit * runtime.NumCPU()
 	if v := get("SNAPGATE_NODE_VCPUS"); v != "" {
 		if c.VCPUs, err = strconv.Atoi(v); err != nil || c.VCPUs < 1 {
 			errs = append(errs, errors.New("SNAPGATE_NODE_VCPUS must be a positive integer"))
@@ -67,6 +69,9 @@ func loadNodeConfig(getenv func(string) string, listen string) (NodeConfig, erro
 	}
 	return c, errors.Join(errs...)
 }
+
+// vcpuOvercommit is how many sandbox vCPUs a core backs by default.
+const vcpuOvercommit = 8
 
 func orDefault(v, def string) string {
 	if v == "" {
