@@ -4,8 +4,8 @@
 # latency of GET /snapshots/{id} under 32 concurrent clients with request
 # validation on and off, sandbox start and capture, and the dataplane through
 # both vendors' JS SDKs (tests/sdk/bench: run('true') against `ctr task exec`,
-# 256 MiB transfers against `cp`). Prints figures; fails only when something
-# breaks.
+# 256 MiB transfers against `cp`), and the two-node figures of tests/cluster.
+# Prints figures; fails only when something breaks.
 #
 # Usage: [SNAPGATE_BIN=path] bench/run.sh DATA_DIR [snapbench flags...]
 #   e.g. bench/run.sh .snapgate-test -runs 3 -duration 2s
@@ -47,5 +47,11 @@ dirty=$(git -C "$root" status --porcelain 2>/dev/null | wc -l)
 echo "== snapgate benchmark: tree $rev ($dirty uncommitted paths), containerd at $addr"
 "$work/snapbench" -containerd "$addr" -snapgate "$snapgate_bin" -sdk-dir "$sdk_dir" "$@"
 status=$?
+# Two nodes (tests/cluster): a start on a node lacking the snapshot vs one
+# that has it cached, API throughput through two nodes vs one. Each node
+# has its own containerd and network namespace; Postgres is the machine's.
+echo "== cluster: two nodes"
+(cd "$root" && SNAPGATE_CLUSTER_BENCH=1 go test -count=1 -v -timeout 20m -run '^TestClusterBench$' ./tests/cluster) |
+	grep -E 'bench_test.go|^(--- |ok|FAIL|SKIP)' || status=1
 if [ $status -ne 0 ]; then echo "== make bench: FAILED (exit $status)"; fi
 exit $status

@@ -93,6 +93,15 @@ type Store interface {
 	// holds per state; states without any are absent.
 	CountNodeSandboxes(ctx context.Context, node string) (map[SandboxState]int, error)
 
+	// UpsertNode records n (address, capacity and heartbeat time), inserting
+	// it on its first heartbeat.
+	UpsertNode(ctx context.Context, n *Node) error
+	// GetNode returns the node of that name. ErrNotFound.
+	GetNode(ctx context.Context, name string) (*Node, error)
+	// ListNodes returns every node that ever heartbeated, by name, each with
+	// the vCPUs and memory its live sandboxes (all tenants) hold.
+	ListNodes(ctx context.Context) ([]*Node, error)
+
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }

@@ -34,6 +34,9 @@ type SandboxesOptions struct {
 	// Fault, when set, is called at FaultSandboxAfterContainer so crash
 	// tests can kill the process there. Nil does nothing.
 	Fault func(point string)
+	// Nodes, when set, refuses a sandbox this node has no room for
+	// (ErrResourceExhausted).
+	Nodes *Nodes
 }
 
 // Sandboxes is the sandbox service: start from snapshots, pause, resume,
@@ -101,9 +104,10 @@ type CreateSandboxRequest struct {
 	WaitForSnapshot time.Duration
 }
 
-// Create starts a sandbox and returns it running. ErrInvalidArgument,
-// ErrNotFound (snapshot), ErrFailedPrecondition (snapshot failed or not
-// ready), ErrAlreadyExists (name), ErrResourceExhausted (sandbox quota),
+// Create starts a sandbox on this node and returns it running.
+// ErrInvalidArgument, ErrNotFound (snapshot), ErrFailedPrecondition
+// (snapshot failed or not ready), ErrAlreadyExists (name),
+// ErrResourceExhausted (sandbox quota, or no room on this node),
 // ErrUnavailable (engine).
 func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sandbox, error) {
 	p, err := PrincipalFrom(ctx)
@@ -116,6 +120,11 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	}
 	if err := s.precheckQuota(ctx, p.TenantID); err != nil {
 		return nil, err
+	}
+	if s.opt.Nodes != nil {
+		if err := s.opt.Nodes.Admit(ctx, sb.VCPUs, sb.MemoryBytes); err != nil {
+			return nil, err
+		}
 	}
 	snap, err := s.resolveSnapshot(ctx, req.SnapshotRef, req.WaitForSnapshot)
 	if err != nil {

@@ -108,7 +108,7 @@ const legacySnapshotNameIndex = "idx_snapshots_tenant_name"
 
 func (s *Store) migrate(ctx context.Context) error {
 	db := s.db.WithContext(ctx)
-	if err := db.AutoMigrate(&snapshotRow{}, &apiKeyRow{}, &registryRow{}, &sandboxRow{}); err != nil {
+	if err := db.AutoMigrate(&snapshotRow{}, &apiKeyRow{}, &registryRow{}, &sandboxRow{}, &nodeRow{}); err != nil {
 		return fmt.Errorf("migrate store schema: %w", err)
 	}
 	m := db.Migrator()

@@ -58,6 +58,7 @@ func allCases() []storeCase {
 	cs = append(cs, sandboxCases()...)
 	cs = append(cs, registryRefCases()...)
 	cs = append(cs, quotaCases()...)
+	cs = append(cs, nodeCases()...)
 	return cs
 }
 

@@ -58,6 +58,7 @@ func startSnapgate(ctx context.Context, bin, dir, label, ns, containerd, registr
 		"SNAPGATE_BOOTSTRAP_API_KEY":    key,
 		"SNAPGATE_BOOTSTRAP_TENANT":     "bench",
 		"SNAPGATE_NODE_NAME":            "snapbench-" + ns,
+		"SNAPGATE_NODE_VCPUS":           "256", // measure starts, not admission
 	}
 	if disableValidation {
 		env["SNAPGATE_DISABLE_VALIDATION"] = "1"

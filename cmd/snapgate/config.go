@@ -51,6 +51,8 @@ type Config struct {
 	// Fault names a point (core.Fault*, engine.FaultCaptureAfterFreeze) at
 	// which the process kills itself with SIGKILL: crash tests only.
 	Fault string
+	// Node is this node's address, capacity and heartbeat settings.
+	Node NodeConfig
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -110,6 +112,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	if c.SnapshotRegistry, err = loadSnapshotRegistry(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Node, err = loadNodeConfig(getenv, c.Listen); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(get("SNAPGATE_MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || c.MaxBodyBytes < 1024 {

@@ -48,3 +48,54 @@ func TestLoadConfigReadsAndRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadNodeConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    NodeConfig // MemoryBytes 0: any positive value
+		wantErr string
+	}{
+		{"address from a host listen", map[string]string{"SNAPGATE_LISTEN": "10.0.0.5:8080"},
+			NodeConfig{Address: "http://10.0.0.5:8080", HeartbeatInterval: 5 * time.Second, HeartbeatTimeout: 30 * time.Second}, ""},
+		{"wildcard listen: no address", map[string]string{"SNAPGATE_LISTEN": "0.0.0.0:8080"},
+			NodeConfig{HeartbeatInterval: 5 * time.Second, HeartbeatTimeout: 30 * time.Second}, ""},
+		{"everything set", map[string]string{"SNAPGATE_LISTEN": ":8080", "SNAPGATE_NODE_ADDRESS": "http://node-a:8080/",
+			"SNAPGATE_NODE_VCPUS": "16", "SNAPGATE_NODE_MEMORY_BYTES": "1073741824",
+			"SNAPGATE_HEARTBEAT_INTERVAL": "1s", "SNAPGATE_HEARTBEAT_TIMEOUT": "4s"},
+			NodeConfig{Address: "http://node-a:8080", VCPUs: 16, MemoryBytes: 1 << 30, HeartbeatInterval: time.Second, HeartbeatTimeout: 4 * time.Second}, ""},
+		{"timeout not above interval", map[string]string{"SNAPGATE_HEARTBEAT_INTERVAL": "5s", "SNAPGATE_HEARTBEAT_TIMEOUT": "5s"},
+			NodeConfig{}, "SNAPGATE_HEARTBEAT_TIMEOUT"},
+		{"bad address", map[string]string{"SNAPGATE_NODE_ADDRESS": "10.0.0.5:8080"}, NodeConfig{}, "SNAPGATE_NODE_ADDRESS"},
+		{"bad vcpus", map[string]string{"SNAPGATE_NODE_VCPUS": "0"}, NodeConfig{}, "SNAPGATE_NODE_VCPUS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := LoadConfig(env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.Node
+			if tt.want.VCPUs == 0 && got.VCPUs > 0 {
+				got.VCPUs = 0
+			}
+			if got.MemoryBytes <= 0 {
+				t.Errorf("MemoryBytes = %d, want > 0", got.MemoryBytes)
+			}
+			if tt.want.MemoryBytes == 0 {
+				got.MemoryBytes = 0
+			}
+			if got != tt.want {
+				t.Errorf("node config = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

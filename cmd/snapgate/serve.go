@@ -62,6 +62,7 @@ type Server struct {
 	Snapshots *core.Snapshots
 	Sandboxes *core.Sandboxes
 	Dataplane *core.Dataplane
+	Nodes     *core.Nodes
 	store     *store.Store
 	engine    *engine.Engine
 	cfg       Config
@@ -117,9 +118,23 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.Node.Address == "" && s.cfg.SnapshotRegistry != nil {
+		logger.Warn("no node address (SNAPGATE_NODE_ADDRESS unset, SNAPGATE_LISTEN a wildcard): other nodes will not forward calls or place sandboxes here")
+	}
+	nodes, err := core.NewNodes(core.NodesOptions{
+		Store: s.store, Logger: logger,
+		Self: core.Node{
+			Name: s.cfg.NodeName, Address: s.cfg.Node.Address,
+			VCPUs: s.cfg.Node.VCPUs, MemoryBytes: s.cfg.Node.MemoryBytes,
+		},
+		Interval: s.cfg.Node.HeartbeatInterval, Timeout: s.cfg.Node.HeartbeatTimeout,
+	})
+	if err != nil {
+		return err
+	}
 	boxes, err := core.NewSandboxes(core.SandboxesOptions{
 		Store: s.store, Engine: s.engine, Snapshots: snaps, Logger: logger, Node: s.cfg.NodeName,
-		Quotas:       s.cfg.Quotas,
+		Quotas: s.cfg.Quotas, Nodes: nodes,
 		DefaultImage: s.cfg.DefaultImage, Fault: faultFunc(s.cfg.Fault, logger),
 		ReconcileInterval: s.cfg.ReconcileInterval,
 	})
@@ -156,12 +171,19 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	s.Snapshots, s.Sandboxes, s.Dataplane = snaps, boxes, dp
-	s.Handler, err = s.router(ls, eb, logger)
+	s.Snapshots, s.Sandboxes, s.Dataplane, s.Nodes = snaps, boxes, dp, nodes
+	// Without a snapshot registry snapshots live on one node only, so
+	// there is no cluster to forward within, and single-node requests are
+	// spared the look-up of their sandbox's node.
+	var fw *forwarder
+	if s.cfg.SnapshotRegistry != nil {
+		fw = &forwarder{nodes: nodes, sandboxes: boxes, keys: keys, self: s.cfg.NodeName, log: logger}
+	}
+	s.Handler, err = s.router(ls, eb, fw, logger)
 	return err
 }
 
-func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (http.Handler, error) {
+func (s *Server) router(ls *langsmith.API, eb *e2b.API, fw *forwarder, logger *slog.Logger) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Names may hold '/', sent as %2F inside one path segment.
@@ -172,6 +194,11 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, logger *slog.Logger) (ht
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics.handler(s.Sandboxes, logger))
+	// Calls about a sandbox another live node holds, and creates placed on
+	// another node, are proxied there before any adapter sees them.
+	if fw != nil {
+		r.Use(fw.handle)
+	}
 	if err := ls.Register(r); err != nil {
 		return nil, err
 	}
@@ -254,6 +281,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Snapshots.Run(workCtx) })
 	wg.Go(func() { s.Sandboxes.Run(workCtx) })
+	wg.Go(func() { s.Nodes.Run(workCtx) })
 	// Requests keep a live context through the delay and the drain: a
 	// signal must not fail the requests it lets finish. It ends when
 	// Shutdown returns, cutting off what still runs (WebSockets included:

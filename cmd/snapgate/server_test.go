@@ -78,6 +78,7 @@ func newHarness(t *testing.T, dbURL string, dataDir string, regOpts ...testregis
 			"SNAPGATE_CONTAINERD_ADDRESS": addr, "SNAPGATE_CONTAINERD_NAMESPACE": "snapgate-it-" + testenv.RandomSuffix(),
 			"SNAPGATE_INSECURE_REGISTRIES": reg.Addr(), "SNAPGATE_NODE_NAME": "node-" + testenv.RandomSuffix(),
 			"SNAPGATE_BOOTSTRAP_TENANT": "it", "SNAPGATE_BOOTSTRAP_API_KEY": "e2b_" + strings.Repeat("ab", 20),
+			"SNAPGATE_NODE_VCPUS": "64", // tests start more sandboxes than this machine has cores
 		}[k]
 	})
 	if err != nil {
