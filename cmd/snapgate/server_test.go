@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"io"
 	"log/slog"
 	"net/http"
@@ -124,9 +125,20 @@ func (h *harness) restart(run bool) {
 	h.start(run)
 }
 
-// cleanImages empties the test's containerd namespace.
+// cleanImages empties the test's containerd namespace: sandboxes a test
+// left running (their shims would outlive the test and even containerd),
+// then images.
 func (h *harness) cleanImages() {
 	ctx := context.Background()
+	if c, err := containerd.New(h.cfg.ContainerdAddress); err == nil {
+		cs, _ := c.Containers(namespaces.WithNamespace(ctx, h.cfg.ContainerdNamespace))
+		for _, ct := range cs {
+			if err := h.srv.engine.KillSandbox(ctx, ct.ID()); err != nil {
+				h.t.Logf("remove leftover container %s: %v", ct.ID(), err)
+			}
+		}
+		c.Close()
+	}
 	names, _ := h.srv.engine.ListImages(ctx)
 	for _, n := range names {
 		_ = h.srv.engine.RemoveImage(ctx, n)
