@@ -29,6 +29,8 @@ type metrics struct {
 	captures  *prometheus.CounterVec
 	pulls     prometheus.Counter
 	pullBytes prometheus.Counter
+	pushes    prometheus.Counter
+	pushBytes prometheus.Counter
 	sandboxes *prometheus.GaugeVec
 }
 
@@ -75,6 +77,14 @@ func newMetrics() (*metrics, error) {
 			Name: "snapgate_image_pull_unpacked_bytes_total",
 			Help: "Unpacked size in bytes of the images pulled successfully (the engine reports unpacked, not transferred, sizes).",
 		}),
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "snapgate_image_pushes_total",
+			Help: "Successful pushes of snapshots to the snapshot registry.",
+		}),
+		pushBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "snapgate_image_push_bytes_total",
+			Help: "Bytes uploaded to the snapshot registry (blobs it already had count 0).",
+		}),
 		sandboxes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "snapgate_sandboxes",
 			Help: "Live sandboxes on this node by state (starting, running, paused), read from the store at each scrape; sum over nodes for a cluster.",
@@ -91,6 +101,7 @@ func newMetrics() (*metrics, error) {
 		m.registry.Register(m.requests), m.registry.Register(m.latency),
 		m.registry.Register(m.builds), m.registry.Register(m.captures),
 		m.registry.Register(m.pulls), m.registry.Register(m.pullBytes),
+		m.registry.Register(m.pushes), m.registry.Register(m.pushBytes),
 		m.registry.Register(m.sandboxes),
 	)
 	if err != nil {
@@ -107,6 +118,12 @@ func (m *metrics) CaptureFinished(s core.SnapshotStatus) { m.captures.WithLabelV
 func (m *metrics) ImagePulled(unpackedBytes int64) {
 	m.pulls.Inc()
 	m.pullBytes.Add(float64(unpackedBytes))
+}
+
+// ImagePushed implements core.PushObserver.
+func (m *metrics) ImagePushed(bytes int64) {
+	m.pushes.Inc()
+	m.pushBytes.Add(float64(bytes))
 }
 
 // instrument counts and times every request. It must be the outermost

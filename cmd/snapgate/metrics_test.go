@@ -140,6 +140,8 @@ func TestMetricsCountRequestsWorkAndSandboxes(t *testing.T) {
 		{"snapgate_snapshot_captures_total", map[string]string{"outcome": "failed"}, 0, true},
 		{"snapgate_image_pulls_total", nil, 1, true},
 		{"snapgate_image_pull_unpacked_bytes_total", nil, 1e6, false},
+		{"snapgate_image_pushes_total", nil, 0, true}, // single node: no snapshot registry
+		{"snapgate_image_push_bytes_total", nil, 0, true},
 		{"snapgate_sandboxes", map[string]string{"state": "running"}, 1, true},
 		{"snapgate_sandboxes", map[string]string{"state": "paused"}, 0, true},
 		{"go_goroutines", nil, 1, false},

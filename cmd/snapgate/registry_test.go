@@ -74,6 +74,14 @@ func TestSnapshotRegistryRoundTrip(t *testing.T) {
 	if !strings.HasSuffix(snap.RegistryRef, "@"+snap.ImageDigest) || h.manifestStatus("snaps/it", snap.ImageDigest) != http.StatusOK {
 		t.Fatalf("capture's registry ref %q (digest %s) is not in the registry", snap.RegistryRef, snap.ImageDigest)
 	}
+	// The image build and the capture were pushed: counted in /metrics.
+	fams := h.scrape()
+	if n, _ := value(fams, "snapgate_image_pushes_total", nil); n != 2 {
+		t.Errorf("snapgate_image_pushes_total = %v, want 2 (the image snapshot and the capture)", n)
+	}
+	if n, _ := value(fams, "snapgate_image_push_bytes_total", nil); n <= 0 {
+		t.Errorf("snapgate_image_push_bytes_total = %v, want the pushed bytes", n)
+	}
 
 	// Node B's view: neither the capture's image nor its base is here.
 	if code, _ := h.do("DELETE", "/sandboxes/"+sb, ""); code != 204 {
