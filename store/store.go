@@ -57,7 +57,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	isPostgres := strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 	var dialector gorm.Dialector
 	if isPostgres {
-		dialector = postgres.Open(dsn)
+		dialector = postgres.Open(withConnectTimeout(dsn))
 	} else {
 		sep := "?"
 		if strings.Contains(dsn, "?") {
@@ -76,6 +76,9 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store (%s): %w", dialector.Name(), err)
+	}
+	if err := registerUnavailable(db); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s := &Store{db: db, postgres: isPostgres}
 	if !isPostgres {
