@@ -41,7 +41,7 @@ test("LangSmith image snapshot -> E2B sandbox -> E2B snapshot -> LangSmith box",
 
     // Deleting through LangSmith removes it for E2B too.
     await ls.deleteSnapshot(name);
-    assert.equal(await Sandbox.deleteSnapshot(info.snapshotID), false);
+    assert.equal(await Sandbox.deleteSnapshot(info.snapshotId), false);
     await ls.deleteSnapshot(cap.id);
   } finally {
     for (const k of kept) await k().catch(() => {});
