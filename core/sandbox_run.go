@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -61,7 +62,8 @@ func (s *Sandboxes) reconcile(ctx context.Context, thawNow bool) {
 		return
 	}
 	// Containers are listed after rows: a row is written before its
-	// container, so a container without a row here is an orphan.
+	// container, so a container without a row here, nor in a second
+	// listing of rows made after the containers', is an orphan.
 	containers, err := s.opt.Engine.ListSandboxContainers(ctx)
 	if err != nil {
 		s.opt.Logger.WarnContext(ctx, "list sandbox containers", "err", err)
@@ -78,7 +80,26 @@ func (s *Sandboxes) reconcile(ctx context.Context, thawNow bool) {
 		}
 		s.checkRuntime(ctx, sb, thawNow)
 	}
+	var orphans []string
 	for _, id := range containers {
+		if !known[id] {
+			orphans = append(orphans, id)
+		}
+	}
+	if len(orphans) > 0 {
+		// A sandbox created since the rows were listed has its row written
+		// before its container: list rows again, after the containers, so
+		// such a sandbox is not taken for an orphan and killed.
+		again, err := s.opt.Store.ListNodeSandboxes(ctx, s.opt.Node)
+		if err != nil {
+			s.opt.Logger.WarnContext(ctx, "list node sandboxes", "err", err)
+			return
+		}
+		for _, sb := range again {
+			known[sb.ID] = true
+		}
+	}
+	for _, id := range orphans {
 		if !known[id] {
 			s.opt.Logger.InfoContext(ctx, "removing orphan sandbox container", "sandbox_id", id)
 			if err := s.opt.Engine.KillSandbox(ctx, id); err != nil {
@@ -132,6 +153,11 @@ func (s *Sandboxes) checkRuntime(ctx context.Context, sb *Sandbox, thawNow bool)
 func (s *Sandboxes) failAbandonedStart(ctx context.Context, sb *Sandbox) {
 	msg := "sandbox failed to start: the server stopped while starting it; create it again"
 	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{SandboxStarting}, SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
+		if te := (*TransitionError)(nil); errors.As(err, &te) {
+			// Its creator finished (or it was killed) since the rows were
+			// listed: not abandoned after all.
+			return
+		}
 		s.opt.Logger.WarnContext(ctx, "fail abandoned sandbox start", "sandbox_id", sb.ID, "err", err)
 		return
 	}
