@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/core/transfer"
@@ -61,9 +63,39 @@ func (e *Engine) Pull(ctx context.Context, req core.PullRequest) (core.PulledIma
 		return perr
 	})
 	if err != nil {
+		if isDiskFull(err) {
+			e.collectSnapshots(ctx)
+		}
 		return core.PulledImage{}, classifyPull(err, t)
 	}
 	return e.describe(ctx, img, source)
+}
+
+// collectSnapshots makes containerd garbage-collect the snapshotter again
+// after a pull that filled the disk. The collection that ran when the pull's
+// lease went removed the half-unpacked snapshot from containerd's metadata,
+// but the snapshotter could not record the removal in its own database on
+// the full disk (containerd logs "snapshot garbage collection failed ... no
+// space left on device"), so its files stay on disk. Containerd retries only
+// when another snapshot of that snapshotter is removed: create an empty one
+// under a lease and drop the lease synchronously. By then the pull's content
+// is gone, so there is room for the snapshotter's write. Best effort.
+func (e *Engine) collectSnapshots(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	ls := e.client.LeasesService()
+	l, err := ls.Create(ctx, leases.WithRandomID(), leases.WithExpiration(e.leaseTTL), leases.WithLabel(ownerLabel, ownerValue))
+	if err != nil {
+		e.log.WarnContext(ctx, "collect snapshots after a full disk: create lease", "err", err)
+		return
+	}
+	_, err = e.client.SnapshotService(e.snapshotter).Prepare(leases.WithLease(ctx, l.ID), "snapgate-gc-"+l.ID, "")
+	if err != nil {
+		e.log.WarnContext(ctx, "collect snapshots after a full disk: prepare", "err", err)
+	}
+	if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil {
+		e.log.WarnContext(ctx, "collect snapshots after a full disk: release lease", "lease", l.ID, "err", err)
+	}
 }
 
 // existing returns the image already recorded under name if it came from
