@@ -2,6 +2,7 @@ package adaptertest
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // Tried counts the inputs a fuzz or table test tried and logs the total
@@ -85,3 +88,42 @@ func Do(h http.Handler, method string, u *url.URL, header http.Header, body []by
 
 // Handler is the router a Serve'd server runs, for Do.
 func Handler(srv *httptest.Server) http.Handler { return srv.Config.Handler }
+
+// Quote returns s as a JSON string literal, for building request bodies
+// around hostile names.
+func Quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// FuzzRoute is one route an adapter's request fuzzer drives: "{}" in Path
+// is the fuzzed parameter; Spec names the operation whose schemas seed its
+// bodies ("" for routes without a request body).
+type FuzzRoute struct {
+	Method, Path, Spec string
+}
+
+// AddRouteSeeds seeds a request fuzzer whose inputs are (route index,
+// param, raw, body): the spec's example bodies on the routes of their
+// operation with param as the path value, every hostile name as the path
+// value with nameBody(name) as the body, and the hostile bodies on every
+// route that takes one.
+func AddRouteSeeds(f *testing.F, spec *openapi3.T, routes []FuzzRoute, param string, nameBody func(string) []byte) {
+	for _, seed := range Seeds(spec) {
+		for i, rt := range routes {
+			if rt.Method == seed.Method && rt.Spec == seed.Path {
+				f.Add(byte(i), param, false, seed.Body)
+			}
+		}
+	}
+	for i, rt := range routes {
+		for _, name := range HostileNames() {
+			f.Add(byte(i), name, strings.Contains(name, "%"), nameBody(name))
+		}
+		if rt.Spec != "" {
+			for _, body := range HostileBodies() {
+				f.Add(byte(i), param, false, body)
+			}
+		}
+	}
+}

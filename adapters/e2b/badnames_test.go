@@ -23,10 +23,10 @@ func TestHostileNamesRefused(t *testing.T) {
 		name, method, path string
 		body               func(n string) string
 	}{
-		{"templateID", "POST", "/sandboxes", func(n string) string { return `{"templateID":` + quote(n) + `}` }},
-		{"templateID v2", "POST", "/v2/sandboxes", func(n string) string { return `{"templateID":` + quote(n) + `}` }},
-		{"snapshot name", "POST", "/sandboxes/{}/snapshots", func(n string) string { return `{"name":` + quote(n) + `}` }},
-		{"snapshot tag", "POST", "/sandboxes/{}/snapshots", func(n string) string { return `{"name":"snap:` + strings.Trim(quote(n), `"`) + `"}` }},
+		{"templateID", "POST", "/sandboxes", func(n string) string { return `{"templateID":` + adaptertest.Quote(n) + `}` }},
+		{"templateID v2", "POST", "/v2/sandboxes", func(n string) string { return `{"templateID":` + adaptertest.Quote(n) + `}` }},
+		{"snapshot name", "POST", "/sandboxes/{}/snapshots", func(n string) string { return `{"name":` + adaptertest.Quote(n) + `}` }},
+		{"snapshot tag", "POST", "/sandboxes/{}/snapshots", func(n string) string { return `{"name":"snap:` + strings.Trim(adaptertest.Quote(n), `"`) + `"}` }},
 	}
 	for _, fd := range fields {
 		for i, n := range adaptertest.HostileNames() {
@@ -43,13 +43,13 @@ func TestHostileNamesRefused(t *testing.T) {
 	}
 	for i, n := range adaptertest.HostileNames() {
 		var sent string // as JSON carries it: invalid UTF-8 arrives as U+FFFD
-		_ = json.Unmarshal([]byte(quote(n)), &sent)
+		_ = json.Unmarshal([]byte(adaptertest.Quote(n)), &sent)
 		if !adaptertest.Deceptive(sent) {
 			continue
 		}
 		t.Run(fmt.Sprintf("metadata key/%d", i), func(t *testing.T) {
 			tried.Add(1)
-			body := `{"templateID":"img","metadata":{` + quote(n) + `:"v"}}`
+			body := `{"templateID":"img","metadata":{` + adaptertest.Quote(n) + `:"v"}}`
 			status, out := adaptertest.Do(s.h, "POST", adaptertest.Target("/sandboxes", "", false), s.hdr, []byte(body))
 			checkRefused(t, "metadata "+body, status, out, http.StatusBadRequest)
 		})

@@ -3,7 +3,6 @@ package e2b
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
@@ -11,28 +10,22 @@ import (
 	"github.com/snapgate/snapgate/specs"
 )
 
-// fuzzRoute is one route the fuzzers drive: "{}" in path is the fuzzed
-// parameter; spec names the operation whose schemas seed its bodies.
-type fuzzRoute struct {
-	method, path, spec string
-}
-
-var fuzzRoutes = []fuzzRoute{
-	{"POST", "/sandboxes", "/sandboxes"},
-	{"POST", "/v2/sandboxes", "/v2/sandboxes"},
-	{"GET", "/v2/sandboxes?{}", ""},
-	{"GET", "/v2/sandboxes?metadata={}&limit=3", ""},
-	{"GET", "/sandboxes/{}", ""},
-	{"DELETE", "/sandboxes/{}", ""},
-	{"POST", "/sandboxes/{}/connect", "/sandboxes/{sandboxID}/connect"},
-	{"POST", "/v2/sandboxes/{}/connect", "/v2/sandboxes/{sandboxID}/connect"},
-	{"POST", "/sandboxes/{}/timeout", "/sandboxes/{sandboxID}/timeout"},
-	{"POST", "/sandboxes/{}/pause", "/sandboxes/{sandboxID}/pause"},
-	{"POST", "/sandboxes/{}/resume", "/sandboxes/{sandboxID}/resume"},
-	{"POST", "/sandboxes/{}/snapshots", "/sandboxes/{sandboxID}/snapshots"},
-	{"GET", "/snapshots?{}", ""},
-	{"DELETE", "/templates/{}", ""},
-	{"GET", "/{}", ""},
+var fuzzRoutes = []adaptertest.FuzzRoute{
+	{Method: "POST", Path: "/sandboxes", Spec: "/sandboxes"},
+	{Method: "POST", Path: "/v2/sandboxes", Spec: "/v2/sandboxes"},
+	{Method: "GET", Path: "/v2/sandboxes?{}", Spec: ""},
+	{Method: "GET", Path: "/v2/sandboxes?metadata={}&limit=3", Spec: ""},
+	{Method: "GET", Path: "/sandboxes/{}", Spec: ""},
+	{Method: "DELETE", Path: "/sandboxes/{}", Spec: ""},
+	{Method: "POST", Path: "/sandboxes/{}/connect", Spec: "/sandboxes/{sandboxID}/connect"},
+	{Method: "POST", Path: "/v2/sandboxes/{}/connect", Spec: "/v2/sandboxes/{sandboxID}/connect"},
+	{Method: "POST", Path: "/sandboxes/{}/timeout", Spec: "/sandboxes/{sandboxID}/timeout"},
+	{Method: "POST", Path: "/sandboxes/{}/pause", Spec: "/sandboxes/{sandboxID}/pause"},
+	{Method: "POST", Path: "/sandboxes/{}/resume", Spec: "/sandboxes/{sandboxID}/resume"},
+	{Method: "POST", Path: "/sandboxes/{}/snapshots", Spec: "/sandboxes/{sandboxID}/snapshots"},
+	{Method: "GET", Path: "/snapshots?{}", Spec: ""},
+	{Method: "DELETE", Path: "/templates/{}", Spec: ""},
+	{Method: "GET", Path: "/{}", Spec: ""},
 }
 
 // fuzzServer is the adapter over a ready snapshot "img" and one running
@@ -103,13 +96,9 @@ func FuzzRequests(f *testing.F) {
 		f.Fatal(err)
 	}
 	s := newFuzzServer(f)
-	for _, seed := range adaptertest.Seeds(spec) {
-		for i, rt := range fuzzRoutes {
-			if rt.method == seed.Method && rt.spec == seed.Path {
-				f.Add(byte(i), s.sandbox, false, seed.Body)
-			}
-		}
-	}
+	adaptertest.AddRouteSeeds(f, spec, fuzzRoutes, s.sandbox, func(name string) []byte {
+		return []byte(`{"templateID":` + adaptertest.Quote(name) + `,"name":` + adaptertest.Quote(name) + `}`)
+	})
 	for _, body := range []string{
 		`{"templateID":"img","timeout":30,"metadata":{"k":"v"},"envVars":{"A":"1"}}`,
 		`{"templateID":"img","autoPause":true,"autoResume":{"enabled":false},"secure":true}`,
@@ -120,28 +109,13 @@ func FuzzRequests(f *testing.F) {
 		f.Add(byte(0), "", false, []byte(body))
 		f.Add(byte(1), "", false, []byte(body))
 	}
-	for i, rt := range fuzzRoutes {
-		for _, name := range adaptertest.HostileNames() {
-			f.Add(byte(i), name, strings.Contains(name, "%"), []byte(`{"templateID":`+quote(name)+`,"name":`+quote(name)+`}`))
-		}
-		if rt.spec != "" {
-			for _, body := range adaptertest.HostileBodies() {
-				f.Add(byte(i), s.sandbox, false, body)
-			}
-		}
-	}
 	tried, statuses := adaptertest.Tried(f), adaptertest.Statuses(f)
 	f.Fuzz(func(t *testing.T, route byte, param string, raw bool, body []byte) {
 		tried.Add(1)
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
-		u := adaptertest.Target(rt.path, param, raw)
-		status, out := adaptertest.Do(s.h, rt.method, u, s.hdr, body)
+		u := adaptertest.Target(rt.Path, param, raw)
+		status, out := adaptertest.Do(s.h, rt.Method, u, s.hdr, body)
 		statuses.Add(status)
-		checkE2BReply(t, rt.method+" "+u.String(), status, out)
+		checkE2BReply(t, rt.Method+" "+u.String(), status, out)
 	})
-}
-
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }

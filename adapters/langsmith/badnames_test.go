@@ -28,15 +28,15 @@ func TestHostileNamesRefused(t *testing.T) {
 		body               func(n string) string
 	}{
 		{"snapshot name", "POST", "/v2/sandboxes/snapshots", func(n string) string {
-			return `{"name":` + quote(n) + `,"docker_image":"busybox","fs_capacity_bytes":1}`
+			return `{"name":` + adaptertest.Quote(n) + `,"docker_image":"busybox","fs_capacity_bytes":1}`
 		}},
 		{"registry name", "POST", "/v2/sandboxes/registries", func(n string) string {
-			return `{"name":` + quote(n) + `,"url":"https://registry.example.com"}`
+			return `{"name":` + adaptertest.Quote(n) + `,"url":"https://registry.example.com"}`
 		}},
-		{"registry rename", "PATCH", "/v2/sandboxes/registries/reg", func(n string) string { return `{"name":` + quote(n) + `}` }},
-		{"box name", "POST", "/v2/sandboxes/boxes", func(n string) string { return `{"name":` + quote(n) + `}` }},
-		{"box rename", "PATCH", "/v2/sandboxes/boxes/dp-box", func(n string) string { return `{"name":` + quote(n) + `}` }},
-		{"capture name", "POST", "/v2/sandboxes/boxes/dp-box/snapshot", func(n string) string { return `{"name":` + quote(n) + `}` }},
+		{"registry rename", "PATCH", "/v2/sandboxes/registries/reg", func(n string) string { return `{"name":` + adaptertest.Quote(n) + `}` }},
+		{"box name", "POST", "/v2/sandboxes/boxes", func(n string) string { return `{"name":` + adaptertest.Quote(n) + `}` }},
+		{"box rename", "PATCH", "/v2/sandboxes/boxes/dp-box", func(n string) string { return `{"name":` + adaptertest.Quote(n) + `}` }},
+		{"capture name", "POST", "/v2/sandboxes/boxes/dp-box/snapshot", func(n string) string { return `{"name":` + adaptertest.Quote(n) + `}` }},
 	}
 	for _, fd := range fields {
 		for i, n := range adaptertest.HostileNames() {
@@ -87,13 +87,13 @@ func TestHostileLabelKeysRefused(t *testing.T) {
 	tried := adaptertest.Tried(t)
 	for i, n := range adaptertest.HostileNames() {
 		var sent string // as JSON carries it: invalid UTF-8 arrives as U+FFFD
-		_ = json.Unmarshal([]byte(quote(n)), &sent)
+		_ = json.Unmarshal([]byte(adaptertest.Quote(n)), &sent)
 		if !adaptertest.Deceptive(sent) {
 			continue
 		}
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			tried.Add(1)
-			body := `{"labels":{` + quote(n) + `:"v"}}`
+			body := `{"labels":{` + adaptertest.Quote(n) + `:"v"}}`
 			status, out := adaptertest.Do(s.h, "POST", adaptertest.Target("/v2/sandboxes/boxes", "", false), s.hdr, []byte(body))
 			checkRefused(t, "labels "+body, status, out, http.StatusUnprocessableEntity)
 		})

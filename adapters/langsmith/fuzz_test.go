@@ -4,47 +4,40 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/specs"
 )
 
-// fuzzRoute is one route the fuzzers drive: "{}" in path is the fuzzed
-// parameter; spec names the operation whose schemas seed its bodies.
-type fuzzRoute struct {
-	method, path, spec string
-}
-
 // The dataplane's execute is driven on a box no name can designate (names
 // are lower case), so fuzzed commands are decoded and refused or looked up,
 // never run on the test host. Glob, grep and download read the real box.
-var fuzzRoutes = []fuzzRoute{
-	{"POST", "/v2/sandboxes/snapshots", "/v2/sandboxes/snapshots"},
-	{"GET", "/v2/sandboxes/snapshots?name_contains={}&limit=5", ""},
-	{"GET", "/api/v2/sandboxes/snapshots?{}", ""},
-	{"GET", "/v2/sandboxes/snapshots/{}", ""},
-	{"DELETE", "/api/v2/sandboxes/snapshots/{}", ""},
-	{"POST", "/v2/sandboxes/registries", "/v2/sandboxes/registries"},
-	{"GET", "/v2/sandboxes/registries/{}", ""},
-	{"PATCH", "/v2/sandboxes/registries/{}", "/v2/sandboxes/registries/{registry_name}"},
-	{"DELETE", "/v2/sandboxes/registries/{}", ""},
-	{"POST", "/v2/sandboxes/boxes", "/v2/sandboxes/boxes"},
-	{"GET", "/v2/sandboxes/boxes?{}", ""},
-	{"GET", "/v2/sandboxes/boxes/{}", ""},
-	{"PATCH", "/v2/sandboxes/boxes/{}", "/v2/sandboxes/boxes/{box_name}"},
-	{"DELETE", "/v2/sandboxes/boxes/{}", ""},
-	{"GET", "/v2/sandboxes/boxes/{}/status", ""},
-	{"POST", "/v2/sandboxes/boxes/{}/start", ""},
-	{"POST", "/v2/sandboxes/boxes/{}/stop", ""},
-	{"POST", "/v2/sandboxes/boxes/{}/snapshot", "/v2/sandboxes/boxes/{box_name}/snapshot"},
-	{"POST", "/dataplane/NO-SUCH-BOX/execute?{}", "/dataplane/{box}/execute"},
-	{"POST", "/dataplane/dp-box/glob", "/dataplane/{box}/glob"},
-	{"POST", "/dataplane/dp-box/grep", "/dataplane/{box}/grep"},
-	{"GET", "/dataplane/dp-box/download?path={}", ""},
-	{"GET", "/api/v2/sandboxes/{}", ""},
-	{"POST", "/dataplane/{}/glob", "/dataplane/{box}/glob"},
+var fuzzRoutes = []adaptertest.FuzzRoute{
+	{Method: "POST", Path: "/v2/sandboxes/snapshots", Spec: "/v2/sandboxes/snapshots"},
+	{Method: "GET", Path: "/v2/sandboxes/snapshots?name_contains={}&limit=5", Spec: ""},
+	{Method: "GET", Path: "/api/v2/sandboxes/snapshots?{}", Spec: ""},
+	{Method: "GET", Path: "/v2/sandboxes/snapshots/{}", Spec: ""},
+	{Method: "DELETE", Path: "/api/v2/sandboxes/snapshots/{}", Spec: ""},
+	{Method: "POST", Path: "/v2/sandboxes/registries", Spec: "/v2/sandboxes/registries"},
+	{Method: "GET", Path: "/v2/sandboxes/registries/{}", Spec: ""},
+	{Method: "PATCH", Path: "/v2/sandboxes/registries/{}", Spec: "/v2/sandboxes/registries/{registry_name}"},
+	{Method: "DELETE", Path: "/v2/sandboxes/registries/{}", Spec: ""},
+	{Method: "POST", Path: "/v2/sandboxes/boxes", Spec: "/v2/sandboxes/boxes"},
+	{Method: "GET", Path: "/v2/sandboxes/boxes?{}", Spec: ""},
+	{Method: "GET", Path: "/v2/sandboxes/boxes/{}", Spec: ""},
+	{Method: "PATCH", Path: "/v2/sandboxes/boxes/{}", Spec: "/v2/sandboxes/boxes/{box_name}"},
+	{Method: "DELETE", Path: "/v2/sandboxes/boxes/{}", Spec: ""},
+	{Method: "GET", Path: "/v2/sandboxes/boxes/{}/status", Spec: ""},
+	{Method: "POST", Path: "/v2/sandboxes/boxes/{}/start", Spec: ""},
+	{Method: "POST", Path: "/v2/sandboxes/boxes/{}/stop", Spec: ""},
+	{Method: "POST", Path: "/v2/sandboxes/boxes/{}/snapshot", Spec: "/v2/sandboxes/boxes/{box_name}/snapshot"},
+	{Method: "POST", Path: "/dataplane/NO-SUCH-BOX/execute?{}", Spec: "/dataplane/{box}/execute"},
+	{Method: "POST", Path: "/dataplane/dp-box/glob", Spec: "/dataplane/{box}/glob"},
+	{Method: "POST", Path: "/dataplane/dp-box/grep", Spec: "/dataplane/{box}/grep"},
+	{Method: "GET", Path: "/dataplane/dp-box/download?path={}", Spec: ""},
+	{Method: "GET", Path: "/api/v2/sandboxes/{}", Spec: ""},
+	{Method: "POST", Path: "/dataplane/{}/glob", Spec: "/dataplane/{box}/glob"},
 }
 
 // fuzzServer is the adapter with a dataplane and one ready box, dp-box.
@@ -103,32 +96,18 @@ func FuzzRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, seed := range adaptertest.Seeds(spec) {
-		for i, rt := range fuzzRoutes {
-			if rt.method == seed.Method && rt.spec == seed.Path {
-				f.Add(byte(i), "dp-box", false, seed.Body)
-			}
-		}
-	}
-	for i, rt := range fuzzRoutes {
-		for _, name := range adaptertest.HostileNames() {
-			f.Add(byte(i), name, strings.Contains(name, "%"), []byte(`{"name":`+quote(name)+`}`))
-		}
-		if rt.spec != "" {
-			for _, body := range adaptertest.HostileBodies() {
-				f.Add(byte(i), "dp-box", false, body)
-			}
-		}
-	}
+	adaptertest.AddRouteSeeds(f, spec, fuzzRoutes, "dp-box", func(name string) []byte {
+		return []byte(`{"name":` + adaptertest.Quote(name) + `}`)
+	})
 	s := newFuzzServer(f)
 	tried, statuses := adaptertest.Tried(f), adaptertest.Statuses(f)
 	f.Fuzz(func(t *testing.T, route byte, param string, raw bool, body []byte) {
 		tried.Add(1)
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
-		u := adaptertest.Target(rt.path, param, raw)
-		status, out := adaptertest.Do(s.h, rt.method, u, s.hdr, body)
+		u := adaptertest.Target(rt.Path, param, raw)
+		status, out := adaptertest.Do(s.h, rt.Method, u, s.hdr, body)
 		statuses.Add(status)
-		checkLangSmithReply(t, rt.method+" "+u.String(), status, out)
+		checkLangSmithReply(t, rt.Method+" "+u.String(), status, out)
 	})
 }
 
@@ -184,9 +163,4 @@ func TestSecondsNeverNegative(t *testing.T) {
 	if got := seconds(&v, defaultTimeout); got.Seconds() != 1.5 {
 		t.Errorf("seconds(1.5) = %v", got)
 	}
-}
-
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }

@@ -198,7 +198,7 @@ func FuzzRequests(f *testing.F) {
 			f.Add(byte(i), "/tmp/x", false, body)
 		}
 		for _, name := range adaptertest.HostileNames() {
-			f.Add(byte(i), name, strings.Contains(name, "%"), []byte(`{"path":`+quote(name)+`,"source":"/tmp","destination":`+quote(name)+`}`))
+			f.Add(byte(i), name, strings.Contains(name, "%"), []byte(`{"path":`+adaptertest.Quote(name)+`,"source":"/tmp","destination":`+adaptertest.Quote(name)+`}`))
 		}
 	}
 	for _, s := range adaptertest.Seeds(spec) {
@@ -282,9 +282,4 @@ func FuzzDecoders(f *testing.F) {
 			}
 		}
 	})
-}
-
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
