@@ -72,20 +72,24 @@ func readEnvelope(r io.Reader) ([]byte, error) {
 	return msg, nil
 }
 
-// readStream reads, validates (against the operation's x-envd-message
-// schema) and decodes the request message of a server-streaming call.
-func (a *API) readStream(c *gin.Context, dst any) error {
+// readStream reads a server-streaming call's request: its one enveloped
+// message, validated against its schema, into dst, and its deadline
+// (Connect-Timeout-Ms; 0 = none).
+func (a *API) readStream(c *gin.Context, dst any) (time.Duration, error) {
 	if mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); mt != "application/connect+json" {
-		return core.Errorf(core.ErrInvalidArgument, "content type %q: this server speaks Connect with JSON (application/connect+json)", c.GetHeader("Content-Type"))
+		return 0, core.Errorf(core.ErrInvalidArgument, "content type %q: this server speaks Connect with JSON (application/connect+json)", c.GetHeader("Content-Type"))
 	}
 	raw, err := readEnvelope(c.Request.Body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := a.checkMessage(c, raw); err != nil {
-		return err
+		return 0, err
 	}
-	return decodeMessage(raw, dst)
+	if err := decodeMessage(raw, dst); err != nil {
+		return 0, err
+	}
+	return timeoutOf(c)
 }
 
 func decodeMessage(raw []byte, dst any) error {

@@ -14,11 +14,7 @@ import (
 // with deadline_exceeded as envd does.
 func (a *API) watchDir(c *gin.Context) {
 	var req watchRequest
-	if err := a.readStream(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	timeout, err := timeoutOf(c)
+	timeout, err := a.readStream(c, &req)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -12,11 +12,7 @@ import (
 // stream, not the process.
 func (a *API) connect(c *gin.Context) {
 	var req selectorRequest
-	if err := a.readStream(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	timeout, err := timeoutOf(c)
+	timeout, err := a.readStream(c, &req)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -23,7 +23,8 @@ const maxChunk = 64 << 10
 // says otherwise, absent for 0) kills the process when it passes.
 func (a *API) start(c *gin.Context) {
 	var req startRequest
-	if err := a.readStream(c, &req); err != nil {
+	timeout, err := a.readStream(c, &req)
+	if err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -36,11 +37,6 @@ func (a *API) start(c *gin.Context) {
 		return
 	}
 	user, err := rpcUser(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	timeout, err := timeoutOf(c)
 	if err != nil {
 		a.fail(c, err)
 		return
