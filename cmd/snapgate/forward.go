@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/envd"
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/adapters/langsmith"
 	"github.com/snapgate/snapgate/core"
@@ -145,12 +145,8 @@ func isCreate(method, route string) bool {
 // tenant. ref "" means the request is about no single sandbox.
 func (f *forwarder) sandboxRef(c *gin.Context, route string) (tenant, ref string) {
 	switch {
-	case isEnvd(route):
-		id := c.GetHeader("E2b-Sandbox-Id")
-		if id == "" {
-			id = envdHost(c.Request.Host)
-		}
-		return "", id
+	case envd.Owns(route):
+		return "", envd.SandboxID(c.Request)
 	case c.Param("sandboxID") != "":
 		return "", c.Param("sandboxID")
 	case strings.HasPrefix(route, "/dataplane/:box"):
@@ -165,28 +161,6 @@ func (f *forwarder) sandboxRef(c *gin.Context, route string) (tenant, ref string
 		return p.TenantID, c.Param("box_name")
 	}
 	return "", ""
-}
-
-// isEnvd reports whether route is one of envd's (E2B's in-sandbox API).
-func isEnvd(route string) bool {
-	return route == "/health" || route == "/files" ||
-		strings.HasPrefix(route, "/process.Process/") || strings.HasPrefix(route, "/filesystem.Filesystem/")
-}
-
-// envdHost is the sandbox id in a host "49983-<id>.<domain>[:port]".
-func envdHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	label, _, ok := strings.Cut(host, ".")
-	if !ok {
-		return ""
-	}
-	port, id, ok := strings.Cut(label, "-")
-	if !ok || port == "" || strings.Trim(port, "0123456789") != "" {
-		return ""
-	}
-	return id
 }
 
 // proxy returns the reverse proxy to addr, made once per address. The

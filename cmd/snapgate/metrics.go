@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/snapgate/snapgate/adapters/e2b/envd"
 	"github.com/snapgate/snapgate/adapters/langsmith"
 	"github.com/snapgate/snapgate/core"
 )
@@ -161,8 +162,7 @@ func vendorOf(path string) string {
 		return vendorDataplane
 	case langsmith.Owns(path):
 		return vendorLangSmith
-	case path == "/files" || path == "/health" ||
-		strings.HasPrefix(path, "/process.Process/") || strings.HasPrefix(path, "/filesystem.Filesystem/"):
+	case envd.Owns(path):
 		return vendorEnvd
 	case under(path, "/sandboxes", "/v2/sandboxes", "/snapshots", "/templates"):
 		return vendorE2B
