@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestNoisyNeighbour(t *testing.T) {
 		}
 		used, wall := usage()-before, time.Since(start)
 		t.Logf("A used %v of CPU in %v (cpu.stat %q); B's exec latency median %v, max %v",
-			used, wall, e.cgroupFile(t, a, "cpu", "cpu.stat"), median(lat), slicesMax(lat))
+			used, wall, e.cgroupFile(t, a, "cpu", "cpu.stat"), median(lat), slices.Max(lat))
 		// 1 vCPU: at most one period's quota per period, plus a little overrun.
 		if limit := wall + wall/4 + 50*time.Millisecond; used > limit {
 			t.Errorf("A used %v of CPU in %v with 4 busy loops, want at most 1 vCPU", used, wall)
@@ -163,12 +164,4 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func slicesMax(ds []time.Duration) time.Duration {
-	var m time.Duration
-	for _, d := range ds {
-		m = max(m, d)
-	}
-	return m
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -136,7 +137,7 @@ func (e *Engine) fill(image string) {
 	for {
 		p.mu.Lock()
 		want := p.size - len(p.ready[image])
-		if want <= 0 || p.ctx.Err() != nil || !contains(p.recent, image) {
+		if want <= 0 || p.ctx.Err() != nil || !slices.Contains(p.recent, image) {
 			p.filling[image] = false
 			p.mu.Unlock()
 			return
@@ -151,7 +152,7 @@ func (e *Engine) fill(image string) {
 			return
 		}
 		p.mu.Lock()
-		keep := p.ctx.Err() == nil && contains(p.recent, image)
+		keep := p.ctx.Err() == nil && slices.Contains(p.recent, image)
 		if keep {
 			p.ready[image] = append(p.ready[image], id)
 		}
@@ -301,15 +302,6 @@ func (e *Engine) removeStaleWarm(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // warmTimeout bounds creating one warm sandbox.
