@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +15,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/snapgate/snapgate/core/engine/fdtree"
 )
 
 // overlayParams are the kernel's defaults for overlay mounts that do not
@@ -79,21 +79,31 @@ func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info
 		return layerResult{}, fmt.Errorf("capture snapshot %s is not an overlay: %v", tmpKey, tmpMounts)
 	}
 	var res layerResult
+	src, err := fdtree.OpenRoot(upper)
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
+	dst, err := fdtree.OpenRoot(tmpUpper)
+	if err != nil {
+		return res, err
+	}
+	defer dst.Close()
 	// Most of the copy is made while the sandbox runs; frozen, only what
 	// changed meanwhile is copied again (the frozen time no longer grows
 	// with everything written since the sandbox started).
 	since := time.Now()
-	if err := copyUpper(ctx, upper, tmpUpper); err != nil {
+	if err := copyUpper(ctx, src, dst); err != nil {
 		if ctx.Err() != nil {
 			return res, err
 		}
-		// Files removed under cp fail it; the sync below repairs the copy.
+		// Whatever the pre-copy missed, the sync below repairs.
 		e.log.DebugContext(ctx, "pre-copy of upper directory incomplete", "err", err)
 	}
 	if e.beforeFreeze != nil {
 		e.beforeFreeze()
 	}
-	res.paused, err = e.frozen(ctx, c, func() error { return syncUpper(ctx, upper, tmpUpper, since) })
+	res.paused, err = e.frozen(ctx, c, func() error { return syncUpper(ctx, src, dst, since) })
 	if err != nil {
 		return res, err
 	}
@@ -116,28 +126,13 @@ func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info
 // copyUpper copies the upper directory src into dst (another overlay
 // upper directory on the same parent) with everything overlay encodes in
 // it: whiteout devices, opaque xattrs, hard links, owners, modes, times.
-// The runtime's /.snapgate entry is left out. cp -a does all of that in
-// one process, faster than a Go walk (ENGINE-NOTES: 100 MiB in 0.02 s).
-func copyUpper(ctx context.Context, src, dst string) error {
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return fmt.Errorf("read upper directory: %w", err)
-	}
-	args := []string{"-a", "--reflink=auto", "-t", dst, "--"}
-	n := len(args)
-	for _, en := range entries {
-		if en.Name() != initDir {
-			args = append(args, filepath.Join(src, en.Name()))
-		}
-	}
-	if len(args) == n {
-		return nil
-	}
-	out, err := exec.CommandContext(ctx, "cp", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("copy upper directory: %w: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
+// The runtime's /.snapgate entry is left out. The sandbox runs meanwhile
+// and may change anything under src, so the copy walks it through
+// descriptors only and skips what vanishes or changes type under it.
+func copyUpper(ctx context.Context, src, dst *fdtree.Dir) error {
+	cp := fdtree.NewCopier(dst)
+	cp.Tolerant = true
+	return cp.CopyAll(ctx, src, dst, func(name string) bool { return name == initDir })
 }
 
 // commitSnapshot commits the active snapshot key as chainID. When chainID

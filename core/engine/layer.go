@@ -2,16 +2,16 @@ package engine
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/snapgate/snapgate/core/engine/fdtree"
 )
 
 // This file turns an overlayfs upper directory into an OCI layer tar. The
@@ -37,9 +37,10 @@ const (
 
 type inode struct{ dev, ino uint64 }
 
-// layerWriter writes one upper directory as a tar stream.
+// layerWriter writes one upper directory as a tar stream. It reaches
+// every entry through directory descriptors (package fdtree), like the
+// copy it reads: no path under root is ever resolved by name.
 type layerWriter struct {
-	root  string
 	tw    *tar.Writer
 	links map[inode]string // first tar name of each multiply-linked inode
 	buf   []byte           // file copy buffer
@@ -49,28 +50,41 @@ type layerWriter struct {
 // layer. It reads files as they are: root must not change meanwhile.
 func writeLayer(root string, w io.Writer) error {
 	lw := &layerWriter{
-		root:  filepath.Clean(root),
 		tw:    tar.NewWriter(w),
 		links: map[inode]string{},
 		buf:   make([]byte, 256<<10),
 	}
-	if err := filepath.WalkDir(lw.root, lw.visit); err != nil {
+	d, err := fdtree.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("layer: %w", err)
+	}
+	defer d.Close()
+	if err := lw.walk(d); err != nil {
 		return err
 	}
 	return lw.tw.Close()
 }
 
-func (lw *layerWriter) visit(path string, _ fs.DirEntry, err error) error {
+// walk writes the entries of d in name order, each directory followed by
+// what it holds, as filepath.WalkDir would.
+func (lw *layerWriter) walk(d *fdtree.Dir) error {
+	names, err := d.Names()
 	if err != nil {
-		return err
+		return fmt.Errorf("layer: %w", err)
 	}
-	if path == lw.root {
-		return nil
+	for _, n := range names {
+		if err := lw.visit(d, n); err != nil {
+			return err
+		}
 	}
-	name := filepath.ToSlash(path[len(lw.root)+1:])
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return fmt.Errorf("layer: stat %s: %w", name, err)
+	return nil
+}
+
+func (lw *layerWriter) visit(d *fdtree.Dir, base string) error {
+	name := path.Join(d.Name(), base)
+	st, err := d.Lstat(base)
+	if err != nil {
+		return fmt.Errorf("layer: %w", err)
 	}
 	kind := st.Mode & unix.S_IFMT
 	if kind == unix.S_IFCHR && st.Rdev == 0 {
@@ -79,8 +93,22 @@ func (lw *layerWriter) visit(path string, _ fs.DirEntry, err error) error {
 	if kind == unix.S_IFSOCK {
 		return nil // tar has no sockets; a socket is only meaningful live
 	}
+	var sub *fdtree.Dir
+	var file *os.File
+	switch kind {
+	case unix.S_IFDIR:
+		if sub, err = d.OpenDir(base); err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		defer sub.Close()
+	case unix.S_IFREG:
+		if file, st, err = d.OpenFile(base); err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		defer file.Close()
+	}
 	hdr := header(name, &st)
-	xattrs, opaque, err := readXattrs(path)
+	xattrs, opaque, err := lw.xattrs(d, base, sub, file)
 	if err != nil {
 		return fmt.Errorf("layer: xattrs of %s: %w", name, err)
 	}
@@ -90,21 +118,45 @@ func (lw *layerWriter) visit(path string, _ fs.DirEntry, err error) error {
 		}
 		hdr.PAXRecords[paxXattrPrefix+k] = v
 	}
-	if err := lw.setType(hdr, path, name, &st); err != nil {
+	if err := lw.setType(hdr, d, base, name, &st); err != nil {
 		return err
 	}
 	if err := lw.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("layer: header of %s: %w", name, err)
 	}
 	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-		if err := lw.copyFile(path, name, hdr.Size); err != nil {
+		if err := lw.copyFile(file, name, hdr.Size); err != nil {
 			return err
 		}
 	}
 	if opaque {
-		return lw.marker(name+"/"+opaqueMarker, &st)
+		if err := lw.marker(name+"/"+opaqueMarker, &st); err != nil {
+			return err
+		}
+	}
+	if sub != nil {
+		return lw.walk(sub)
 	}
 	return nil
+}
+
+// xattrs reads an entry's extended attributes from its open descriptor
+// where there is one.
+func (lw *layerWriter) xattrs(d *fdtree.Dir, base string, sub *fdtree.Dir, file *os.File) (map[string]string, bool, error) {
+	var all map[string][]byte
+	var err error
+	switch {
+	case sub != nil:
+		all, err = fdtree.FdXattrs(sub.Fd(), sub.Name())
+	case file != nil:
+		all, err = fdtree.FdXattrs(int(file.Fd()), file.Name())
+	default:
+		all, err = d.Xattrs(base)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return splitXattrs(all)
 }
 
 // header fills what every entry shares: name, mode bits, owner, mtime.
@@ -122,7 +174,7 @@ func header(name string, st *unix.Stat_t) *tar.Header {
 
 // setType completes hdr for the file type; a second path of an inode
 // becomes a hard link to the first.
-func (lw *layerWriter) setType(hdr *tar.Header, path, name string, st *unix.Stat_t) error {
+func (lw *layerWriter) setType(hdr *tar.Header, d *fdtree.Dir, base, name string, st *unix.Stat_t) error {
 	kind := st.Mode & unix.S_IFMT
 	if kind != unix.S_IFDIR && st.Nlink > 1 {
 		key := inode{dev: st.Dev, ino: st.Ino}
@@ -138,9 +190,9 @@ func (lw *layerWriter) setType(hdr *tar.Header, path, name string, st *unix.Stat
 	case unix.S_IFREG:
 		hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
 	case unix.S_IFLNK:
-		target, err := os.Readlink(path)
+		target, err := d.Readlink(base)
 		if err != nil {
-			return fmt.Errorf("layer: read link %s: %w", name, err)
+			return fmt.Errorf("layer: %w", err)
 		}
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
 	case unix.S_IFCHR, unix.S_IFBLK:
@@ -159,7 +211,7 @@ func (lw *layerWriter) setType(hdr *tar.Header, path, name string, st *unix.Stat
 
 // whiteout writes overlay's deletion mark for name as an OCI whiteout.
 func (lw *layerWriter) whiteout(name string, st *unix.Stat_t) error {
-	dir, base := filepath.Split(name)
+	dir, base := path.Split(name)
 	return lw.marker(dir+whiteoutPrefix+base, st)
 }
 
@@ -175,12 +227,7 @@ func (lw *layerWriter) marker(name string, st *unix.Stat_t) error {
 	return nil
 }
 
-func (lw *layerWriter) copyFile(path, name string, size int64) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("layer: open %s: %w", name, err)
-	}
-	defer f.Close()
+func (lw *layerWriter) copyFile(f *os.File, name string, size int64) error {
 	n, err := io.CopyBuffer(lw.tw, io.LimitReader(f, size), lw.buf)
 	if err == nil && n != size {
 		err = fmt.Errorf("file shrank from %d to %d bytes", size, n)
@@ -191,24 +238,12 @@ func (lw *layerWriter) copyFile(path, name string, size int64) error {
 	return nil
 }
 
-// readXattrs returns path's extended attributes other than overlay's own,
-// and whether overlay marked it opaque. A file system without xattr
-// support has none.
-func readXattrs(path string) (map[string]string, bool, error) {
-	names, err := listXattrs(path)
-	if err != nil {
-		return nil, false, err
-	}
+// splitXattrs returns the extended attributes other than overlay's own,
+// and whether overlay marked the entry opaque.
+func splitXattrs(all map[string][]byte) (map[string]string, bool, error) {
 	var out map[string]string
 	opaque := false
-	for _, n := range names {
-		v, err := getXattr(path, n)
-		if errors.Is(err, unix.ENODATA) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, false, err
-		}
+	for n, v := range all {
 		switch {
 		case n == opaqueXattr:
 			opaque = string(v) == "y"
@@ -221,42 +256,4 @@ func readXattrs(path string) (map[string]string, bool, error) {
 		}
 	}
 	return out, opaque, nil
-}
-
-func listXattrs(path string) ([]string, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Llistxattr(path, buf)
-		switch {
-		case errors.Is(err, unix.ERANGE):
-			buf = make([]byte, len(buf)*4)
-			continue
-		case errors.Is(err, unix.ENOTSUP):
-			return nil, nil
-		case err != nil:
-			return nil, err
-		}
-		var names []string
-		for _, s := range strings.Split(string(buf[:n]), "\x00") {
-			if s != "" {
-				names = append(names, s)
-			}
-		}
-		return names, nil
-	}
-}
-
-func getXattr(path, name string) ([]byte, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Lgetxattr(path, name, buf)
-		if errors.Is(err, unix.ERANGE) {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
 }
