@@ -173,6 +173,9 @@ type SandboxSpec struct {
 	MemoryBytes int64
 	Env         map[string]string
 	Hostname    string
+	// DiskBytes bounds what the sandbox can write (its file system's
+	// size); 0 leaves it unbounded.
+	DiskBytes int64
 }
 
 // RuntimeState is what the engine sees of a sandbox's task.
@@ -207,9 +210,10 @@ type SandboxEngine interface {
 	// spec.ID: an existing running sandbox is success.
 	StartSandbox(ctx context.Context, spec SandboxSpec) error
 	// ReserveWarm returns the id of a sandbox the engine started ahead of
-	// demand from image, or "" when it has none. The caller passes that id
-	// to StartSandbox, which adopts it, or to KillSandbox.
-	ReserveWarm(ctx context.Context, image string) string
+	// demand from image with a disk of diskBytes, or "" when it has none.
+	// The caller passes that id to StartSandbox, which adopts it, or to
+	// KillSandbox.
+	ReserveWarm(ctx context.Context, image string, diskBytes int64) string
 	// PauseSandbox freezes the task; ResumeSandbox thaws it.
 	PauseSandbox(ctx context.Context, id string) error
 	ResumeSandbox(ctx context.Context, id string) error

@@ -98,7 +98,10 @@ type CreateSandboxRequest struct {
 	MemoryBytes int64
 	Env         map[string]string
 	Metadata    map[string]string
-	Timeout     time.Duration // 0: no deadline
+	// DiskBytes bounds what the sandbox can write; 0 means the snapshot's
+	// fs capacity, which is also the least a sandbox may ask for.
+	DiskBytes int64
+	Timeout   time.Duration // 0: no deadline
 	OnTimeout   TimeoutAction
 	// WaitForSnapshot bounds how long to wait for a snapshot still building.
 	WaitForSnapshot time.Duration
@@ -131,6 +134,9 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 		return nil, err
 	}
 	sb.SnapshotID = snap.ID
+	if sb.DiskBytes, err = diskFor(req.DiskBytes, snap); err != nil {
+		return nil, err
+	}
 	warm := s.takeWarm(ctx, sb, snap.ImageRef)
 	defer s.startCreating(sb.ID)()
 	if err := s.insertSandbox(ctx, sb); err != nil {
@@ -141,7 +147,8 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	}
 	// The start outlives a client that hangs up: a half-started sandbox
 	// must end running or failed, never stay starting.
-	spec := SandboxSpec{ID: sb.ID, Image: snap.ImageRef, VCPUs: sb.VCPUs, MemoryBytes: sb.MemoryBytes, Env: sb.Env, Hostname: sb.ID}
+	spec := SandboxSpec{ID: sb.ID, Image: snap.ImageRef, VCPUs: sb.VCPUs, MemoryBytes: sb.MemoryBytes,
+		Env: sb.Env, Hostname: sb.ID, DiskBytes: sb.DiskBytes}
 	sctx, cancel, err := s.startFrom(ctx, spec, snap)
 	defer cancel()
 	if err != nil {
@@ -183,7 +190,7 @@ func (s *Sandboxes) isCreating(id string) bool {
 // for image, if it has one (reported): StartSandbox then adopts it (sets
 // limits and env) instead of creating a container and task.
 func (s *Sandboxes) takeWarm(ctx context.Context, sb *Sandbox, image string) bool {
-	id := s.opt.Engine.ReserveWarm(ctx, image)
+	id := s.opt.Engine.ReserveWarm(ctx, image, sb.DiskBytes)
 	if id == "" {
 		return false
 	}
@@ -199,6 +206,22 @@ func (s *Sandboxes) releaseWarm(ctx context.Context, id string) {
 	if err := s.opt.Engine.KillSandbox(context.WithoutCancel(ctx), id); err != nil {
 		s.opt.Logger.WarnContext(ctx, "release warm sandbox", "sandbox_id", id, "err", err)
 	}
+}
+
+// diskFor is the disk size of a sandbox asking for req bytes (0: the
+// default) from snap: never less than the snapshot's fs capacity, which
+// its build checked the image fits in.
+func diskFor(req int64, snap *Snapshot) (int64, error) {
+	switch {
+	case req == 0:
+		return snap.FSCapacityBytes, nil
+	case req < 0:
+		return 0, Errorf(ErrInvalidArgument, "fs_capacity_bytes must be a positive number of bytes, got %d", req)
+	case req < snap.FSCapacityBytes:
+		return 0, Errorf(ErrInvalidArgument,
+			"fs_capacity_bytes %d is smaller than the snapshot's %d: a sandbox's disk cannot be smaller than its snapshot's", req, snap.FSCapacityBytes)
+	}
+	return req, nil
 }
 
 func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox, error) {

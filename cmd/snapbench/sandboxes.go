@@ -116,7 +116,7 @@ func (b *sandboxBench) startLatency(ctx context.Context, ref string, n int) erro
 			return err
 		}
 		start := time.Now()
-		wid := warm.ReserveWarm(ctx, ref)
+		wid := warm.ReserveWarm(ctx, ref, 0)
 		if wid == "" {
 			return fmt.Errorf("no warm sandbox after the wait")
 		}

@@ -31,7 +31,7 @@ func (e *Engine) StartSandbox(_ context.Context, spec core.SandboxSpec) error {
 
 // ReserveWarm hands out (and forgets) one of Warm[image], running as a
 // sandbox already, as the real engine's warm pool does.
-func (e *Engine) ReserveWarm(_ context.Context, image string) string {
+func (e *Engine) ReserveWarm(_ context.Context, image string, _ int64) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ids := e.Warm[image]

@@ -108,6 +108,11 @@ type Options struct {
 	// Fault, when set, is called at FaultCaptureAfterFreeze so crash tests
 	// can kill the process with a sandbox frozen. Nil does nothing.
 	Fault func(point string)
+	// DiskDir, when set, bounds every sandbox's writes with a disk of its
+	// own (disk.go): images of SandboxSpec.DiskBytes live under it, and
+	// New fails when the host cannot loop-mount them. Empty leaves
+	// sandboxes writing to the snapshotter's file system unbounded.
+	DiskDir string
 	// OnCapture, when set, is told how long each successful capture kept
 	// the sandbox frozen and how long it took in all (for benchmarks).
 	OnCapture func(paused, total time.Duration)
@@ -131,6 +136,7 @@ type Engine struct {
 	node       string
 	fault      func(point string)
 	sandboxes  keyLock // one start or kill per sandbox id at a time
+	disks      *disks  // nil: sandbox writes are not bounded
 	// freezes serializes what freezes or thaws one sandbox (pause, resume,
 	// a capture's freeze) and exec starts, so a capture's own pause and
 	// resume never undo a client's, nor make an exec fail as "paused".
@@ -185,6 +191,12 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 	if err := e.deleteStaleLeases(ctx, opt.StaleLeaseAge); err != nil {
 		_ = c.Close()
 		return nil, err
+	}
+	if opt.DiskDir != "" {
+		if e.disks, err = newDisks(opt.DiskDir, opt.Namespace); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 	}
 	if err := e.removeStaleWarm(ctx); err != nil {
 		_ = c.Close()

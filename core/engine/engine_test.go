@@ -70,10 +70,11 @@ func requireContainerd(t *testing.T) {
 // env is one test's engine, namespace, registry and a raw client to check
 // containerd's state with.
 type env struct {
-	eng *engine.Engine
-	raw *containerd.Client
-	ns  string
-	reg *testregistry.Registry
+	eng     *engine.Engine
+	raw     *containerd.Client
+	ns      string
+	reg     *testregistry.Registry
+	diskDir string // the engine's DiskDir
 }
 
 // nsCtx is ctx in the test's namespace, for raw client calls.
@@ -98,12 +99,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("start registry: %v", err)
 	}
 	t.Cleanup(func() { _ = reg.Close() })
-	e := &env{ns: "snapgate-test-" + randomHex(4), reg: reg}
+	e := &env{ns: "snapgate-test-" + randomHex(4), reg: reg, diskDir: t.TempDir()}
 	e.raw, err = containerd.New(ctrAddress)
 	if err != nil {
 		t.Fatalf("containerd client: %v", err)
 	}
-	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture, WarmPool: o.warmPool}
+	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture, WarmPool: o.warmPool,
+		DiskDir: e.diskDir}
 	if !o.noInsecure {
 		opts.InsecureRegistries = []string{reg.Addr()}
 	}
@@ -126,7 +128,12 @@ func (e *env) cleanup(t *testing.T) {
 	defer cancel()
 	ctx = e.nsCtx(ctx)
 	defer e.raw.Close()
-	defer e.eng.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			e.eng.Close()
+		}
+	}()
 	ids, err := e.eng.ListSandboxContainers(ctx)
 	if err != nil {
 		t.Errorf("cleanup: list sandboxes: %v", err)
@@ -144,6 +151,17 @@ func (e *env) cleanup(t *testing.T) {
 		if err := e.eng.RemoveImage(ctx, n); err != nil {
 			t.Errorf("cleanup: remove %s: %v", n, err)
 		}
+	}
+	// Close waits for warm sandboxes still being made (a start's refill)
+	// and removes them.
+	closed = true
+	if err := e.eng.Close(); err != nil {
+		t.Errorf("cleanup: close engine: %v", err)
+	}
+	// What those held of removed images goes with a synchronous GC, which
+	// deleting a lease triggers.
+	if l, err := e.raw.LeasesService().Create(ctx, leases.WithRandomID()); err == nil {
+		_ = e.raw.LeasesService().Delete(ctx, l, leases.SynchronousDelete)
 	}
 	ls, _ := e.raw.LeasesService().List(ctx)
 	for _, l := range ls {

@@ -113,6 +113,9 @@ func (e *Engine) KillSandbox(ctx context.Context, id string) error {
 	if err := e.stopTask(ctx, c); err != nil {
 		return err
 	}
+	if err := e.detachDisk(ctx, id); err != nil {
+		return err
+	}
 	err = c.Delete(ctx, containerd.WithSnapshotCleanup)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return classify(err, "delete sandbox "+id)

@@ -28,14 +28,21 @@ import (
 // sees is its own id. New removes warm containers a previous process left.
 const poolLabel = "snapgate/warm-image"
 
+// warmKey is what a warm sandbox is made for: its image and disk size (a
+// disk cannot change size once made).
+type warmKey struct {
+	image string
+	disk  int64
+}
+
 type warmPool struct {
 	size   int // warm sandboxes kept per image; 0 disables the pool
 	images int // how many recently used images are kept warm
 
 	mu       sync.Mutex
-	ready    map[string][]string // image -> ids of idle warm sandboxes
-	recent   []string            // images, most recently started first
-	filling  map[string]bool     // image -> a filler runs
+	ready    map[warmKey][]string // ids of idle warm sandboxes
+	recent   []warmKey            // most recently started first
+	filling  map[warmKey]bool     // a filler runs
 	reserved map[string]bool     // ids handed out, not yet adopted or killed
 	wg       sync.WaitGroup
 	ctx      context.Context // ends at Engine.Close
@@ -46,38 +53,55 @@ func newWarmPool(size, images int) *warmPool {
 	ctx, stop := context.WithCancel(context.Background())
 	return &warmPool{
 		size: size, images: images, ctx: ctx, stop: stop,
-		ready: map[string][]string{}, filling: map[string]bool{}, reserved: map[string]bool{},
+		ready: map[warmKey][]string{}, filling: map[warmKey]bool{}, reserved: map[string]bool{},
 	}
 }
 
-// ReserveWarm hands out the id of a warm sandbox for image, or "" when
-// there is none. The caller then adopts it with StartSandbox (same id) or
-// releases it with KillSandbox.
-func (e *Engine) ReserveWarm(ctx context.Context, image string) string {
+// ReserveWarm hands out the id of a warm sandbox for image with a disk of
+// diskBytes, or "" when there is none. The caller then adopts it with
+// StartSandbox (same id) or releases it with KillSandbox.
+func (e *Engine) ReserveWarm(ctx context.Context, image string, diskBytes int64) string {
 	p := e.pool
 	if p == nil || p.size == 0 {
 		return ""
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ids := p.ready[image]
+	key := e.warmKey(image, diskBytes)
+	ids := p.ready[key]
 	if len(ids) == 0 {
 		return ""
 	}
 	id := ids[len(ids)-1]
-	p.ready[image] = ids[:len(ids)-1]
+	p.ready[key] = ids[:len(ids)-1]
 	p.reserved[id] = true
 	return id
 }
 
-// WarmCount reports how many idle warm sandboxes image has (benchmarks).
+// WarmCount reports how many idle warm sandboxes image has, whatever
+// their disk size (benchmarks).
 func (e *Engine) WarmCount(image string) int {
 	if e.pool == nil {
 		return 0
 	}
 	e.pool.mu.Lock()
 	defer e.pool.mu.Unlock()
-	return len(e.pool.ready[image])
+	n := 0
+	for k, ids := range e.pool.ready {
+		if k.image == image {
+			n += len(ids)
+		}
+	}
+	return n
+}
+
+// warmKey is the pool's key for a sandbox of image with a disk of
+// diskBytes; without disks the size makes no difference.
+func (e *Engine) warmKey(image string, diskBytes int64) warmKey {
+	if e.disks == nil {
+		diskBytes = 0
+	}
+	return warmKey{image: image, disk: diskBytes}
 }
 
 // isReserved reports (and forgets) whether id was handed out by ReserveWarm.
@@ -92,33 +116,33 @@ func (p *warmPool) takeReserved(id string) bool {
 	return ok
 }
 
-// used records that image just had a sandbox started and tops up its warm
-// sandboxes in the background; images that fell off the recent list lose
+// used records that key just had a sandbox started and tops up its warm
+// sandboxes in the background; keys that fell off the recent list lose
 // theirs.
-func (e *Engine) used(image string) {
+func (e *Engine) used(key warmKey) {
 	p := e.pool
 	if p == nil || p.size == 0 {
 		return
 	}
 	p.mu.Lock()
-	recent := []string{image}
-	for _, img := range p.recent {
-		if img != image {
-			recent = append(recent, img)
+	recent := []warmKey{key}
+	for _, k := range p.recent {
+		if k != key {
+			recent = append(recent, k)
 		}
 	}
 	var evicted []string
 	if len(recent) > p.images {
-		for _, img := range recent[p.images:] {
-			evicted = append(evicted, p.ready[img]...)
-			delete(p.ready, img)
+		for _, k := range recent[p.images:] {
+			evicted = append(evicted, p.ready[k]...)
+			delete(p.ready, k)
 		}
 		recent = recent[:p.images]
 	}
 	p.recent = recent
-	start := !p.filling[image] && p.ctx.Err() == nil
+	start := !p.filling[key] && p.ctx.Err() == nil
 	if start {
-		p.filling[image] = true
+		p.filling[key] = true
 		p.wg.Add(1)
 	}
 	p.mu.Unlock()
@@ -126,35 +150,35 @@ func (e *Engine) used(image string) {
 		e.discardWarm(id)
 	}
 	if start {
-		go e.fill(image)
+		go e.fill(key)
 	}
 }
 
-// fill creates warm sandboxes for image until it has pool.size of them.
-func (e *Engine) fill(image string) {
+// fill creates warm sandboxes for key until it has pool.size of them.
+func (e *Engine) fill(key warmKey) {
 	p := e.pool
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		want := p.size - len(p.ready[image])
-		if want <= 0 || p.ctx.Err() != nil || !slices.Contains(p.recent, image) {
-			p.filling[image] = false
+		want := p.size - len(p.ready[key])
+		if want <= 0 || p.ctx.Err() != nil || !slices.Contains(p.recent, key) {
+			p.filling[key] = false
 			p.mu.Unlock()
 			return
 		}
 		p.mu.Unlock()
-		id, err := e.createWarm(p.ctx, image)
+		id, err := e.createWarm(p.ctx, key)
 		if err != nil {
-			e.log.WarnContext(p.ctx, "warm sandbox not created", "image", image, "err", err)
+			e.log.WarnContext(p.ctx, "warm sandbox not created", "image", key.image, "err", err)
 			p.mu.Lock()
-			p.filling[image] = false
+			p.filling[key] = false
 			p.mu.Unlock()
 			return
 		}
 		p.mu.Lock()
-		keep := p.ctx.Err() == nil && slices.Contains(p.recent, image)
+		keep := p.ctx.Err() == nil && slices.Contains(p.recent, key)
 		if keep {
-			p.ready[image] = append(p.ready[image], id)
+			p.ready[key] = append(p.ready[key], id)
 		}
 		p.mu.Unlock()
 		if !keep {
@@ -165,7 +189,7 @@ func (e *Engine) fill(image string) {
 
 // createWarm makes one warm sandbox: container, snapshot, started task,
 // with no limits beyond the pids cap; adopt sets the requested ones.
-func (e *Engine) createWarm(ctx context.Context, image string) (string, error) {
+func (e *Engine) createWarm(ctx context.Context, key warmKey) (string, error) {
 	id, err := core.NewSandboxID()
 	if err != nil {
 		return "", err
@@ -174,7 +198,8 @@ func (e *Engine) createWarm(ctx context.Context, image string) (string, error) {
 	// interrupted halfway can leave a container record without its task.
 	ctx, cancel := context.WithTimeout(e.withNS(context.WithoutCancel(ctx)), warmTimeout)
 	defer cancel()
-	c, err := e.createContainer(ctx, core.SandboxSpec{ID: id, Image: image}, map[string]string{poolLabel: image})
+	spec := core.SandboxSpec{ID: id, Image: key.image, DiskBytes: key.disk}
+	c, err := e.createContainer(ctx, spec, map[string]string{poolLabel: key.image})
 	if err != nil {
 		return "", err
 	}
@@ -254,12 +279,17 @@ func (e *Engine) dropWarm(image string) {
 		return
 	}
 	p.mu.Lock()
-	ids := p.ready[image]
-	delete(p.ready, image)
-	var recent []string
-	for _, img := range p.recent {
-		if img != image {
-			recent = append(recent, img)
+	var ids []string
+	var recent []warmKey
+	for _, k := range p.recent {
+		if k.image != image {
+			recent = append(recent, k)
+		}
+	}
+	for k, l := range p.ready {
+		if k.image == image {
+			ids = append(ids, l...)
+			delete(p.ready, k)
 		}
 	}
 	p.recent = recent
@@ -279,9 +309,9 @@ func (e *Engine) closePool() {
 	p.wg.Wait()
 	p.mu.Lock()
 	var ids []string
-	for img, l := range p.ready {
+	for k, l := range p.ready {
 		ids = append(ids, l...)
-		delete(p.ready, img)
+		delete(p.ready, k)
 	}
 	p.mu.Unlock()
 	for _, id := range ids {

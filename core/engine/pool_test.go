@@ -27,7 +27,7 @@ func TestWarmPoolAdoptsStartedSandbox(t *testing.T) {
 	e := newEnv(t, envOptions{warmPool: 1})
 	ctx := t.Context()
 	img := e.pullSandboxImage(t, "warm")
-	if id := e.eng.ReserveWarm(ctx, img); id != "" {
+	if id := e.eng.ReserveWarm(ctx, img, testDisk); id != "" {
 		t.Fatalf("ReserveWarm before any start = %q, want none", id)
 	}
 	first := e.start(t, img)
@@ -36,14 +36,14 @@ func TestWarmPoolAdoptsStartedSandbox(t *testing.T) {
 		t.Errorf("ListSandboxContainers = %v, %v; want only %s (warm ones are not sandboxes yet)", ids, err, first)
 	}
 
-	id := e.eng.ReserveWarm(ctx, img)
+	id := e.eng.ReserveWarm(ctx, img, testDisk)
 	if id == "" || !strings.HasPrefix(id, "i") {
 		t.Fatalf("ReserveWarm = %q, want a sandbox id", id)
 	}
-	if again := e.eng.ReserveWarm(ctx, img); again != "" {
+	if again := e.eng.ReserveWarm(ctx, img, testDisk); again != "" {
 		t.Errorf("second ReserveWarm = %q, want none (the only one is reserved)", again)
 	}
-	spec := core.SandboxSpec{ID: id, Image: img, VCPUs: 2, MemoryBytes: 96 << 20, Env: map[string]string{"GREETING": "warm"}}
+	spec := core.SandboxSpec{ID: id, Image: img, VCPUs: 2, MemoryBytes: 96 << 20, Env: map[string]string{"GREETING": "warm"}, DiskBytes: testDisk}
 	if err := e.eng.StartSandbox(ctx, spec); err != nil {
 		t.Fatalf("StartSandbox(adopt %s): %v", id, err)
 	}
@@ -94,13 +94,17 @@ func TestWarmPoolReleasedByKill(t *testing.T) {
 	img := e.pullSandboxImage(t, "warm-release")
 	e.start(t, img)
 	e.waitWarm(t, img, 1)
-	id := e.eng.ReserveWarm(ctx, img)
+	// Warm sandboxes have the disk size of the start that called for them.
+	if other := e.eng.ReserveWarm(ctx, img, 2*testDisk); other != "" {
+		t.Fatalf("ReserveWarm with another disk size = %q, want none", other)
+	}
+	id := e.eng.ReserveWarm(ctx, img, testDisk)
 	if err := e.eng.KillSandbox(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	e.wantState(t, id, core.RuntimeMissing)
 	// A killed reservation is not adopted later: StartSandbox makes it anew.
-	if err := e.eng.StartSandbox(ctx, core.SandboxSpec{ID: id, Image: img}); err != nil {
+	if err := e.eng.StartSandbox(ctx, core.SandboxSpec{ID: id, Image: img, DiskBytes: testDisk}); err != nil {
 		t.Fatal(err)
 	}
 	if ids, _ := e.eng.ListSandboxContainers(ctx); len(ids) != 2 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -64,7 +65,7 @@ func (e *Engine) StartSandbox(ctx context.Context, spec core.SandboxSpec) error 
 		if err := e.adopt(ctx, c, spec); err != nil {
 			return err
 		}
-		e.used(spec.Image)
+		e.used(e.warmKey(spec.Image, spec.DiskBytes))
 		return nil
 	}
 	if err == nil {
@@ -83,7 +84,7 @@ func (e *Engine) StartSandbox(ctx context.Context, spec core.SandboxSpec) error 
 		e.deleteContainer(context.WithoutCancel(ctx), c)
 		return err
 	}
-	e.used(spec.Image)
+	e.used(e.warmKey(spec.Image, spec.DiskBytes))
 	return nil
 }
 
@@ -105,8 +106,14 @@ func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec, lab
 	// A snapshot named like the container but without it is a leftover of
 	// a crash between the two; it would make Prepare fail forever.
 	sn := e.client.SnapshotService(e.snapshotter)
+	if err := e.detachDisk(ctx, spec.ID); err != nil {
+		return nil, err
+	}
 	if err := sn.Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
 		return nil, classify(err, op)
+	}
+	if e.disks != nil && spec.DiskBytes > 0 {
+		labels = withLabel(labels, diskLabel, strconv.FormatInt(spec.DiskBytes, 10))
 	}
 	c, err := e.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(img),
@@ -121,6 +128,10 @@ func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec, lab
 			_ = sn.Remove(context.WithoutCancel(ctx), spec.ID)
 		}
 		return nil, classify(err, op)
+	}
+	if err := e.attachDisk(ctx, spec.ID, spec.DiskBytes); err != nil {
+		e.deleteContainer(context.WithoutCancel(ctx), c)
+		return nil, err
 	}
 	return c, nil
 }
@@ -258,6 +269,14 @@ func (e *Engine) ensureTask(ctx context.Context, c containerd.Container) error {
 	if err := e.checkInitBinary(); err != nil {
 		return err
 	}
+	// After a host restart the disk is no longer mounted.
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return classify(err, op)
+	}
+	if err := e.attachDisk(ctx, c.ID(), diskBytes(labels)); err != nil {
+		return err
+	}
 	return e.startTask(ctx, c)
 }
 
@@ -285,6 +304,9 @@ func (e *Engine) startTask(ctx context.Context, c containerd.Container) error {
 func (e *Engine) deleteContainer(ctx context.Context, c containerd.Container) {
 	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
+	if err := e.detachDisk(ctx, c.ID()); err != nil {
+		e.log.WarnContext(ctx, "remove disk of a failed sandbox start", "sandbox", c.ID(), "err", err)
+	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		e.log.WarnContext(ctx, "delete container of a failed sandbox start", "sandbox", c.ID(), "err", err)
 	}

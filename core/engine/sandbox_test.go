@@ -36,7 +36,7 @@ func (e *env) pullSandboxImage(t *testing.T, tag string, opts ...testregistry.Im
 // start starts a sandbox from image and returns its id.
 func (e *env) start(t *testing.T, image string, tweak ...func(*core.SandboxSpec)) string {
 	t.Helper()
-	spec := core.SandboxSpec{ID: "sb-" + randomHex(4), Image: image, VCPUs: 1, MemoryBytes: 256 << 20, Hostname: "box"}
+	spec := core.SandboxSpec{ID: "sb-" + randomHex(4), Image: image, VCPUs: 1, MemoryBytes: 256 << 20, Hostname: "box", DiskBytes: testDisk}
 	for _, f := range tweak {
 		f(&spec)
 	}
@@ -293,3 +293,6 @@ func TestMemoryCaptureRefused(t *testing.T) {
 		t.Errorf("images after a refused capture: %v", names)
 	}
 }
+
+// testDisk is the disk of the sandboxes tests start (start).
+const testDisk = 256 << 20
