@@ -102,7 +102,7 @@ type CreateSandboxRequest struct {
 	// fs capacity, which is also the least a sandbox may ask for.
 	DiskBytes int64
 	Timeout   time.Duration // 0: no deadline
-	OnTimeout   TimeoutAction
+	OnTimeout TimeoutAction
 	// WaitForSnapshot bounds how long to wait for a snapshot still building.
 	WaitForSnapshot time.Duration
 }

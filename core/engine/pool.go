@@ -43,7 +43,7 @@ type warmPool struct {
 	ready    map[warmKey][]string // ids of idle warm sandboxes
 	recent   []warmKey            // most recently started first
 	filling  map[warmKey]bool     // a filler runs
-	reserved map[string]bool     // ids handed out, not yet adopted or killed
+	reserved map[string]bool      // ids handed out, not yet adopted or killed
 	wg       sync.WaitGroup
 	ctx      context.Context // ends at Engine.Close
 	stop     context.CancelFunc
