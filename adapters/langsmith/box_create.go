@@ -21,6 +21,7 @@ type createBoxBody struct {
 	IdleTTLSeconds *int              `json:"idle_ttl_seconds"`
 	VCPUs          int               `json:"vcpus"`
 	MemBytes       int64             `json:"mem_bytes"`
+	FSCapacity     int64             `json:"fs_capacity_bytes"`
 	EnvVars        map[string]string `json:"env_vars"`
 	Labels         map[string]string `json:"labels"`
 }
@@ -39,6 +40,7 @@ func (a *API) createBox(c *gin.Context) {
 	req := core.CreateSandboxRequest{
 		SnapshotRef: ref, Name: body.Name, VCPUs: body.VCPUs, MemoryBytes: body.MemBytes,
 		Env: body.EnvVars, Metadata: body.Labels, WaitForSnapshot: time.Duration(body.Timeout) * time.Second,
+		DiskBytes: body.FSCapacity,
 	}
 	// Idle TTL: the box is stopped (frozen) when it runs out; 0 = never.
 	if body.IdleTTLSeconds != nil && *body.IdleTTLSeconds > 0 {

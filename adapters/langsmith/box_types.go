@@ -18,6 +18,7 @@ type boxJSON struct {
 	DataplaneURL  string            `json:"dataplane_url"`
 	VCPUs         int               `json:"vcpus"`
 	MemBytes      int64             `json:"mem_bytes"`
+	FSCapacity    int64             `json:"fs_capacity_bytes,omitempty"`
 	Labels        map[string]string `json:"labels"`
 	CreatedAt     string            `json:"created_at"`
 	UpdatedAt     string            `json:"updated_at"`
@@ -37,7 +38,7 @@ func (a *API) toBoxJSON(c *gin.Context, sb *core.Sandbox) boxJSON {
 	out := boxJSON{
 		ID: sb.ID, Name: sb.Name, Status: boxStatus[sb.State], StatusMessage: sb.StatusMessage,
 		SnapshotID: sb.SnapshotID, DataplaneURL: a.dataplaneURL(c, sb.ID), VCPUs: sb.VCPUs,
-		MemBytes: sb.MemoryBytes, Labels: sb.Metadata, CreatedAt: timestamp(sb.CreatedAt), UpdatedAt: timestamp(sb.UpdatedAt),
+		MemBytes: sb.MemoryBytes, FSCapacity: sb.DiskBytes, Labels: sb.Metadata, CreatedAt: timestamp(sb.CreatedAt), UpdatedAt: timestamp(sb.UpdatedAt),
 	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}

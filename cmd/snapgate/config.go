@@ -33,6 +33,10 @@ type Config struct {
 	DefaultImage        string
 	PublicURL           string
 	E2BDomain           string
+	// SandboxDisks bounds each sandbox's writes by a loop-mounted disk of
+	// its own under DataDir/disks (SNAPGATE_SANDBOX_DISKS, default on;
+	// "off" leaves sandboxes writing to the host's disk unbounded).
+	SandboxDisks bool
 	// InitBinary is the static busybox sandboxes run as their init; the
 	// path must hold it on the host and in this process's view alike.
 	InitBinary string
@@ -88,6 +92,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("SNAPGATE_INSECURE_REGISTRIES: %q is not host:port", h))
 		}
 		c.InsecureRegistries = append(c.InsecureRegistries, h)
+	}
+	switch v := get("SNAPGATE_SANDBOX_DISKS", "on"); v {
+	case "on", "off":
+		c.SandboxDisks = v == "on"
+	default:
+		errs = append(errs, fmt.Errorf("SNAPGATE_SANDBOX_DISKS must be on or off, got %q", v))
 	}
 	var err error
 	if c.BuildWorkers, err = strconv.Atoi(get("SNAPGATE_BUILD_WORKERS", "4")); err != nil || c.BuildWorkers < 1 {

@@ -571,6 +571,7 @@ func (n *crashNode) snapshotDiff(ctx context.Context, reachable map[string]bool)
 func (n *crashNode) wipe() {
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), n.ns), 30*time.Second)
 	defer cancel()
+	testenv.ReleaseDisks(n.t, n.env["SNAPGATE_DATA_DIR"])
 	cs, _ := n.ctr.Containers(ctx)
 	for _, c := range cs {
 		if task, err := c.Task(ctx, nil); err == nil {

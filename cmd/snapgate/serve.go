@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -80,14 +81,21 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 	// engine.New waits for the socket until its context ends: bound it.
 	ectx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	diskDir := ""
+	if cfg.SandboxDisks {
+		diskDir = filepath.Join(cfg.DataDir, "disks")
+	}
 	eng, err := engine.New(ectx, engine.Options{
 		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
 		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages, InitBinary: cfg.InitBinary,
-		Node: cfg.NodeName, Fault: faultFunc(cfg.Fault, logger),
+		Node: cfg.NodeName, Fault: faultFunc(cfg.Fault, logger), DiskDir: diskDir,
 	})
 	if err != nil {
 		st.Close()
+		if errors.Is(err, engine.ErrNoDisks) {
+			return nil, fmt.Errorf("%w (SNAPGATE_SANDBOX_DISKS=off runs sandboxes without a disk bound)", err)
+		}
 		return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.ContainerdAddress, err)
 	}
 	srv := &Server{store: st, engine: eng, cfg: cfg}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,10 @@ const (
 	MinDiskBytes = 16 << 20
 )
 
+// ErrNoDisks is returned by New when Options.DiskDir is set and this host
+// cannot make sandbox disks.
+var ErrNoDisks = errors.New("this host cannot bound sandbox disks")
+
 // disks makes, mounts and removes sandbox disk images under dir.
 type disks struct {
 	dir  string // <DiskDir>/<namespace>
@@ -50,10 +55,10 @@ type disks struct {
 func newDisks(root, ns string) (*disks, error) {
 	mkfs, err := exec.LookPath("mkfs.ext4")
 	if err != nil {
-		return nil, fmt.Errorf("sandbox disks need mkfs.ext4 (Debian: e2fsprogs): %w", err)
+		return nil, fmt.Errorf("%w: mkfs.ext4 is missing (Debian: e2fsprogs): %w", ErrNoDisks, err)
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		return nil, fmt.Errorf("sandbox disks need loop devices: %w", err)
+		return nil, fmt.Errorf("%w: no loop devices: %w", ErrNoDisks, err)
 	}
 	dir := filepath.Join(root, ns)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -157,9 +162,8 @@ func (d *disks) detach(id, snapDir string) error {
 	return nil
 }
 
-// isMountPoint tells whether dir is the root of a mount (another device
-// than its parent's, or the same device mounted again: compared by mount
-// id).
+// isMountPoint tells whether dir is the root of a mount of another device
+// than its parent's (as a sandbox disk is).
 func isMountPoint(dir string) (bool, error) {
 	var st, pst unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
@@ -285,4 +289,69 @@ func (e *Engine) detachDisk(ctx context.Context, id string) error {
 func diskBytes(labels map[string]string) int64 {
 	n, _ := strconv.ParseInt(labels[diskLabel], 10, 64)
 	return n
+}
+
+// checkMountsReach fails when a mount made here would not be seen by the
+// containerd at address, whose shims mount sandbox roots: a disk mounted
+// only in this process's mount namespace would leave the sandbox writing
+// to the host's file system unbounded while captures read the empty disk.
+// It passes when both share a mount namespace, or a probe mount made here
+// shows up in containerd's mount table (propagation). When containerd's
+// process cannot be seen (another pid namespace) it cannot tell, and
+// passes.
+func (d *disks) checkMountsReach(address string) error {
+	pid, err := peerPid(address)
+	if err != nil || pid <= 0 {
+		return nil
+	}
+	ours, err1 := os.Readlink("/proc/self/ns/mnt")
+	theirs, err2 := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/mnt")
+	if err1 != nil || err2 != nil || ours == theirs {
+		return nil
+	}
+	probe, err := os.MkdirTemp(d.dir, ".probe-")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNoDisks, err)
+	}
+	defer os.Remove(probe)
+	if err := unix.Mount("snapgate-probe", probe, "tmpfs", unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_NOSUID, "size=4k"); err != nil {
+		return fmt.Errorf("%w: probe mount: %w", ErrNoDisks, err)
+	}
+	defer unix.Unmount(probe, unix.MNT_DETACH)
+	var st unix.Stat_t
+	if err := unix.Stat(probe, &st); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoDisks, err)
+	}
+	info, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/mountinfo")
+	if err != nil {
+		return nil
+	}
+	devno := fmt.Sprintf(" %d:%d ", unix.Major(st.Dev), unix.Minor(st.Dev))
+	if !strings.Contains(string(info), devno) {
+		return fmt.Errorf("%w: mounts made by this process do not reach containerd's mount namespace (pid %d): run snapgate in containerd's mount namespace or with mount propagation from it (Kubernetes: mountPropagation Bidirectional)", ErrNoDisks, pid)
+	}
+	return nil
+}
+
+// peerPid is the pid of the process serving the unix socket address.
+func peerPid(address string) (int, error) {
+	conn, err := net.Dial("unix", strings.TrimPrefix(address, "unix://"))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var serr error
+	err = raw.Control(func(fd uintptr) { cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return int(cred.Pid), nil
 }

@@ -3,7 +3,9 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/engine"
 )
 
 // A sandbox cannot write more than its disk: past it the write fails with
@@ -126,4 +129,30 @@ func (e *env) unmountDisk(t *testing.T, id string) {
 		}
 	}
 	t.Fatalf("no upper directory in %v", mounts)
+}
+
+// An engine whose mounts would not reach containerd (it runs in a mount
+// namespace of its own, without propagation) refuses to start with disks
+// rather than let sandboxes write past them unseen. The test runs itself
+// again under unshare(1) for that.
+func TestDisksNeedMountsToReachContainerd(t *testing.T) {
+	if os.Getenv("SNAPGATE_TEST_CHILD") == "disks" {
+		_, err := engine.New(t.Context(), engine.Options{Address: ctrAddress, Namespace: "snapgate-test-child", DiskDir: t.TempDir()})
+		if !errors.Is(err, engine.ErrNoDisks) {
+			t.Fatalf("engine.New in a private mount namespace = %v, want ErrNoDisks", err)
+		}
+		t.Log(err)
+		return
+	}
+	requireContainerd(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare(1)")
+	}
+	cmd := exec.CommandContext(t.Context(), "unshare", "--mount", "--propagation", "private",
+		os.Args[0], "-test.run=^TestDisksNeedMountsToReachContainerd$", "-test.v")
+	cmd.Env = append(os.Environ(), "SNAPGATE_TEST_CHILD=disks")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "do not reach containerd") {
+		t.Errorf("child: %v\n%s", err, out)
+	}
 }

@@ -193,7 +193,10 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		return nil, err
 	}
 	if opt.DiskDir != "" {
-		if e.disks, err = newDisks(opt.DiskDir, opt.Namespace); err != nil {
+		if e.disks, err = newDisks(opt.DiskDir, opt.Namespace); err == nil {
+			err = e.disks.checkMountsReach(opt.Address)
+		}
+		if err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("engine: %w", err)
 		}

@@ -83,10 +83,12 @@ func startContainerd(t *testing.T, root, dataDir, ns string) string {
 	t.Cleanup(func() {
 		// Sandboxes outlive containerd (their shims): remove them first.
 		clean := fmt.Sprintf(`c="ctr --address %[1]s -n %[2]s"
+%[3]s release %[4]s
 $c tasks ls -q 2>/dev/null | xargs -r -n1 $c tasks kill -s KILL >/dev/null 2>&1 || true
 sleep 0.5
 $c containers ls -q 2>/dev/null | xargs -r -n1 $c tasks rm -f >/dev/null 2>&1 || true
-$c containers ls -q 2>/dev/null | xargs -r $c containers rm >/dev/null 2>&1 || true`, sock, ns)
+$c containers ls -q 2>/dev/null | xargs -r $c containers rm >/dev/null 2>&1 || true`, sock, ns,
+			filepath.Join(root, "deploy", "disks.sh"), dataDir)
 		_ = exec.Command("bash", "-c", clean).Run()
 		if out, err := exec.Command(script, "down", dataDir).CombinedOutput(); err != nil {
 			t.Logf("containerd.sh down %s: %v\n%s", dataDir, err, out)
@@ -122,7 +124,9 @@ func startNode(t *testing.T, bin, ns, name, url, dataDir string, env map[string]
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	nd.cmd = exec.Command("ip", "netns", "exec", ns, bin, "serve")
+	// nsenter, not ip netns exec: that one also makes a mount namespace,
+	// and the sandbox disks snapgate mounts must reach containerd's.
+	nd.cmd = exec.Command("nsenter", "--net=/var/run/netns/"+ns, bin, "serve")
 	nd.cmd.Env = withoutEnv(os.Environ(), "SNAPGATE_CONTAINERD_ADDRESS")
 	for k, v := range env {
 		nd.cmd.Env = append(nd.cmd.Env, k+"="+v)
@@ -144,7 +148,7 @@ func startNode(t *testing.T, bin, ns, name, url, dataDir string, env map[string]
 	return nd
 }
 
-// stop signals the process (ip netns exec has exec'd into snapgate) and
+// stop signals the process (nsenter has exec'd into snapgate) and
 // waits for it to end.
 func (nd *node) stop(sig syscall.Signal) {
 	select {

@@ -20,6 +20,7 @@ cleanup() {
   ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks ls -q 2>/dev/null \
     | xargs -r -n1 ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks kill -s KILL >/dev/null 2>&1 || true
   sleep 0.5
+  "$root/deploy/disks.sh" release "$work" || true
   ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" containers ls -q 2>/dev/null \
     | xargs -r -n1 ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks rm -f >/dev/null 2>&1 || true
   ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" containers ls -q 2>/dev/null \

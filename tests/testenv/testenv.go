@@ -129,3 +129,18 @@ func RandomSuffix() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// ReleaseDisks unmounts the sandbox disks whose images lie under dataDir
+// (deploy/disks.sh), so a test that removes a stopped server's containers
+// itself can remove their snapshots too.
+func ReleaseDisks(t testing.TB, dataDir string) {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Errorf("release disks: %v", err)
+		return
+	}
+	if out, err := exec.Command(filepath.Join(root, "deploy", "disks.sh"), "release", dataDir).CombinedOutput(); err != nil {
+		t.Errorf("release disks under %s: %v: %s", dataDir, err, out)
+	}
+}
