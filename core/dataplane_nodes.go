@@ -23,7 +23,7 @@ import (
 // WithProcfd). Swapping the path after the check changes nothing: the
 // handle pins the inode.
 
-// openNode opens the resolved path real (abs names it to the client) as an
+// openNode opens the resolved path real as an
 // O_PATH handle without following a final symlink, and describes it.
 func (s sandboxFS) openNode(real string) (*os.File, os.FileInfo, error) {
 	h, err := s.root.OpenFile(rel(real), unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
