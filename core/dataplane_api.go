@@ -65,6 +65,13 @@ type DataplaneEngine interface {
 	// mounted while its task exists. Core opens it with os.OpenRoot, so no
 	// path (.., symlinks) can leave it. ErrNotFound, ErrFailedPrecondition.
 	RootFS(ctx context.Context, sandboxID string) (string, error)
+	// HoldFiles is taken around every dataplane call that changes the
+	// sandbox's files (write, mkdir, move, remove): it waits while a
+	// capture has the sandbox frozen, and keeps a capture from freezing it
+	// until release, so nothing changes the tree being captured. Holders
+	// never wait for one another, and reads take nothing. It fails only
+	// when ctx ends. Call release exactly once.
+	HoldFiles(ctx context.Context, sandboxID string) (release func(), err error)
 }
 
 // StartProcessRequest asks the dataplane for a process in a sandbox.

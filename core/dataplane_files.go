@@ -29,7 +29,8 @@ func (d *Dataplane) Files(ctx context.Context, t *Target, user string) (*Files, 
 		s.root.Close()
 		return nil, err
 	}
-	return &Files{fs: s, user: u, accts: accts}, nil
+	hold := func(ctx context.Context) (func(), error) { return d.opt.Engine.HoldFiles(ctx, id) }
+	return &Files{fs: s, user: u, accts: accts, hold: hold}, nil
 }
 
 // Files is a sandbox's filesystem seen as one user. Paths are resolved
@@ -43,6 +44,24 @@ type Files struct {
 	fs    sandboxFS
 	user  account
 	accts accounts
+	// hold is DataplaneEngine.HoldFiles for this sandbox; nil on the
+	// read-only Files a Watch makes.
+	hold func(ctx context.Context) (release func(), err error)
+}
+
+// changing waits until the sandbox's files may change (no capture has it
+// frozen) and keeps it so until release: every method that changes files
+// calls it first, and holds it to the end. Waiting ends with ctx, as
+// ErrUnavailable, which the vendors' clients retry.
+func (f *Files) changing(ctx context.Context) (release func(), err error) {
+	if f.hold == nil {
+		return nil, Errorf(ErrFailedPrecondition, "this view of the sandbox's files is read-only")
+	}
+	release, err = f.hold(ctx)
+	if err != nil {
+		return nil, WithCause(ErrUnavailable, err, "the sandbox is being captured: retry the change")
+	}
+	return release, nil
 }
 
 // Close releases the filesystem handle.
@@ -106,6 +125,11 @@ func (f *Files) linkTarget(real string) string {
 // when it already existed as a directory; an existing non-directory is
 // ErrInvalidArgument.
 func (f *Files) MakeDir(ctx context.Context, dir string) (info FileInfo, created bool, err error) {
+	release, err := f.changing(ctx)
+	if err != nil {
+		return FileInfo{}, false, err
+	}
+	defer release()
 	abs, err := f.Resolve(dir)
 	if err != nil {
 		return FileInfo{}, false, err
@@ -165,6 +189,11 @@ func splitPath(p string) []string {
 // moved itself, not its target. ErrNotFound, ErrAlreadyExists (dst is a
 // non-empty directory), ErrInvalidArgument.
 func (f *Files) Move(ctx context.Context, src, dst string) (FileInfo, error) {
+	release, err := f.changing(ctx)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	defer release()
 	srcAbs, err := f.Resolve(src)
 	if err != nil {
 		return FileInfo{}, err
@@ -200,6 +229,11 @@ func (f *Files) Move(ctx context.Context, src, dst string) (FileInfo, error) {
 // Remove deletes path recursively; a missing path is success. A final
 // symlink is removed, not its target. ErrInvalidArgument (the root).
 func (f *Files) Remove(ctx context.Context, p string) error {
+	release, err := f.changing(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	abs, err := f.Resolve(p)
 	if err != nil {
 		return err
@@ -229,20 +263,10 @@ func (f *Files) Open(ctx context.Context, p string) (ReadSeekCloser, FileInfo, e
 	if err != nil {
 		return nil, FileInfo{}, fsError(err, abs)
 	}
-	// O_NONBLOCK: opening a FIFO must not wait for a writer.
-	file, err := f.fs.root.OpenFile(rel(real), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// Checked on an O_PATH handle, then reopened: a FIFO, socket, device
+	// node or /proc file is refused without ever being opened for reading.
+	file, fi, err := f.fs.openContent(real, abs, os.O_RDONLY)
 	if err != nil {
-		return nil, FileInfo{}, fsError(err, abs)
-	}
-	fi, err := file.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = Errorf(ErrInvalidArgument, "path '%s' is not a regular file", abs)
-		if fi.IsDir() {
-			err = Errorf(ErrInvalidArgument, "path '%s' is a directory", abs)
-		}
-	}
-	if err != nil {
-		file.Close()
 		return nil, FileInfo{}, fsError(err, abs)
 	}
 	return file, f.info(abs, real, fi), nil
@@ -259,6 +283,11 @@ type ReadSeekCloser interface {
 // through. Never holds the content in memory. ErrInvalidArgument (path is
 // a directory or not a regular file), ErrResourceExhausted (no space left).
 func (f *Files) Write(ctx context.Context, p string, r io.Reader) (FileInfo, error) {
+	release, err := f.changing(ctx)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	defer release()
 	abs, err := f.Resolve(p)
 	if err != nil {
 		return FileInfo{}, err
@@ -273,7 +302,7 @@ func (f *Files) Write(ctx context.Context, p string, r io.Reader) (FileInfo, err
 	if err := f.mkdirs(path.Dir(real), abs); err != nil {
 		return FileInfo{}, err
 	}
-	file, err := f.fs.root.OpenFile(rel(real), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NONBLOCK, 0o644)
+	file, err := f.fs.openForWrite(real, abs)
 	if err != nil {
 		return FileInfo{}, fsError(err, abs)
 	}
@@ -289,8 +318,14 @@ func (f *Files) Write(ctx context.Context, p string, r io.Reader) (FileInfo, err
 
 // fill copies r into the open file and gives it to the user.
 func (f *Files) fill(ctx context.Context, file *os.File, r io.Reader, abs string) (os.FileInfo, error) {
-	if fi, err := file.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, Errorf(ErrInvalidArgument, "path '%s' is not a regular file", abs)
+	// openForWrite checked already; a second look on the handle written
+	// to costs one fstat and keeps this safe if that ever changes.
+	fi, err := file.Stat()
+	if err == nil {
+		err = checkContent(file, fi, abs, false)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := file.Chown(int(f.user.UID), int(f.user.GID)); err != nil {
 		return nil, fsError(err, abs)

@@ -74,6 +74,11 @@ func (f *Files) Glob(ctx context.Context, dir, pattern string, opt SearchOptions
 	defer w.cancel()
 	truncated, err = w.run(func(rel string, info FileInfo) (descend, stop bool) {
 		rs := strings.Split(rel, "/")
+		// A FIFO, socket or device node is no file to read: a match the
+		// client would download is only refused later.
+		if isSpecial(info.Mode) {
+			return false, false
+		}
 		if matchSegments(segs, rs) {
 			if len(matches) == limit {
 				return false, true
@@ -108,7 +113,10 @@ func (f *Files) Grep(ctx context.Context, dir, text, fileGlob string, opt Search
 		if info.Type == FileTypeDir {
 			return true, false
 		}
-		if info.Type != FileTypeFile || info.Size > maxGrepFileSize || !selects(rel) {
+		// The walk's lstat says what to skip without opening it (a FIFO
+		// would block, a device node reach the host's device); Open checks
+		// again on its handle, for what changed since.
+		if !info.Mode.IsRegular() || info.Size > maxGrepFileSize || !selects(rel) {
 			return false, false
 		}
 		var full bool

@@ -97,6 +97,12 @@ func (e *DataplaneEngine) RootFS(ctx context.Context, id string) (string, error)
 	return root, seedRoot(root)
 }
 
+// HoldFiles implements core.DataplaneEngine. The fake never captures, so
+// nothing ever waits.
+func (e *DataplaneEngine) HoldFiles(context.Context, string) (func(), error) {
+	return func() {}, nil
+}
+
 // seedRoot makes a new sandbox's files.
 func seedRoot(root string) error {
 	uid, gid := os.Getuid(), os.Getgid()

@@ -173,8 +173,17 @@ func (e *Engine) captureLayer(ctx context.Context, c containerd.Container, info 
 // paused sandbox is already frozen and stays so, a stopped one has nothing
 // that writes. The task is thawed on every path, with a live context, and
 // the frozen time is returned. The freeze lock keeps clients' pause and
-// resume (and exec starts) out meanwhile.
+// resume (and exec starts) out meanwhile, the files lock the dataplane's
+// writes (HoldFiles).
 func (e *Engine) frozen(ctx context.Context, c containerd.Container, fn func() error) (time.Duration, error) {
+	// Dataplane changes in flight finish first, later ones wait for the
+	// thaw. Taken before the freeze lock: waiting for an upload to end
+	// must not hold up pause, resume or exec starts.
+	unlockFiles, err := e.files.lock(ctx, c.ID())
+	if err != nil {
+		return 0, err
+	}
+	defer unlockFiles()
 	unlock, err := e.freezes.lock(ctx, c.ID())
 	if err != nil {
 		return 0, err

@@ -101,3 +101,10 @@ func (e *Engine) RootFS(ctx context.Context, sandboxID string) (string, error) {
 	}
 	return "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root", nil
 }
+
+// HoldFiles implements core.DataplaneEngine: a shared hold on the
+// sandbox's files lock, which a capture takes alone while it has the
+// sandbox frozen (frozen).
+func (e *Engine) HoldFiles(ctx context.Context, sandboxID string) (release func(), err error) {
+	return e.files.rlock(ctx, sandboxID)
+}

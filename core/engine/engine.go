@@ -140,7 +140,12 @@ type Engine struct {
 	// freezes serializes what freezes or thaws one sandbox (pause, resume,
 	// a capture's freeze) and exec starts, so a capture's own pause and
 	// resume never undo a client's, nor make an exec fail as "paused".
-	freezes   keyLock
+	freezes keyLock
+	// files is shared by dataplane calls that change a sandbox's files
+	// (HoldFiles) and taken alone by a capture for its frozen window, so
+	// the host writes nothing into a tree being captured (the freezer
+	// stops only the sandbox's own processes).
+	files     keyRWLock
 	pool      *warmPool  // nil on a zero Engine: no warm sandboxes
 	criu      *criuProbe // nil on a zero Engine: no memory snapshots
 	forceDiff bool       // captures take the diff-service path (tests)

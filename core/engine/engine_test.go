@@ -88,6 +88,8 @@ type envOptions struct {
 	warmPool   int  // warm sandboxes per image
 	// beforeFreeze runs between a fast capture's pre-copy and its freeze.
 	beforeFreeze func()
+	// fault is engine.Options.Fault (FaultCaptureAfterFreeze: frozen).
+	fault func(point string)
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -105,7 +107,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("containerd client: %v", err)
 	}
 	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture, WarmPool: o.warmPool,
-		DiskDir: e.diskDir}
+		DiskDir: e.diskDir, Fault: o.fault}
 	if !o.noInsecure {
 		opts.InsecureRegistries = []string{reg.Addr()}
 	}

@@ -7,3 +7,7 @@ func ForceDiffCapture(e *Engine) { e.forceDiff = true }
 // SetBeforeCaptureFreeze makes f run in each fast capture of e after the
 // copy made while the sandbox runs and before the sandbox is frozen.
 func SetBeforeCaptureFreeze(e *Engine, f func()) { e.beforeFreeze = f }
+
+// FileHoldWaiters counts the dataplane changes (and captures) waiting for
+// sandbox id's files lock.
+func FileHoldWaiters(e *Engine, id string) int { return e.files.waiters(id) }

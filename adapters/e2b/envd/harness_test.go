@@ -45,6 +45,9 @@ func (e *hostEngine) RootFS(_ context.Context, id string) (string, error) {
 	return "", core.Errorf(core.ErrNotFound, "sandbox %s has no task", id)
 }
 
+// HoldFiles: the host engine never captures, so nothing waits.
+func (e *hostEngine) HoldFiles(context.Context, string) (func(), error) { return func() {}, nil }
+
 func (e *hostEngine) StartProcess(ctx context.Context, id string, spec core.ProcessSpec, stdout, stderr io.Writer) (core.RunningProcess, error) {
 	root, err := e.RootFS(ctx, id)
 	if err != nil {
