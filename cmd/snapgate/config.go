@@ -53,6 +53,8 @@ type Config struct {
 	Fault string
 	// Node is this node's address, capacity and heartbeat settings.
 	Node NodeConfig
+	// Secrets seal registry passwords and sandbox access tokens at rest.
+	Secrets SecretKeys
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -128,6 +130,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = filepath.Join(c.DataDir, "snapgate.db")
+	}
+	if c.Secrets, err = loadSecretKeys(getenv, c.DataDir, c.SnapshotRegistry != nil); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ContainerdAddress == "" {
 		c.ContainerdAddress = "/run/containerd/containerd.sock"

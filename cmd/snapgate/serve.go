@@ -25,14 +25,39 @@ import (
 )
 
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if err := privateDir(cfg.DataDir, logger); err != nil {
+		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	ring, err := cfg.Secrets.keyring(logger)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	st, err := store.New(ctx, store.Options{DSN: cfg.DatabaseURL, Logger: logger, Sealer: ring})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// privateDir creates the data dir 0700, or makes an existing one 0700: it
+// holds the database and the secret key, which nobody else may read (an
+// operator's `mkdir -p` leaves it 0755).
+func privateDir(dir string, logger *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("stat data dir: %w", err)
+	}
+	if st.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("make data dir %s private: %w", dir, err)
+	}
+	logger.Warn("data dir was readable by others: made it 0700", "data_dir", dir, "was", st.Mode().Perm().String())
+	return nil
 }
 
 // faultFunc returns nil (no fault) for an empty point, else a hook that
