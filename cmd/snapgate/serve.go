@@ -215,7 +215,7 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, fw *forwarder, logger *s
 	r.UseRawPath = true
 	r.UnescapePathValues = true
 	r.Use(s.metrics.instrument())
-	r.Use(recoverJSON(logger), accessLog(logger), limitBody(s.cfg.MaxBodyBytes))
+	r.Use(recoverJSON(logger), accessLog(logger), progress(s.cfg.HTTP.Progress), limitBody(s.cfg.MaxBodyBytes))
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics.handler(s.Sandboxes, logger))
@@ -313,10 +313,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger
 	// Shutdown does not wait for hijacked connections).
 	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
-	hs := &http.Server{
-		Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return reqCtx },
-	}
+	hs := newHTTPServer(s.Handler, s.cfg.HTTP, reqCtx)
 	logger.Info("snapgate listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir, "containerd", s.cfg.ContainerdAddress)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -341,4 +338,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger
 		err = nil
 	}
 	return err
+}
+
+// newHTTPServer serves h with base as every request's parent context.
+// ReadTimeout covers headers and body of ordinary requests; streams and
+// uploads replace it with progress deadlines of their own (progress). No
+// WriteTimeout: it would cut long commands and downloads, which progress
+// bounds instead.
+func newHTTPServer(h http.Handler, t HTTPTimeouts, base context.Context) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, IdleTimeout: t.Idle,
+		BaseContext: func(net.Listener) context.Context { return base },
+	}
 }
