@@ -239,3 +239,21 @@ type Clock interface{ Now() time.Time }
 type SystemClock struct{}
 
 func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// Sealer encrypts secrets that must be usable again (registry passwords,
+// sandbox access tokens) so the database never holds them in clear; the
+// store applies it to those columns as rows are written and read.
+// Implemented by core/secrets.
+//
+// aad names the value's place (table, column and row id): a value sealed
+// for one row does not open for another, so someone who can write the
+// database cannot move a secret where it will be revealed.
+type Sealer interface {
+	// Seal returns the stored form of plaintext.
+	Seal(plaintext, aad string) (string, error)
+	// Open returns the plaintext of a stored value. stale reports a value
+	// that should be sealed again: clear text written before sealing, or
+	// sealed with a key that is no longer the current one. An error means
+	// the value cannot be opened with the configured keys.
+	Open(stored, aad string) (plaintext string, stale bool, err error)
+}

@@ -9,8 +9,8 @@ import (
 )
 
 // Registry holds credentials for pulling private images. The password has
-// to be usable for pulls, so it is stored as given (see README: protect the
-// database) and never returned by the API.
+// to be usable for pulls, so it cannot be hashed: the store seals it (a
+// Sealer) before it reaches the database, and the API never returns it.
 type Registry struct {
 	ID        string
 	TenantID  string

@@ -71,7 +71,9 @@ type Sandbox struct {
 	// Deadline is when the timeout action runs; zero means never.
 	Deadline time.Time
 	// AccessToken authorizes dataplane calls into this sandbox. It stays the
-	// same across pause and resume, as the SDKs expect.
+	// same across pause and resume, as the SDKs expect, and across secret
+	// key rotation: it is random and sealed at rest (a Sealer), not derived
+	// from the key, so rotating the key does not break running clients.
 	AccessToken string
 	Node        string
 	StartedAt   time.Time

@@ -109,20 +109,28 @@ func (r *apiKeyRow) toCore() *core.APIKey {
 	return &core.APIKey{ID: r.ID, TenantID: r.TenantID, Hash: r.Hash, Prefix: r.Prefix, CreatedAt: r.CreatedAt.UTC()}
 }
 
-func registryToRow(g *core.Registry) *registryRow {
+func (s *Store) registryToRow(g *core.Registry) (*registryRow, error) {
+	password, err := s.sealer.Seal(g.Password, registryPasswordAAD(g.ID))
+	if err != nil {
+		return nil, fmt.Errorf("seal password of registry %s: %w", g.ID, err)
+	}
 	return &registryRow{
 		ID: g.ID, TenantID: g.TenantID, Name: g.Name, URL: g.URL,
-		Username: g.Username, Password: g.Password, AuthType: g.AuthType, CreatedBy: g.CreatedBy,
+		Username: g.Username, Password: password, AuthType: g.AuthType, CreatedBy: g.CreatedBy,
 		CreatedAt: dbTime(g.CreatedAt), UpdatedAt: dbTime(g.UpdatedAt),
-	}
+	}, nil
 }
 
-func (r *registryRow) toCore() *core.Registry {
+func (s *Store) registryToCore(r *registryRow) (*core.Registry, error) {
+	password, _, err := s.sealer.Open(r.Password, registryPasswordAAD(r.ID))
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", r.ID, err)
+	}
 	return &core.Registry{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, URL: r.URL,
-		Username: r.Username, Password: r.Password, AuthType: r.AuthType, CreatedBy: r.CreatedBy,
+		Username: r.Username, Password: password, AuthType: r.AuthType, CreatedBy: r.CreatedBy,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-	}
+	}, nil
 }
 
 // nullString is v, or nil (NULL) when v is empty.
@@ -209,7 +217,7 @@ func liveName(name string, st core.SandboxState) *string {
 	return nullString(name)
 }
 
-func sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
+func (s *Store) sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
 	if err := checkMap("env", b.Env); err != nil {
 		return nil, err
 	}
@@ -224,19 +232,23 @@ func sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata of sandbox %s: %w", b.ID, err)
 	}
+	token, err := s.sealer.Seal(b.AccessToken, accessTokenAAD(b.ID))
+	if err != nil {
+		return nil, fmt.Errorf("seal access token of sandbox %s: %w", b.ID, err)
+	}
 	return &sandboxRow{
 		ID: b.ID, TenantID: b.TenantID, Name: b.Name, LiveName: liveName(b.Name, b.State),
 		SnapshotID: b.SnapshotID, TemplateRef: b.TemplateRef,
 		State: string(b.State), StatusMessage: b.StatusMessage,
 		VCPUs: b.VCPUs, MemoryBytes: b.MemoryBytes, DiskBytes: b.DiskBytes,
 		Env: env, Metadata: meta, OnTimeout: string(b.OnTimeout),
-		Deadline: nullTime(b.Deadline), AccessToken: b.AccessToken, Node: b.Node,
+		Deadline: nullTime(b.Deadline), AccessToken: token, Node: b.Node,
 		StartedAt: nullTime(b.StartedAt),
 		CreatedAt: dbTime(b.CreatedAt), UpdatedAt: dbTime(b.UpdatedAt),
 	}, nil
 }
 
-func (r *sandboxRow) toCore() (*core.Sandbox, error) {
+func (s *Store) sandboxToCore(r *sandboxRow) (*core.Sandbox, error) {
 	env, err := decodeMap(r.Env)
 	if err != nil {
 		return nil, fmt.Errorf("decode env of sandbox %s: %w", r.ID, err)
@@ -245,13 +257,17 @@ func (r *sandboxRow) toCore() (*core.Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode metadata of sandbox %s: %w", r.ID, err)
 	}
+	token, _, err := s.sealer.Open(r.AccessToken, accessTokenAAD(r.ID))
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", r.ID, err)
+	}
 	return &core.Sandbox{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name,
 		SnapshotID: r.SnapshotID, TemplateRef: r.TemplateRef,
 		State: core.SandboxState(r.State), StatusMessage: r.StatusMessage,
 		VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, DiskBytes: r.DiskBytes,
 		Env: env, Metadata: meta, OnTimeout: core.TimeoutAction(r.OnTimeout),
-		Deadline: coreTime(r.Deadline), AccessToken: r.AccessToken, Node: r.Node,
+		Deadline: coreTime(r.Deadline), AccessToken: token, Node: r.Node,
 		StartedAt: coreTime(r.StartedAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}, nil

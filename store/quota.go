@@ -36,7 +36,7 @@ func (s *Store) lockQuota(tx *gorm.DB, kind, tenant string) error {
 // sandboxes counted in the same transaction; admit's error is returned
 // unchanged and nothing is inserted. Otherwise as CreateSandbox.
 func (s *Store) CreateSandboxWithin(ctx context.Context, b *core.Sandbox, admit func(core.Usage) error) error {
-	row, err := sandboxToRow(b)
+	row, err := s.sandboxToRow(b)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,11 @@ import (
 // CreateRegistry stores g. ErrAlreadyExists when its tenant already has a
 // registry of that name (or the id is taken).
 func (s *Store) CreateRegistry(ctx context.Context, g *core.Registry) error {
-	if err := s.db.WithContext(ctx).Create(registryToRow(g)).Error; err != nil {
+	row, err := s.registryToRow(g)
+	if err != nil {
+		return err
+	}
+	if err := s.db.WithContext(ctx).Create(row).Error; err != nil {
 		return dbError(err, "create", fmt.Sprintf("registry %q", g.Name))
 	}
 	return nil
@@ -30,7 +34,7 @@ func (s *Store) GetRegistry(ctx context.Context, tenantID, nameOrID string) (*co
 	if err != nil {
 		return nil, dbError(err, "get", fmt.Sprintf("registry %q", nameOrID))
 	}
-	return row.toCore(), nil
+	return s.registryToCore(&row)
 }
 
 // ListRegistries returns a page of the tenant's registries by name.
@@ -45,7 +49,9 @@ func (s *Store) ListRegistries(ctx context.Context, tenantID string, f core.Regi
 	}
 	out := make([]*core.Registry, len(rows))
 	for i := range rows {
-		out[i] = rows[i].toCore()
+		if out[i], err = s.registryToCore(&rows[i]); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -53,7 +59,10 @@ func (s *Store) ListRegistries(ctx context.Context, tenantID string, f core.Regi
 // UpdateRegistry saves every field of g but its id and tenant, which select
 // the row. ErrNotFound, ErrAlreadyExists (name taken in the tenant).
 func (s *Store) UpdateRegistry(ctx context.Context, g *core.Registry) error {
-	row := registryToRow(g)
+	row, err := s.registryToRow(g)
+	if err != nil {
+		return err
+	}
 	res := s.db.WithContext(ctx).Model(&registryRow{}).Scopes(inTenant(g.TenantID)).
 		Where("id = ?", g.ID).
 		Updates(map[string]any{

@@ -17,7 +17,7 @@ import (
 // tenant has the same name (or the id is taken); ErrInvalidArgument when
 // env or metadata holds invalid UTF-8 or NUL characters.
 func (s *Store) CreateSandbox(ctx context.Context, b *core.Sandbox) error {
-	row, err := sandboxToRow(b)
+	row, err := s.sandboxToRow(b)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func (s *Store) GetSandbox(ctx context.Context, tenantID, id string) (*core.Sand
 	if err != nil {
 		return nil, dbError(err, "get", fmt.Sprintf("sandbox %q", id))
 	}
-	return row.toCore()
+	return s.sandboxToCore(&row)
 }
 
 // GetSandboxByName returns the tenant's live sandbox of that name.
@@ -56,7 +56,7 @@ func (s *Store) GetSandboxByName(ctx context.Context, tenantID, name string) (*c
 	if err != nil {
 		return nil, dbError(err, "get", fmt.Sprintf("sandbox %q", name))
 	}
-	return row.toCore()
+	return s.sandboxToCore(&row)
 }
 
 // ListSandboxes returns the tenant's sandboxes in f.States (every live
@@ -87,7 +87,7 @@ func (s *Store) ListSandboxes(ctx context.Context, tenantID string, f core.Sandb
 	if err := q.Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list sandboxes of tenant %q: %w", tenantID, err)
 	}
-	return sandboxesToCore(rows)
+	return s.sandboxesToCore(rows)
 }
 
 // metadataHas keeps rows whose metadata object has every key of want with
@@ -210,7 +210,7 @@ func (s *Store) ListExpiredSandboxes(ctx context.Context, node string, now time.
 	if err != nil {
 		return nil, fmt.Errorf("list expired sandboxes of node %q: %w", node, err)
 	}
-	return sandboxesToCore(rows)
+	return s.sandboxesToCore(rows)
 }
 
 // ListNodeSandboxes returns the live sandboxes of every tenant on node,
@@ -224,7 +224,7 @@ func (s *Store) ListNodeSandboxes(ctx context.Context, node string) ([]*core.San
 	if err != nil {
 		return nil, fmt.Errorf("list sandboxes of node %q: %w", node, err)
 	}
-	return sandboxesToCore(rows)
+	return s.sandboxesToCore(rows)
 }
 
 // CountSnapshotUsers returns how many live sandboxes (of any tenant) were
@@ -263,10 +263,10 @@ func (s *Store) CountNodeSandboxes(ctx context.Context, node string) (map[core.S
 	return out, nil
 }
 
-func sandboxesToCore(rows []sandboxRow) ([]*core.Sandbox, error) {
+func (s *Store) sandboxesToCore(rows []sandboxRow) ([]*core.Sandbox, error) {
 	out := make([]*core.Sandbox, len(rows))
 	for i := range rows {
-		b, err := rows[i].toCore()
+		b, err := s.sandboxToCore(&rows[i])
 		if err != nil {
 			return nil, err
 		}

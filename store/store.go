@@ -31,6 +31,23 @@ import (
 type Store struct {
 	db       *gorm.DB
 	postgres bool // else SQLite
+	sealer   core.Sealer
+}
+
+// Options configure New.
+type Options struct {
+	// DSN selects the database: postgres:// or postgresql:// for
+	// PostgreSQL; anything else is the path (or file: URI) of a SQLite
+	// database, created if missing, with mode 0600.
+	DSN    string
+	Logger *slog.Logger
+	// Sealer encrypts registry passwords and sandbox access tokens as rows
+	// are written and opens them as they are read. Sealing lives here, at
+	// the row boundary, because those are the only places the columns are
+	// converted: core and the adapters keep working with clear values and
+	// cannot forget to seal on one of their many read paths. nil stores
+	// them in clear (tests and tools only).
+	Sealer core.Sealer
 }
 
 var _ core.Store = (*Store)(nil)
@@ -42,12 +59,23 @@ const slowQuery = 500 * time.Millisecond
 // beside the writer, busy_timeout waits for another process's write lock
 // instead of failing with SQLITE_BUSY, and immediate transactions take the
 // write lock up front so two writers never deadlock upgrading a read lock.
-const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+// secure_delete=fast zeroes the old bytes of a rewritten row in pages that
+// are written anyway, so a secret re-sealed from clear text does not stay
+// readable in the file's free space.
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=secure_delete(fast)&_txlock=immediate"
 
-// Open connects to dsn and migrates the schema. A dsn starting with
-// postgres:// or postgresql:// selects PostgreSQL; anything else is the path
-// (or file: URI) of a SQLite database, created if missing.
+// Open is New without a Sealer: secrets are stored in clear. For tests and
+// tools; the server uses New.
 func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	return New(ctx, Options{DSN: dsn, Logger: log})
+}
+
+// New connects to the database, migrates the schema and re-seals secrets
+// that are in clear or sealed with a previous key. It fails when a stored
+// secret cannot be opened with the configured keys: a server with the
+// wrong key would otherwise start and fail on every pull and envd call.
+func New(ctx context.Context, opt Options) (*Store, error) {
+	dsn, log := opt.DSN, opt.Logger
 	if dsn == "" {
 		return nil, errors.New("open store: empty dsn")
 	}
@@ -62,6 +90,9 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		sep := "?"
 		if strings.Contains(dsn, "?") {
 			sep = "&"
+		}
+		if err := privateSQLiteFiles(dsn); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
 		}
 		dialector = sqlite.Open(dsn + sep + sqlitePragmas)
 	}
@@ -80,7 +111,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err := registerUnavailable(db); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Store{db: db, postgres: isPostgres}
+	s := &Store{db: db, postgres: isPostgres, sealer: opt.Sealer}
+	if s.sealer == nil {
+		s.sealer = clearText{}
+	}
 	if !isPostgres {
 		sqlDB, err := db.DB()
 		if err != nil {
@@ -95,6 +129,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store (%s): %w", dialector.Name(), err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := s.reseal(ctx, log); err != nil {
 		_ = s.Close()
 		return nil, err
 	}

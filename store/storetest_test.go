@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/secrets"
 	"github.com/snapgate/snapgate/store"
 )
 
@@ -59,6 +61,7 @@ func allCases() []storeCase {
 	cs = append(cs, registryRefCases()...)
 	cs = append(cs, quotaCases()...)
 	cs = append(cs, nodeCases()...)
+	cs = append(cs, sealCases()...)
 	return cs
 }
 
@@ -82,9 +85,17 @@ func TestStore(t *testing.T) {
 	}
 }
 
+// suiteKey seals the secrets of every case's store, so every round trip
+// also goes through sealing.
+var suiteKey = bytes.Repeat([]byte{0x5e}, secrets.KeySize)
+
 func openStore(t *testing.T, dsn string) *store.Store {
 	t.Helper()
-	st, err := store.Open(t.Context(), dsn, testLogger(t))
+	ring, err := secrets.New(suiteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(t.Context(), store.Options{DSN: dsn, Logger: testLogger(t), Sealer: ring})
 	if err != nil {
 		t.Fatalf("Open(%q): %v", dsn, err)
 	}

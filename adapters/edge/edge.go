@@ -57,10 +57,20 @@ func (v *Validator) Check(c *gin.Context, ginPath string) error {
 	err := openapi3filter.ValidateRequest(c.Request.Context(), &openapi3filter.RequestValidationInput{
 		Request: c.Request, PathParams: params, Route: route, Options: validationOptions,
 	})
-	if err != nil {
-		return core.WithCause(core.ErrInvalidArgument, err, "%s", Describe(err))
+	ints, ierr := integerProblems(c.Request, route.Operation)
+	if ierr != nil {
+		return core.WithCause(core.ErrInvalidArgument, ierr, "cannot read the request body")
 	}
-	return nil
+	if err == nil && len(ints) == 0 {
+		return nil
+	}
+	msgs := ints
+	if err != nil {
+		msgs = append([]string{Describe(err)}, ints...)
+	} else {
+		err = errors.New("integer out of range")
+	}
+	return core.WithCause(core.ErrInvalidArgument, err, "%s", strings.Join(msgs, "; "))
 }
 
 // NewRequestID returns a random request id.

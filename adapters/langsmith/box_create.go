@@ -44,7 +44,12 @@ func (a *API) createBox(c *gin.Context) {
 	}
 	// Idle TTL: the box is stopped (frozen) when it runs out; 0 = never.
 	if body.IdleTTLSeconds != nil && *body.IdleTTLSeconds > 0 {
-		req.Timeout, req.OnTimeout = time.Duration(*body.IdleTTLSeconds)*time.Second, core.TimeoutPause
+		ttl, err := secondsField("idle_ttl_seconds", int64(*body.IdleTTLSeconds))
+		if err != nil {
+			a.writeError(c, err)
+			return
+		}
+		req.Timeout, req.OnTimeout = ttl, core.TimeoutPause
 	}
 	sb, err := a.sandboxes.Create(ctx(c), req)
 	if err != nil {

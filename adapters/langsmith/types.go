@@ -2,6 +2,7 @@ package langsmith
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"time"
 
@@ -127,4 +128,17 @@ func listParams(c *gin.Context) (limit, offset int, err error) {
 		offset, err = atoi("cursor")
 	}
 	return
+}
+
+// maxSeconds is the most seconds a time.Duration holds (about 292 years).
+const maxSeconds = math.MaxInt64 / int64(time.Second)
+
+// secondsField converts a count of seconds from field to a duration. Multiplying
+// a larger count wraps around, to a negative duration or, worse, a short
+// positive one that would be stored as the box's deadline.
+func secondsField(field string, n int64) (time.Duration, error) {
+	if n < 0 || n > maxSeconds {
+		return 0, core.Errorf(core.ErrInvalidArgument, "%s must be between 0 and %d, got %d", field, maxSeconds, n)
+	}
+	return time.Duration(n) * time.Second, nil
 }

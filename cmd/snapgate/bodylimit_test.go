@@ -20,6 +20,16 @@ import (
 // the router of serve.go does.
 func bodyLimitServer(t *testing.T, limit int64) (*httptest.Server, string) {
 	t.Helper()
+	r, key := vendorRouter(t, recoverJSON(adaptertest.Logger()), limitBody(limit))
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv, key
+}
+
+// vendorRouter is both vendor adapters behind middleware mw, on a fake
+// engine, and an API key of theirs.
+func vendorRouter(t *testing.T, mw ...gin.HandlerFunc) (*gin.Engine, string) {
+	t.Helper()
 	env := adaptertest.New(t)
 	lsSpec, err := specs.LangSmith(t.Context())
 	if err != nil {
@@ -42,16 +52,14 @@ func bodyLimitServer(t *testing.T, limit int64) (*httptest.Server, string) {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	r.UseRawPath, r.UnescapePathValues = true, true
-	r.Use(recoverJSON(adaptertest.Logger()), limitBody(limit))
+	r.Use(mw...)
 	if err := ls.Register(r); err != nil {
 		t.Fatal(err)
 	}
 	if err := eb.Register(r); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return srv, env.KeyA
+	return r, env.KeyA
 }
 
 // hideLength keeps the client from knowing the body's length, so it is

@@ -57,6 +57,10 @@ type Config struct {
 	Fault string
 	// Node is this node's address, capacity and heartbeat settings.
 	Node NodeConfig
+	// Secrets seal registry passwords and sandbox access tokens at rest.
+	Secrets SecretKeys
+	// HTTP bounds slow clients (SNAPGATE_HTTP_*_TIMEOUT).
+	HTTP HTTPTimeouts
 }
 
 // LoadConfig reads the environment through getenv and validates it.
@@ -118,6 +122,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.ShutdownDelay, err = time.ParseDuration(get("SNAPGATE_SHUTDOWN_DELAY", "0s")); err != nil || c.ShutdownDelay < 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_SHUTDOWN_DELAY must be a duration like 5s (0s for none)"))
 	}
+	if c.HTTP, err = loadHTTPTimeouts(get); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Quotas, err = loadQuotas(get); err != nil {
 		errs = append(errs, err)
 	}
@@ -138,6 +145,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = filepath.Join(c.DataDir, "snapgate.db")
+	}
+	if c.Secrets, err = loadSecretKeys(getenv, c.DataDir, c.SnapshotRegistry != nil); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ContainerdAddress == "" {
 		c.ContainerdAddress = "/run/containerd/containerd.sock"

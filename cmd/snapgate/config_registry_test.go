@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,10 @@ func TestLoadConfigSnapshotRegistry(t *testing.T) {
 	}
 	for _, tc := range good {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := LoadConfig(env(tc.env))
+			// Nodes sharing a registry share a database: they need a key.
+			e := map[string]string{"SNAPGATE_SECRET_KEY": testSecretKey}
+			maps.Copy(e, tc.env)
+			c, err := LoadConfig(env(e))
 			if err != nil {
 				t.Fatal(err)
 			}

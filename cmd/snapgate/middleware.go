@@ -119,10 +119,39 @@ func limitBody(n int64) gin.HandlerFunc {
 	}
 }
 
+// Lingering close of a refused body, as nginx does it: after the 413 is
+// sent, up to lingerBytes more of the body are read and dropped, for at
+// most lingerTime, before the connection closes. Closing on unread data
+// makes the kernel answer the client's next segments with a reset, which
+// discards the 413 the client has not read yet: SDKs then report a
+// connection reset instead of "too large". The bounds keep a client from
+// making the server read forever.
+const (
+	lingerBytes = 16 << 20
+	lingerTime  = 10 * time.Second
+)
+
 func tooLarge(c *gin.Context) {
-	c.Header("Connection", "close") // the rest of the body is not read
+	c.Header("Connection", "close") // the body is not read to its end
+	rc := http.NewResponseController(c.Writer)
+	// Without full duplex, net/http gives up on the body once the
+	// response is written, and the drain below would read nothing.
+	_ = rc.EnableFullDuplex()
 	c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge,
 		vendorError(http.StatusRequestEntityTooLarge, "PayloadTooLarge", "request body larger than the configured limit"))
+	_ = rc.Flush()
+	linger(c.Request, rc)
+}
+
+// linger reads what is left of r's body within the lingering bounds.
+func linger(r *http.Request, rc *http.ResponseController) {
+	// A client waiting for "100 Continue" got the final status instead and
+	// sends no body.
+	if r.Body == nil || r.Body == http.NoBody || strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, r.Body, lingerBytes)
 }
 
 // vendorError is an error body before any adapter is chosen: LangSmith's

@@ -26,14 +26,39 @@ import (
 )
 
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if err := privateDir(cfg.DataDir, logger); err != nil {
+		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	ring, err := cfg.Secrets.keyring(logger)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	st, err := store.New(ctx, store.Options{DSN: cfg.DatabaseURL, Logger: logger, Sealer: ring})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// privateDir creates the data dir 0700, or makes an existing one 0700: it
+// holds the database and the secret key, which nobody else may read (an
+// operator's `mkdir -p` leaves it 0755).
+func privateDir(dir string, logger *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("stat data dir: %w", err)
+	}
+	if st.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("make data dir %s private: %w", dir, err)
+	}
+	logger.Warn("data dir was readable by others: made it 0700", "data_dir", dir, "was", st.Mode().Perm().String())
+	return nil
 }
 
 // faultFunc returns nil (no fault) for an empty point, else a hook that
@@ -198,7 +223,7 @@ func (s *Server) router(ls *langsmith.API, eb *e2b.API, fw *forwarder, logger *s
 	r.UseRawPath = true
 	r.UnescapePathValues = true
 	r.Use(s.metrics.instrument())
-	r.Use(recoverJSON(logger), accessLog(logger), limitBody(s.cfg.MaxBodyBytes))
+	r.Use(recoverJSON(logger), accessLog(logger), progress(s.cfg.HTTP.Progress), limitBody(s.cfg.MaxBodyBytes))
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics.handler(s.Sandboxes, logger))
@@ -296,10 +321,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger
 	// Shutdown does not wait for hijacked connections).
 	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
-	hs := &http.Server{
-		Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return reqCtx },
-	}
+	hs := newHTTPServer(s.Handler, s.cfg.HTTP, reqCtx)
 	logger.Info("snapgate listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir, "containerd", s.cfg.ContainerdAddress)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -324,4 +346,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger
 		err = nil
 	}
 	return err
+}
+
+// newHTTPServer serves h with base as every request's parent context.
+// ReadTimeout covers headers and body of ordinary requests; streams and
+// uploads replace it with progress deadlines of their own (progress). No
+// WriteTimeout: it would cut long commands and downloads, which progress
+// bounds instead.
+func newHTTPServer(h http.Handler, t HTTPTimeouts, base context.Context) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, IdleTimeout: t.Idle,
+		BaseContext: func(net.Listener) context.Context { return base },
+	}
 }

@@ -287,7 +287,7 @@ func checkSecretRefs(t *testing.T, r *rendered, ds *appsv1.DaemonSet, secretRend
 	t.Helper()
 	c := gateway(t, ds)
 	for _, name := range []string{
-		"SNAPGATE_DATABASE_URL", "SNAPGATE_SNAPSHOT_REGISTRY",
+		"SNAPGATE_DATABASE_URL", "SNAPGATE_SECRET_KEY", "SNAPGATE_SNAPSHOT_REGISTRY",
 		"SNAPGATE_SNAPSHOT_REGISTRY_USERNAME", "SNAPGATE_SNAPSHOT_REGISTRY_PASSWORD",
 	} {
 		v := env(c, name)
@@ -297,7 +297,7 @@ func checkSecretRefs(t *testing.T, r *rendered, ds *appsv1.DaemonSet, secretRend
 		}
 		ref := v.ValueFrom.SecretKeyRef
 		required := ref.Optional == nil || !*ref.Optional
-		if name == "SNAPGATE_DATABASE_URL" && !required {
+		if (name == "SNAPGATE_DATABASE_URL" || name == "SNAPGATE_SECRET_KEY") && !required {
 			t.Errorf("%s is optional: a gateway without its database must not start", name)
 		}
 		if !required || !secretRendered {

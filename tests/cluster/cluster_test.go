@@ -3,7 +3,9 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -232,6 +234,9 @@ func startCluster(t *testing.T) *cluster {
 	u, _ := url.Parse(pgURL)
 	socketDSN := fmt.Sprintf("postgres://postgres@%s?host=/var/run/postgresql&sslmode=disable", u.Path)
 	nodes := make([]*node, 2)
+	// Every node opens the secrets the others sealed: one key for all.
+	secretKey := make([]byte, 32)
+	_, _ = rand.Read(secretKey)
 	for i, name := range []string{"a", "b"} {
 		dataDir := filepath.Join(t.TempDir(), name)
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -247,6 +252,7 @@ func startCluster(t *testing.T) *cluster {
 			"SNAPGATE_HEARTBEAT_INTERVAL": heartbeatInterval.String(), "SNAPGATE_HEARTBEAT_TIMEOUT": heartbeatTimeout.String(),
 			"SNAPGATE_INSECURE_REGISTRIES": reg.Addr(), "SNAPGATE_SNAPSHOT_REGISTRY": reg.Addr() + "/snapgate",
 			"SNAPGATE_BOOTSTRAP_API_KEY": apiKey, "SNAPGATE_BOOTSTRAP_TENANT": "cluster", "SNAPGATE_WARM_POOL": "0",
+			"SNAPGATE_SECRET_KEY": base64.StdEncoding.EncodeToString(secretKey),
 		})
 	}
 	db, err := sql.Open("pgx", pgURL)

@@ -188,7 +188,9 @@ func timeoutOf(c *gin.Context) (time.Duration, error) {
 // keepaliveOf reads Keepalive-Ping-Interval (seconds).
 func keepaliveOf(c *gin.Context) time.Duration {
 	s, err := strconv.Atoi(c.GetHeader("Keepalive-Ping-Interval"))
-	if err != nil || s <= 0 {
+	// Past an hour a keepalive keeps nothing alive; far past it, seconds
+	// wrap around to a negative duration, on which a ticker panics.
+	if err != nil || s <= 0 || s > 3600 {
 		return defaultKeepalive
 	}
 	return time.Duration(s) * time.Second
