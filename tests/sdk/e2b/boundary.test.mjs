@@ -1,0 +1,86 @@
+// Contract test: what an E2B sandbox can reach of the machine it runs on,
+// through the official E2B SDK (issue "Seal the sandbox boundary"): its
+// template's disk bounds what it writes, and the SDK's file calls never
+// open a FIFO or device node the sandbox made. Environment as in
+// lifecycle.test.mjs.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Sandbox, CommandExitError } from "e2b";
+
+const { SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE } = process.env;
+for (const [k, v] of Object.entries({ SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE })) {
+  if (!v) throw new Error(`${k} must be set (run through tests/sdk/run.sh)`);
+}
+process.env.E2B_API_URL = SNAPGATE_URL;
+process.env.E2B_SANDBOX_URL = SNAPGATE_URL;
+process.env.E2B_API_KEY = SNAPGATE_API_KEY;
+delete process.env.E2B_DEBUG;
+delete process.env.E2B_DOMAIN;
+
+const run = `${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+const MiB = 1 << 20;
+
+async function api(method, path, body) {
+  const res = await fetch(SNAPGATE_URL + path, {
+    method,
+    headers: { "X-Api-Key": SNAPGATE_API_KEY, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+let template, sbx;
+before(async () => {
+  // A 64 MiB template, built through LangSmith's API (one snapshot
+  // namespace serves both vendors).
+  const created = await api("POST", "/api/v2/sandboxes/snapshots", {
+    name: `disk-${run}`, docker_image: TEST_IMAGE, fs_capacity_bytes: 64 * MiB,
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  let snap = created.body;
+  for (const deadline = Date.now() + 180_000; snap.status === "building" && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 300));
+    snap = (await api("GET", `/api/v2/sandboxes/snapshots/${snap.id}`)).body;
+  }
+  assert.equal(snap.status, "ready", JSON.stringify(snap));
+  template = snap.id;
+  sbx = await Sandbox.create(template, { timeoutMs: 300_000 });
+});
+after(async () => {
+  if (sbx) await sbx.kill().catch(() => {});
+  if (template) await api("DELETE", `/api/v2/sandboxes/snapshots/${template}`);
+});
+
+test("disk: the template's disk bounds what a sandbox writes, and df shows it", async () => {
+  const df = await sbx.commands.run("df -k / | tail -n 1");
+  const kib = Number(df.stdout.trim().split(/\s+/)[1]);
+  assert.ok(kib * 1024 <= 64 * MiB && kib * 1024 >= 32 * MiB, `df reports ${kib} KiB: ${df.stdout}`);
+  await assert.rejects(sbx.commands.run("dd if=/dev/zero of=/big bs=1M count=200"), (err) => {
+    assert.ok(err instanceof CommandExitError, String(err));
+    assert.match(err.stderr, /No space left/);
+    return true;
+  });
+  // Files written through envd count against the same disk.
+  await assert.rejects(sbx.files.write("/big2", new Uint8Array(96 * MiB)));
+  const r = await sbx.commands.run("rm -f /big /big2 && echo fine > /f && cat /f");
+  assert.equal(r.stdout, "fine\n");
+  const info = await sbx.getInfo();
+  assert.ok(info, "getInfo answers");
+});
+
+test("files: a FIFO or device node the sandbox made is refused, never opened", async () => {
+  await sbx.commands.run("mkfifo /pipe && mknod /zero c 1 5");
+  for (const [path, what] of [["/pipe", /named pipe/], ["/zero", /device/]]) {
+    await assert.rejects(sbx.files.read(path), (err) => {
+      assert.match(String(err.message), what);
+      return true;
+    });
+    await assert.rejects(sbx.files.write(path, "x"), (err) => {
+      assert.match(String(err.message), what);
+      return true;
+    });
+  }
+  const still = await sbx.commands.run("test -p /pipe && test -c /zero && echo same");
+  assert.equal(still.stdout, "same\n");
+});
