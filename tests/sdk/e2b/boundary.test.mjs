@@ -17,6 +17,8 @@ process.env.E2B_API_KEY = SNAPGATE_API_KEY;
 delete process.env.E2B_DEBUG;
 delete process.env.E2B_DOMAIN;
 
+// E2B runs commands as "user"; writing at / and mknod need root.
+const root = { user: "root" };
 const run = `${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 const MiB = 1 << 20;
 
@@ -53,34 +55,34 @@ after(async () => {
 });
 
 test("disk: the template's disk bounds what a sandbox writes, and df shows it", async () => {
-  const df = await sbx.commands.run("df -k / | tail -n 1");
+  const df = await sbx.commands.run("df -k / | tail -n 1", root);
   const kib = Number(df.stdout.trim().split(/\s+/)[1]);
   assert.ok(kib * 1024 <= 64 * MiB && kib * 1024 >= 32 * MiB, `df reports ${kib} KiB: ${df.stdout}`);
-  await assert.rejects(sbx.commands.run("dd if=/dev/zero of=/big bs=1M count=200"), (err) => {
+  await assert.rejects(sbx.commands.run("dd if=/dev/zero of=/big bs=1M count=200", root), (err) => {
     assert.ok(err instanceof CommandExitError, String(err));
     assert.match(err.stderr, /No space left/);
     return true;
   });
   // Files written through envd count against the same disk.
-  await assert.rejects(sbx.files.write("/big2", new Uint8Array(96 * MiB)));
-  const r = await sbx.commands.run("rm -f /big /big2 && echo fine > /f && cat /f");
+  await assert.rejects(sbx.files.write("/big2", new Uint8Array(96 * MiB), root));
+  const r = await sbx.commands.run("rm -f /big /big2 && echo fine > /f && cat /f", root);
   assert.equal(r.stdout, "fine\n");
   const info = await sbx.getInfo();
   assert.ok(info, "getInfo answers");
 });
 
 test("files: a FIFO or device node the sandbox made is refused, never opened", async () => {
-  await sbx.commands.run("mkfifo /pipe && mknod /zero c 1 5");
+  await sbx.commands.run("mkfifo /pipe && mknod /zero c 1 5", root);
   for (const [path, what] of [["/pipe", /named pipe/], ["/zero", /device/]]) {
-    await assert.rejects(sbx.files.read(path), (err) => {
+    await assert.rejects(sbx.files.read(path, root), (err) => {
       assert.match(String(err.message), what);
       return true;
     });
-    await assert.rejects(sbx.files.write(path, "x"), (err) => {
+    await assert.rejects(sbx.files.write(path, "x", root), (err) => {
       assert.match(String(err.message), what);
       return true;
     });
   }
-  const still = await sbx.commands.run("test -p /pipe && test -c /zero && echo same");
+  const still = await sbx.commands.run("test -p /pipe && test -c /zero && echo same", root);
   assert.equal(still.stdout, "same\n");
 });
