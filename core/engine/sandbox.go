@@ -32,12 +32,24 @@ const (
 	// leave it out, it belongs to the runtime, not to the sandbox's files.
 	initDir        = ".snapgate"
 	initMountPoint = "/" + initDir + "/busybox"
-	// initScript keeps the task alive without anything from the image, and
-	// reaps: orphans of exec'd commands are re-parented to the sandbox's
-	// pid 1 (the shim's subreaper flag does not reach into the pid
-	// namespace), and `wait` collects them where plain `sleep` would leave
-	// zombies until the pids limit is hit.
-	initScript = "while :; do " + initMountPoint + " sleep 2147483647 & wait; done"
+	// initScript keeps the task alive without anything from the image and
+	// without ever forking: a pid 1 that respawns a helper (`while :; do
+	// sleep & wait; done`) dies the first time that fork fails, which is
+	// whenever the sandbox's processes are at its pids limit, and takes the
+	// sandbox with it. So the shell blocks in its read builtin on a pipe
+	// only it holds both ends of (an empty here-document, whose write end
+	// it reopens through /proc; both made without a fork).
+	//
+	// It also reaps: orphans of exec'd commands are re-parented to pid 1
+	// (the shim's subreaper flag does not reach into the pid namespace).
+	// The CHLD trap makes each child's exit interrupt the read, and ash
+	// collects exited children before the next command; unreaped, zombies
+	// would fill the pids limit. pid 1 gets no signal it has no handler
+	// for, so nothing inside the sandbox can end it.
+	initScript = "trap : CHLD\n" +
+		"exec 3<<X\nX\n" +
+		"exec 4>/proc/self/fd/3 0<&3\n" +
+		"while :; do read -r x; done"
 
 	cfsPeriod = 100000 // µs; quota = vCPUs × period
 	// stopTimeout bounds waiting for a killed task to exit.
