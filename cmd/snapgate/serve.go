@@ -84,12 +84,13 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
 		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages, InitBinary: cfg.InitBinary,
-		Node: cfg.NodeName, Fault: faultFunc(cfg.Fault, logger),
+		Node: cfg.NodeName, Fault: faultFunc(cfg.Fault, logger), PidsLimit: cfg.Node.SandboxPids,
 	})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.ContainerdAddress, err)
 	}
+	logCapacity(ctx, cfg, logger)
 	srv := &Server{store: st, engine: eng, cfg: cfg}
 	if srv.metrics, err = newMetrics(); err != nil {
 		srv.Close()
@@ -128,6 +129,10 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 			VCPUs: s.cfg.Node.VCPUs, MemoryBytes: s.cfg.Node.MemoryBytes,
 		},
 		Interval: s.cfg.Node.HeartbeatInterval, Timeout: s.cfg.Node.HeartbeatTimeout,
+		Pids: core.PidsBudget{
+			Total: s.cfg.Node.Pids, PerSandbox: s.cfg.Node.SandboxPids,
+			Reserved: int64(s.cfg.WarmPool) * int64(s.cfg.WarmImages) * s.cfg.Node.SandboxPids,
+		},
 	})
 	if err != nil {
 		return err

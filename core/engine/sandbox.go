@@ -221,8 +221,10 @@ func (e *Engine) checkInitBinary() error {
 	if err == nil {
 		return nil
 	}
-	return core.WithCause(core.ErrUnavailable, err,
-		"this server cannot start sandboxes: its init binary is missing or unusable (install a static busybox at %s, e.g. Debian's busybox-static, or set the engine's init binary)", e.initBinary)
+	// Tenants read the message: the host path goes only into the cause,
+	// which New logs at start for the operator.
+	return core.WithCause(core.ErrUnavailable, fmt.Errorf("init binary %s: %w", e.initBinary, err),
+		"this server cannot start sandboxes: its init binary is missing or unusable (the operator must install a static busybox, e.g. Debian's busybox-static, or configure another init binary)")
 }
 
 func staticExecutable(path string) error {
