@@ -39,6 +39,9 @@ type NodesOptions struct {
 	// Timeout is how old a heartbeat may be before its node counts as dead
 	// (default 30s).
 	Timeout time.Duration
+	// Pids bounds the processes this node's sandboxes may hold together
+	// (Admit); the zero value leaves it unchecked.
+	Pids PidsBudget
 }
 
 // Nodes is the cluster membership service: heartbeats, loss of sandboxes
@@ -132,11 +135,12 @@ func (n *Nodes) loseSandboxes(ctx context.Context, node *Node) {
 		n.opt.Logger.WarnContext(ctx, "list sandboxes of dead node", "node", node.Name, "err", err)
 		return
 	}
-	msg := fmt.Sprintf("lost: node %s stopped heartbeating at %s", node.Name, node.HeartbeatAt.UTC().Format(time.RFC3339))
+	// The status message is shown to tenants: the node is named in the log only.
+	msg := fmt.Sprintf("lost: the server running it stopped answering at %s", node.HeartbeatAt.UTC().Format(time.RFC3339))
 	for _, sb := range live {
 		err := n.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{sb.State}, SandboxFailed, SandboxChange{StatusMessage: &msg})
 		if err == nil {
-			n.opt.Logger.WarnContext(ctx, "sandbox lost", "sandbox_id", sb.ID, "node", node.Name)
+			n.opt.Logger.WarnContext(ctx, "sandbox lost", "sandbox_id", sb.ID, "node", node.Name, "heartbeat_at", node.HeartbeatAt)
 		} else if !errors.Is(err, ErrFailedPrecondition) {
 			n.opt.Logger.WarnContext(ctx, "mark sandbox lost", "sandbox_id", sb.ID, "err", err)
 		}
@@ -209,7 +213,8 @@ func (n *Nodes) Place(ctx context.Context, vcpus int, memoryBytes int64) (*Node,
 }
 
 // Admit checks that this node has room for one more sandbox of vcpus and
-// memoryBytes next to its live ones. ErrResourceExhausted.
+// memoryBytes next to its live ones, and within its pids budget.
+// ErrResourceExhausted. The refusal is a tenant's answer: it names no node.
 func (n *Nodes) Admit(ctx context.Context, vcpus int, memoryBytes int64) error {
 	nodes, err := n.opt.Store.ListNodes(ctx)
 	if err != nil {
@@ -223,8 +228,8 @@ func (n *Nodes) Admit(ctx context.Context, vcpus int, memoryBytes int64) error {
 	}
 	if self.VCPUs-self.UsedVCPUs < vcpus || self.MemoryBytes-self.UsedMemoryBytes < memoryBytes {
 		return Errorf(ErrResourceExhausted,
-			"node %s has no room for a sandbox of %d vCPUs and %d MiB (%d of %d vCPUs, %d of %d MiB in use)",
-			self.Name, vcpus, memoryBytes>>20, self.UsedVCPUs, self.VCPUs, self.UsedMemoryBytes>>20, self.MemoryBytes>>20)
+			"no room on this server for a sandbox of %d vCPUs and %d MiB (%d of %d vCPUs, %d of %d MiB in use)",
+			vcpus, memoryBytes>>20, self.UsedVCPUs, self.VCPUs, self.UsedMemoryBytes>>20, self.MemoryBytes>>20)
 	}
-	return nil
+	return n.admitPids(ctx)
 }

@@ -110,7 +110,7 @@ func TestSweepMarksDeadNodesSandboxesLost(t *testing.T) {
 		if got.State != core.SandboxFailed {
 			t.Errorf("sandbox of dead node a: state %s, want failed", got.State)
 		}
-		if want := "lost: node a stopped heartbeating at 2026-01-02T03:04:05Z"; got.StatusMessage != want {
+		if want := "lost: the server running it stopped answering at 2026-01-02T03:04:05Z"; got.StatusMessage != want {
 			t.Errorf("status message %q, want %q", got.StatusMessage, want)
 		}
 	}

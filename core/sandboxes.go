@@ -50,6 +50,13 @@ type Sandboxes struct {
 	frozen   map[string]bool // running sandboxes found frozen last pass
 }
 
+// The size of a sandbox whose request names none. cmd also sizes tenants'
+// default quotas in sandboxes of this size.
+const (
+	DefaultSandboxVCPUs  = 1
+	DefaultSandboxMemory = 512 << 20
+)
+
 // DefaultSnapshotName is the snapshot used when a client asks for none
 // (E2B's template "base", LangSmith's default snapshot).
 const DefaultSnapshotName = "base"
@@ -69,10 +76,10 @@ func NewSandboxes(opt SandboxesOptions) (*Sandboxes, error) {
 		opt.MaxVCPUs = 8
 	}
 	if opt.DefaultVCPUs <= 0 {
-		opt.DefaultVCPUs = 1
+		opt.DefaultVCPUs = DefaultSandboxVCPUs
 	}
 	if opt.DefaultMemory <= 0 {
-		opt.DefaultMemory = 512 << 20
+		opt.DefaultMemory = DefaultSandboxMemory
 	}
 	if opt.DefaultFSCapacity <= 0 {
 		opt.DefaultFSCapacity = 8 << 30

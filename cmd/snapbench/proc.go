@@ -59,6 +59,10 @@ func startSnapgate(ctx context.Context, bin, dir, label, ns, containerd, registr
 		"SNAPGATE_BOOTSTRAP_TENANT":     "bench",
 		"SNAPGATE_NODE_NAME":            "snapbench-" + ns,
 		"SNAPGATE_NODE_VCPUS":           "256", // measure starts, not admission
+		"SNAPGATE_NODE_PIDS":            "0",
+		"SNAPGATE_QUOTA_SANDBOXES":      "0",
+		"SNAPGATE_QUOTA_SNAPSHOTS":      "0",
+		"SNAPGATE_QUOTA_STORAGE_BYTES":  "0",
 	}
 	if disableValidation {
 		env["SNAPGATE_DISABLE_VALIDATION"] = "1"

@@ -44,7 +44,8 @@ type Config struct {
 	// still served, before the listener closes: long enough for load
 	// balancers (Kubernetes endpoints) to stop sending new requests.
 	ShutdownDelay time.Duration
-	// Quotas bound what each tenant holds (SNAPGATE_QUOTA_*; 0 unlimited).
+	// Quotas bound what each tenant holds (SNAPGATE_QUOTA_*; unset: a
+	// share of the node, see defaultQuotas; 0 unlimited).
 	Quotas core.Quotas
 	// SnapshotRegistry is where snapshots are pushed so every node can
 	// start sandboxes from them (a cluster); nil on a single node.
@@ -125,9 +126,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.HTTP, err = loadHTTPTimeouts(get); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Quotas, err = loadQuotas(get); err != nil {
-		errs = append(errs, err)
-	}
 	if c.SnapshotRegistry, err = loadSnapshotRegistry(getenv); err != nil {
 		errs = append(errs, err)
 	}
@@ -152,10 +150,35 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.ContainerdAddress == "" {
 		c.ContainerdAddress = "/run/containerd/containerd.sock"
 	}
+	if err := c.sizeFromNode(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	if c.NodeName == "" {
 		// Stable across restarts of this node, so it resumes its own builds.
 		host, _ := os.Hostname()
 		c.NodeName = host + ":" + c.DataDir
 	}
 	return c, errors.Join(errs...)
+}
+
+// sizeFromNode sets what defaults to a share of the node, once the node's
+// capacity, the warm pool and the data dir are known: each sandbox's
+// pids.max and the tenants' quotas.
+func (c *Config) sizeFromNode(getenv func(string) string) error {
+	var errs []error
+	var err error
+	warm := int64(c.WarmPool) * int64(c.WarmImages)
+	if c.Node.SandboxPids, err = loadSandboxPids(getenv, c.Node, warm); err != nil {
+		errs = append(errs, err)
+	}
+	var def core.Quotas
+	if quotaDefaultsNeeded(getenv) {
+		if def, err = defaultQuotas(c.Node, c.DataDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Quotas, err = loadQuotas(getenv, def); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

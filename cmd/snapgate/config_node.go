@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -19,15 +20,20 @@ type NodeConfig struct {
 	// Address is the base URL other nodes forward calls to; empty when
 	// SNAPGATE_LISTEN is a wildcard and no address was given (other nodes
 	// then never forward to this one).
-	Address           string
-	VCPUs             int
-	MemoryBytes       int64
+	Address     string
+	VCPUs       int
+	MemoryBytes int64
+	// Pids is what the pids.max of this node's sandboxes may add up to
+	// (warm ones included); 0 leaves it unchecked.
+	Pids int64
+	// SandboxPids is each sandbox's pids.max.
+	SandboxPids       int64
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
 }
 
 // loadNodeConfig reads SNAPGATE_NODE_ADDRESS, _NODE_VCPUS,
-// _NODE_MEMORY_BYTES and _HEARTBEAT_INTERVAL/_TIMEOUT; listen is
+// _NODE_MEMORY_BYTES, _NODE_PIDS (config_capacity.go) and _HEARTBEAT_INTERVAL/_TIMEOUT; listen is
 // SNAPGATE_LISTEN, from which the address is derived when it names a host.
 func loadNodeConfig(getenv func(string) string, listen string) (NodeConfig, error) {
 	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
@@ -60,6 +66,18 @@ func loadNodeConfig(getenv func(string) string, listen string) (NodeConfig, erro
 		}
 	} else if c.MemoryBytes, err = memTotal(); err != nil {
 		errs = append(errs, fmt.Errorf("SNAPGATE_NODE_MEMORY_BYTES unset and %w", err))
+	}
+	pm, pmErr := pidMax()
+	switch {
+	case pmErr == nil:
+		c.Pids, err = loadPids(getenv, pm)
+	case get("SNAPGATE_NODE_PIDS") != "":
+		c.Pids, err = loadPids(getenv, math.MaxInt64)
+	default:
+		err = fmt.Errorf("SNAPGATE_NODE_PIDS unset and %w", pmErr)
+	}
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if c.HeartbeatInterval, err = time.ParseDuration(orDefault(get("SNAPGATE_HEARTBEAT_INTERVAL"), "5s")); err != nil || c.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("SNAPGATE_HEARTBEAT_INTERVAL must be a positive duration like 5s"))

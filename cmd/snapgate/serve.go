@@ -115,6 +115,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
 		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages, InitBinary: cfg.InitBinary,
 		Node: cfg.NodeName, Fault: faultFunc(cfg.Fault, logger), DiskDir: diskDir,
+		PidsLimit: cfg.Node.SandboxPids,
 	})
 	if err != nil {
 		st.Close()
@@ -123,6 +124,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 		}
 		return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.ContainerdAddress, err)
 	}
+	logCapacity(ctx, cfg, logger)
 	srv := &Server{store: st, engine: eng, cfg: cfg}
 	if srv.metrics, err = newMetrics(); err != nil {
 		srv.Close()
@@ -161,6 +163,10 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 			VCPUs: s.cfg.Node.VCPUs, MemoryBytes: s.cfg.Node.MemoryBytes,
 		},
 		Interval: s.cfg.Node.HeartbeatInterval, Timeout: s.cfg.Node.HeartbeatTimeout,
+		Pids: core.PidsBudget{
+			Total: s.cfg.Node.Pids, PerSandbox: s.cfg.Node.SandboxPids,
+			Reserved: int64(s.cfg.WarmPool) * int64(s.cfg.WarmImages) * s.cfg.Node.SandboxPids,
+		},
 	})
 	if err != nil {
 		return err

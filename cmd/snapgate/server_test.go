@@ -80,6 +80,10 @@ func newHarness(t *testing.T, dbURL string, dataDir string, regOpts ...testregis
 			"SNAPGATE_INSECURE_REGISTRIES": reg.Addr(), "SNAPGATE_NODE_NAME": "node-" + testenv.RandomSuffix(),
 			"SNAPGATE_BOOTSTRAP_TENANT": "it", "SNAPGATE_BOOTSTRAP_API_KEY": "e2b_" + strings.Repeat("ab", 20),
 			"SNAPGATE_NODE_VCPUS": "64", // tests start more sandboxes than this machine has cores
+			// Quotas and the pids budget default to a share of this host;
+			// the tests of them set their own, the others want none.
+			"SNAPGATE_QUOTA_SANDBOXES": "0", "SNAPGATE_QUOTA_SNAPSHOTS": "0", "SNAPGATE_QUOTA_STORAGE_BYTES": "0",
+			"SNAPGATE_NODE_PIDS": "0",
 		}[k]
 	})
 	if err != nil {

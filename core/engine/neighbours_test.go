@@ -37,8 +37,7 @@ func TestNoisyNeighbour(t *testing.T) {
 		if err := small.StartSandbox(t.Context(), core.SandboxSpec{ID: a, Image: img, VCPUs: 1, MemoryBytes: 256 << 20}); err != nil {
 			t.Fatal(err)
 		}
-		// Never ends by itself: every fork that fails frees a slot for another.
-		e.sh(t, a, `bomb() { bomb | bomb & }; bomb >/dev/null 2>&1`)
+		e.bomb(t, a) // keeps A at its limit until it is killed
 		waitFor(t, 15*time.Second, "A's processes at the pids limit", func() bool {
 			return e.cgroupFile(t, a, "pids", "pids.current") == strconv.Itoa(limit)
 		})

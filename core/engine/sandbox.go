@@ -33,12 +33,24 @@ const (
 	// leave it out, it belongs to the runtime, not to the sandbox's files.
 	initDir        = ".snapgate"
 	initMountPoint = "/" + initDir + "/busybox"
-	// initScript keeps the task alive without anything from the image, and
-	// reaps: orphans of exec'd commands are re-parented to the sandbox's
-	// pid 1 (the shim's subreaper flag does not reach into the pid
-	// namespace), and `wait` collects them where plain `sleep` would leave
-	// zombies until the pids limit is hit.
-	initScript = "while :; do " + initMountPoint + " sleep 2147483647 & wait; done"
+	// initScript keeps the task alive without anything from the image and
+	// without ever forking: a pid 1 that respawns a helper (`while :; do
+	// sleep & wait; done`) dies the first time that fork fails, which is
+	// whenever the sandbox's processes are at its pids limit, and takes the
+	// sandbox with it. So the shell blocks in its read builtin on a pipe
+	// only it holds both ends of (an empty here-document, whose write end
+	// it reopens through /proc; both made without a fork).
+	//
+	// It also reaps: orphans of exec'd commands are re-parented to pid 1
+	// (the shim's subreaper flag does not reach into the pid namespace).
+	// The CHLD trap makes each child's exit interrupt the read, and ash
+	// collects exited children before the next command; unreaped, zombies
+	// would fill the pids limit. pid 1 gets no signal it has no handler
+	// for, so nothing inside the sandbox can end it.
+	initScript = "trap : CHLD\n" +
+		"exec 3<<X\nX\n" +
+		"exec 4>/proc/self/fd/3 0<&3\n" +
+		"while :; do read -r x; done"
 
 	cfsPeriod = 100000 // µs; quota = vCPUs × period
 	// stopTimeout bounds waiting for a killed task to exit.
@@ -220,8 +232,10 @@ func (e *Engine) checkInitBinary() error {
 	if err == nil {
 		return nil
 	}
-	return core.WithCause(core.ErrUnavailable, err,
-		"this server cannot start sandboxes: its init binary is missing or unusable (install a static busybox at %s, e.g. Debian's busybox-static, or set the engine's init binary)", e.initBinary)
+	// Tenants read the message: the host path goes only into the cause,
+	// which New logs at start for the operator.
+	return core.WithCause(core.ErrUnavailable, fmt.Errorf("init binary %s: %w", e.initBinary, err),
+		"this server cannot start sandboxes: its init binary is missing or unusable (the operator must install a static busybox, e.g. Debian's busybox-static, or configure another init binary)")
 }
 
 func staticExecutable(path string) error {

@@ -74,8 +74,8 @@ func TestTwoNodes(t *testing.T) {
 	killed := time.Now()
 	lost := waitLost(t, db, boxA["id"].(string), heartbeatTimeout+2*heartbeatInterval+5*time.Second)
 	t.Logf("node a's box reported lost %.1fs after the kill: %s", time.Since(killed).Seconds(), lost)
-	if !strings.HasPrefix(lost, "lost: node a stopped heartbeating at ") {
-		t.Errorf("status message %q, want lost: node a stopped heartbeating at …", lost)
+	if !strings.HasPrefix(lost, "lost: the server running it stopped answering at ") {
+		t.Errorf("status message %q, want lost: the server running it stopped answering at …", lost)
 	}
 	call(t, b.url, "GET", lsPrefix+"/boxes/on-a", nil, http.StatusNotFound)
 	call(t, b.url, "GET", "/sandboxes/"+boxA["id"].(string), nil, http.StatusNotFound)
@@ -253,6 +253,7 @@ func startCluster(t *testing.T) *cluster {
 			"SNAPGATE_INSECURE_REGISTRIES": reg.Addr(), "SNAPGATE_SNAPSHOT_REGISTRY": reg.Addr() + "/snapgate",
 			"SNAPGATE_BOOTSTRAP_API_KEY": apiKey, "SNAPGATE_BOOTSTRAP_TENANT": "cluster", "SNAPGATE_WARM_POOL": "0",
 			"SNAPGATE_SECRET_KEY": base64.StdEncoding.EncodeToString(secretKey),
+			"SNAPGATE_QUOTA_SANDBOXES": "0", "SNAPGATE_QUOTA_SNAPSHOTS": "0", "SNAPGATE_QUOTA_STORAGE_BYTES": "0",
 		})
 	}
 	db, err := sql.Open("pgx", pgURL)

@@ -45,6 +45,8 @@ export SNAPGATE_DATA_DIR="$work/data" SNAPGATE_LISTEN="127.0.0.1:$port"
 export SNAPGATE_CONTAINERD_ADDRESS="$containerd_address"
 # The suites start more sandboxes at once than a small CI machine has cores.
 export SNAPGATE_NODE_VCPUS=64
+# Quotas default to a share of this host; the suites assume none.
+export SNAPGATE_QUOTA_SANDBOXES=0 SNAPGATE_QUOTA_SNAPSHOTS=0 SNAPGATE_QUOTA_STORAGE_BYTES=0
 export SNAPGATE_INSECURE_REGISTRIES="$registry"
 export SNAPGATE_DEFAULT_IMAGE="$registry/busybox:latest"
 key_a=$("$bin/snapgate" keys create --tenant sdk-a)
