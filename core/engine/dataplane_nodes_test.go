@@ -31,7 +31,7 @@ func TestDataplaneRefusesSpecialNodes(t *testing.T) {
 	defer f.Close()
 	nodes := map[string]string{
 		"/tmp/h/fifo": "FIFO", "/tmp/h/null": "character device", "/tmp/h/zero": "character device",
-		"/proc/1/mem": "proc", "/proc/1/environ": "proc", "/proc/1/fd/0": "character device",
+		"/proc/1/mem": "proc", "/proc/1/environ": "proc", "/proc/1/fd/2": "character device", // pid 1's stderr: /dev/null
 		"/sys/kernel/mm/transparent_hugepage/enabled": "sysfs",
 	}
 	for p, kind := range nodes {
