@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what snapgate needs on a Debian machine, only when missing:
 # containerd and runc (the engine), busybox-static (test images),
-# curl (health checks). Idempotent.
+# curl (health checks), e2fsprogs (sandbox disks). Idempotent.
 set -euo pipefail
 missing=()
 command -v containerd >/dev/null || missing+=(containerd)
@@ -9,6 +9,10 @@ command -v runc >/dev/null || missing+=(runc)
 # busybox-static: ldd fails on a static binary (Debian's plain busybox is dynamic).
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || missing+=(busybox-static)
 command -v curl >/dev/null || missing+=(curl)
+# e2fsprogs: mkfs.ext4 formats each sandbox's disk; util-linux: nsenter and
+# unshare, used by the tests.
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+{ command -v nsenter >/dev/null && command -v unshare >/dev/null; } || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "snapgate needs: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
