@@ -181,11 +181,8 @@ func (s *syncer) descend(ctx context.Context, src, dst *fdtree.Dir, name string)
 		return err
 	}
 	defer dd.Close()
-	m := &fdtree.Meta{}
-	if m.Stat, err = sd.Stat(); err != nil {
-		return err
-	}
-	if m.Xattrs, err = fdtree.FdXattrs(sd.Fd(), sd.Name()); err != nil {
+	m, err := sd.Meta()
+	if err != nil {
 		return err
 	}
 	s.dirs = append(s.dirs, dirMeta{rel: sd.Name(), meta: m})

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	containerd "github.com/containerd/containerd/v2/client"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,6 +193,12 @@ func TestSandboxConfinement(t *testing.T) {
 // taskPid is the host pid of sandbox id's init process.
 func (e *env) taskPid(t *testing.T, id string) uint32 {
 	t.Helper()
+	return e.task(t, id).Pid()
+}
+
+// task loads sandbox id's task through the raw client.
+func (e *env) task(t *testing.T, id string) containerd.Task {
+	t.Helper()
 	ctx := e.nsCtx(t.Context())
 	c, err := e.raw.LoadContainer(ctx, id)
 	if err != nil {
@@ -201,7 +208,7 @@ func (e *env) taskPid(t *testing.T, id string) uint32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return task.Pid()
+	return task
 }
 
 // cgroupFile reads a cgroup v1 file of sandbox id; it skips the test when

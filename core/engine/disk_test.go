@@ -83,14 +83,7 @@ func (e *env) diskImage(t *testing.T, id string) string {
 func (e *env) killTask(t *testing.T, id string) {
 	t.Helper()
 	ctx := e.nsCtx(t.Context())
-	c, err := e.raw.LoadContainer(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := c.Task(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	task := e.task(t, id)
 	exited, err := task.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -156,7 +156,8 @@ func (lw *layerWriter) xattrs(d *fdtree.Dir, base string, sub *fdtree.Dir, file 
 	if err != nil {
 		return nil, false, err
 	}
-	return splitXattrs(all)
+	x, opaque := splitXattrs(all)
+	return x, opaque, nil
 }
 
 // header fills what every entry shares: name, mode bits, owner, mtime.
@@ -240,7 +241,7 @@ func (lw *layerWriter) copyFile(f *os.File, name string, size int64) error {
 
 // splitXattrs returns the extended attributes other than overlay's own,
 // and whether overlay marked the entry opaque.
-func splitXattrs(all map[string][]byte) (map[string]string, bool, error) {
+func splitXattrs(all map[string][]byte) (map[string]string, bool) {
 	var out map[string]string
 	opaque := false
 	for n, v := range all {
@@ -255,5 +256,5 @@ func splitXattrs(all map[string][]byte) (map[string]string, bool, error) {
 			out[n] = string(v)
 		}
 	}
-	return out, opaque, nil
+	return out, opaque
 }

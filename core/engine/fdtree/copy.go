@@ -92,7 +92,7 @@ func (c *Copier) copyDir(ctx context.Context, src, dst *Dir, name string) error 
 	defer sub.Close()
 	// Metadata from the open directory, not the earlier stat: that is the
 	// directory whose entries are copied.
-	m, err := fdMeta(sub.Fd(), sub.name)
+	m, err := sub.Meta()
 	if err != nil {
 		return err
 	}
@@ -110,6 +110,9 @@ func (c *Copier) copyDir(ctx context.Context, src, dst *Dir, name string) error 
 	// Last: copying the entries changed the directory's times.
 	return dsub.SetMeta(m)
 }
+
+// Meta reads the directory's own metadata.
+func (d *Dir) Meta() (*Meta, error) { return fdMeta(d.Fd(), d.name) }
 
 // fdMeta reads the metadata of an open file or directory.
 func fdMeta(fd int, name string) (*Meta, error) {
