@@ -27,6 +27,9 @@ type Config struct {
 	WarmPool            int // idle started sandboxes per recent image
 	WarmImages          int
 	BuildTimeout        time.Duration
+	// DefaultDiskBytes is the fs capacity of the default snapshot "base",
+	// hence the disk of sandboxes started from it (E2B's default template).
+	DefaultDiskBytes int64
 	MaxBodyBytes        int64
 	DisableValidation   bool
 	ContainerdNamespace string
@@ -113,6 +116,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.WarmImages, err = strconv.Atoi(get("SNAPGATE_WARM_IMAGES", "4")); err != nil || c.WarmImages < 1 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_WARM_IMAGES must be a positive integer"))
+	}
+	if c.DefaultDiskBytes, err = strconv.ParseInt(get("SNAPGATE_DEFAULT_DISK_BYTES", strconv.Itoa(8<<30)), 10, 64); err != nil || c.DefaultDiskBytes < 16<<20 {
+		errs = append(errs, fmt.Errorf("SNAPGATE_DEFAULT_DISK_BYTES must be a number of bytes, at least 16 MiB"))
 	}
 	if c.BuildTimeout, err = time.ParseDuration(get("SNAPGATE_BUILD_TIMEOUT", "15m")); err != nil || c.BuildTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_TIMEOUT must be a positive duration like 15m"))

@@ -174,7 +174,7 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	boxes, err := core.NewSandboxes(core.SandboxesOptions{
 		Store: s.store, Engine: s.engine, Snapshots: snaps, Logger: logger, Node: s.cfg.NodeName,
 		Quotas: s.cfg.Quotas, Nodes: nodes,
-		DefaultImage: s.cfg.DefaultImage, Fault: faultFunc(s.cfg.Fault, logger),
+		DefaultImage: s.cfg.DefaultImage, DefaultFSCapacity: s.cfg.DefaultDiskBytes, Fault: faultFunc(s.cfg.Fault, logger),
 		ReconcileInterval: s.cfg.ReconcileInterval,
 	})
 	if err != nil {
