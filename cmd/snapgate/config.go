@@ -15,21 +15,21 @@ import (
 
 // Config is every setting of the server, read from SNAPGATE_* variables.
 type Config struct {
-	Listen              string
-	DataDir             string
-	DatabaseURL         string
-	ContainerdAddress   string
-	InsecureRegistries  []string
-	BootstrapAPIKey     string
-	BootstrapTenant     string
-	NodeName            string
-	BuildWorkers        int
-	WarmPool            int // idle started sandboxes per recent image
-	WarmImages          int
-	BuildTimeout        time.Duration
+	Listen             string
+	DataDir            string
+	DatabaseURL        string
+	ContainerdAddress  string
+	InsecureRegistries []string
+	BootstrapAPIKey    string
+	BootstrapTenant    string
+	NodeName           string
+	BuildWorkers       int
+	WarmPool           int // idle started sandboxes per recent image
+	WarmImages         int
+	BuildTimeout       time.Duration
 	// DefaultDiskBytes is the fs capacity of the default snapshot "base",
 	// hence the disk of sandboxes started from it (E2B's default template).
-	DefaultDiskBytes int64
+	DefaultDiskBytes    int64
 	MaxBodyBytes        int64
 	DisableValidation   bool
 	ContainerdNamespace string
