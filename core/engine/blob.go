@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/snapgate/snapgate/core"
 )
 
 // ingestChunk is the size of each content-store write. Every write is one
@@ -25,8 +27,10 @@ const uncompressedLabel = "containerd.io/uncompressed"
 // writeLayerBlob streams the upper directory dir as a plain tar layer into
 // the content store (inside the caller's lease) and returns its
 // descriptor. For a plain tar the blob digest is the diff ID. Never
-// gzipped here: compressing random data costs seconds (pitfall 8).
-func (e *Engine) writeLayerBlob(ctx context.Context, dir string) (ocispec.Descriptor, error) {
+// gzipped here: compressing random data costs seconds (pitfall 8). A
+// layer growing past max bytes (0: no bound) fails with
+// ErrResourceExhausted before more reaches the store.
+func (e *Engine) writeLayerBlob(ctx context.Context, dir string, max int64) (ocispec.Descriptor, error) {
 	cs := e.client.ContentStore()
 	ref := "snapgate-layer-" + randomID()
 	cw, err := content.OpenWriter(ctx, cs, content.WithRef(ref))
@@ -42,8 +46,12 @@ func (e *Engine) writeLayerBlob(ctx context.Context, dir string) (ocispec.Descri
 	}()
 	pw := newPipeWriter(cw, ingestChunk)
 	dg := digest.SHA256.Digester()
-	cnt := &countWriter{}
-	werr := writeLayer(dir, io.MultiWriter(dg.Hash(), cnt, pw))
+	cnt := &countWriter{max: max}
+	werr := writeLayer(dir, io.MultiWriter(cnt, dg.Hash(), pw))
+	if errors.Is(werr, errLayerTooLarge) {
+		return ocispec.Descriptor{}, core.WithCause(core.ErrResourceExhausted, werr,
+			"the sandbox's changes would take more than %d bytes in a snapshot (sparse files count whole there): remove or shrink large files and capture again", max)
+	}
 	if err := errors.Join(werr, pw.Close()); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("write layer: %w", err)
 	}
@@ -70,9 +78,16 @@ func (e *Engine) writeBlob(ctx context.Context, desc ocispec.Descriptor, b []byt
 	return nil
 }
 
-type countWriter struct{ n int64 }
+// errLayerTooLarge stops a layer at countWriter's bound.
+var errLayerTooLarge = errors.New("layer larger than its bound")
+
+// countWriter counts bytes, refusing more than max (0: no bound).
+type countWriter struct{ n, max int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
+	if c.max > 0 && c.n+int64(len(p)) > c.max {
+		return 0, errLayerTooLarge
+	}
 	c.n += int64(len(p))
 	return len(p), nil
 }

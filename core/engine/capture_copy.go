@@ -110,7 +110,7 @@ func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info
 	if err := stillThere(ctx, sn, c, info.SnapshotKey); err != nil {
 		return res, err
 	}
-	desc, err := e.writeLayerBlob(ctx, tmpUpper)
+	desc, err := e.writeLayerBlob(ctx, tmpUpper, layerBound(diskBytes(info.Labels)))
 	if err != nil {
 		return res, err
 	}
@@ -121,6 +121,18 @@ func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info
 	}
 	done = true
 	return res, nil
+}
+
+// layerBound is the most a capture of a sandbox with a disk of disk bytes
+// may write as its layer: the disk, plus room for tar headers (an ext4
+// disk holds one inode per 16 KiB; a header is at most a few KiB). The
+// copy keeps holes, but a tar holds a sparse file whole: without a bound a
+// 1 TiB sparse file, made in a moment, would fill the host's disk.
+func layerBound(disk int64) int64 {
+	if disk <= 0 {
+		return 0
+	}
+	return disk + disk/8 + 16<<20
 }
 
 // copyUpper copies the upper directory src into dst (another overlay

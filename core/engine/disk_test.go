@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,5 +148,32 @@ func TestDisksNeedMountsToReachContainerd(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "do not reach containerd") {
 		t.Errorf("child: %v\n%s", err, out)
+	}
+}
+
+// A sparse file costs a sandbox nothing on its disk, but a layer tar holds
+// it whole: a capture of a 1 TiB sparse file is refused, not written to
+// the host's disk, and leaves nothing behind. Truncated back, the same
+// sandbox captures.
+func TestCaptureRefusesSparseFileBeyondDisk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	sb := e.start(t, e.pullSandboxImage(t, "sparse"), func(s *core.SandboxSpec) { s.DiskBytes = 64 << 20 })
+	e.sh(t, sb, "truncate -s 1099511627776 /sparse && echo ok > /small")
+	name := core.ImageRefFor("sparse-1")
+	_, err := e.eng.CaptureSandbox(t.Context(), core.CaptureRequest{SandboxID: sb, Name: name})
+	if !errors.Is(err, core.ErrResourceExhausted) {
+		t.Fatalf("capture of a 1 TiB sparse file = %v, want ErrResourceExhausted", err)
+	}
+	if imgs, _ := e.eng.ListImages(t.Context()); slices.Contains(imgs, name) {
+		t.Errorf("a refused capture left image %s", name)
+	}
+	e.sh(t, sb, "truncate -s 1M /sparse")
+	if _, err := e.eng.CaptureSandbox(t.Context(), core.CaptureRequest{SandboxID: sb, Name: name}); err != nil {
+		t.Fatalf("capture after shrinking: %v", err)
+	}
+	sb2 := e.start(t, name)
+	if got := e.sh(t, sb2, "cat /small; stat -c %s /sparse"); got != "ok\n1048576\n" {
+		t.Errorf("captured sandbox: %q", got)
 	}
 }
