@@ -29,7 +29,7 @@ const uncompressedLabel = "containerd.io/uncompressed"
 // descriptor. For a plain tar the blob digest is the diff ID. Never
 // gzipped here: compressing random data costs seconds (pitfall 8). A
 // layer growing past max bytes (0: no bound) fails with
-// ErrResourceExhausted before more reaches the store.
+// ErrFailedPrecondition before more reaches the store.
 func (e *Engine) writeLayerBlob(ctx context.Context, dir string, max int64) (ocispec.Descriptor, error) {
 	cs := e.client.ContentStore()
 	ref := "snapgate-layer-" + randomID()
@@ -49,7 +49,7 @@ func (e *Engine) writeLayerBlob(ctx context.Context, dir string, max int64) (oci
 	cnt := &countWriter{max: max}
 	werr := writeLayer(dir, io.MultiWriter(cnt, dg.Hash(), pw))
 	if errors.Is(werr, errLayerTooLarge) {
-		return ocispec.Descriptor{}, core.WithCause(core.ErrResourceExhausted, werr,
+		return ocispec.Descriptor{}, core.WithCause(core.ErrFailedPrecondition, werr,
 			"the sandbox's changes would take more than %d bytes in a snapshot (sparse files count whole there): remove or shrink large files and capture again", max)
 	}
 	if err := errors.Join(werr, pw.Close()); err != nil {

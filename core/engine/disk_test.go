@@ -162,8 +162,8 @@ func TestCaptureRefusesSparseFileBeyondDisk(t *testing.T) {
 	e.sh(t, sb, "truncate -s 1099511627776 /sparse && echo ok > /small")
 	name := core.ImageRefFor("sparse-1")
 	_, err := e.eng.CaptureSandbox(t.Context(), core.CaptureRequest{SandboxID: sb, Name: name})
-	if !errors.Is(err, core.ErrResourceExhausted) {
-		t.Fatalf("capture of a 1 TiB sparse file = %v, want ErrResourceExhausted", err)
+	if !errors.Is(err, core.ErrFailedPrecondition) {
+		t.Fatalf("capture of a 1 TiB sparse file = %v, want ErrFailedPrecondition", err)
 	}
 	if imgs, _ := e.eng.ListImages(t.Context()); slices.Contains(imgs, name) {
 		t.Errorf("a refused capture left image %s", name)
