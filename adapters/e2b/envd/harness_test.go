@@ -194,7 +194,14 @@ type reply struct {
 
 func (h *harness) do(t *testing.T, method, path, ct string, body io.Reader, extra map[string]string) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, body)
+	return h.doCtx(t, t.Context(), method, path, ct, body, extra)
+}
+
+// doCtx is do bounded by ctx: a request or body read cut by it fails the
+// test, naming the request.
+func (h *harness) doCtx(t *testing.T, ctx context.Context, method, path, ct string, body io.Reader, extra map[string]string) reply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, h.srv.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +211,13 @@ func (h *harness) do(t *testing.T, method, path, ct string, body io.Reader, extr
 	h.headers(req, extra)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	r := reply{status: resp.StatusCode, header: resp.Header}
-	r.raw, _ = io.ReadAll(resp.Body)
+	if r.raw, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, path, err)
+	}
 	_ = json.Unmarshal(r.raw, &r.body)
 	return r
 }

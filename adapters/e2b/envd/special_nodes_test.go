@@ -2,9 +2,7 @@ package envd
 
 import (
 	"context"
-	"encoding/json"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,25 +20,7 @@ func (h *harness) doBounded(t *testing.T, method, path, ct string, body io.Reade
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, h.srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	h.headers(req, extra)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v (hung?)", method, path, err)
-	}
-	defer resp.Body.Close()
-	r := reply{status: resp.StatusCode, header: resp.Header}
-	if r.raw, err = io.ReadAll(resp.Body); err != nil {
-		t.Fatalf("%s %s: reading the body: %v (hung?)", method, path, err)
-	}
-	_ = json.Unmarshal(r.raw, &r.body)
-	return r
+	return h.doCtx(t, ctx, method, path, ct, body, extra)
 }
 
 // Every /files route (token and signed URL, read and write) answers a
