@@ -128,19 +128,19 @@ type Engine struct {
 	log         *slog.Logger
 	leaseTTL    time.Duration
 	clog        *clog.Entry
-	pulls       keyLock // one pull per source at a time
+	pulls       keyRWLock // one pull per source at a time
 
 	initBinary string
 	pidsLimit  int64
 	onCapture  func(paused, total time.Duration)
 	node       string
 	fault      func(point string)
-	sandboxes  keyLock // one start or kill per sandbox id at a time
-	disks      *disks  // nil: sandbox writes are not bounded
+	sandboxes  keyRWLock // one start or kill per sandbox id at a time
+	disks      *disks    // nil: sandbox writes are not bounded
 	// freezes serializes what freezes or thaws one sandbox (pause, resume,
 	// a capture's freeze) and exec starts, so a capture's own pause and
 	// resume never undo a client's, nor make an exec fail as "paused".
-	freezes keyLock
+	freezes keyRWLock
 	// files is shared by dataplane calls that change a sandbox's files
 	// (HoldFiles) and taken alone by a capture for its frozen window, so
 	// the host writes nothing into a tree being captured (the freezer

@@ -5,54 +5,16 @@ import (
 	"sync"
 )
 
-// keyLock serializes work per key (an image source). containerd locks each
-// ingest ref (one per blob digest) and a client that finds it locked polls
-// with a randomized backoff of up to ~2 s, so concurrent pulls of one image
-// are slower than pulls one after the other, which find the content present.
-type keyLock struct {
-	mu   sync.Mutex
-	keys map[string]*keyEntry
-}
-
-type keyEntry struct {
-	sem  chan struct{} // holds one token while locked
-	refs int           // holders and waiters; the entry goes at zero
-}
-
-// lock waits for key, or for ctx to end. Call unlock exactly once.
-func (k *keyLock) lock(ctx context.Context, key string) (unlock func(), err error) {
-	k.mu.Lock()
-	if k.keys == nil {
-		k.keys = map[string]*keyEntry{}
-	}
-	e := k.keys[key]
-	if e == nil {
-		e = &keyEntry{sem: make(chan struct{}, 1)}
-		k.keys[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-
-	release := func() {
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.keys, key)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case e.sem <- struct{}{}:
-		return func() { <-e.sem; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
-}
-
-// keyRWLock is a keyLock with shared holders besides the exclusive one:
-// per sandbox, dataplane file changes share it and a capture's freeze
-// takes it alone. A waiting exclusive locker holds off new shared ones, so
-// a stream of uploads cannot keep a capture waiting forever.
+// keyRWLock locks per key: lock alone, rlock shared with other rlock
+// holders. Most users only lock (one pull per image source, one start or
+// kill per sandbox). For a sandbox's files, dataplane changes share it and
+// a capture's freeze takes it alone; a waiting lock holds off new rlocks,
+// so a stream of uploads cannot keep a capture waiting forever.
+//
+// Pulls are serialized because containerd locks each ingest ref (one per
+// blob digest) and a client that finds it locked polls with a randomized
+// backoff of up to ~2 s: concurrent pulls of one image are slower than
+// pulls one after the other, which find the content present.
 type keyRWLock struct {
 	mu   sync.Mutex
 	keys map[string]*rwEntry
@@ -66,7 +28,8 @@ type rwEntry struct {
 	changed chan struct{} // closed (and replaced) at every release
 }
 
-// lock waits until key is free of every holder, or for ctx to end.
+// lock waits until key is free of every holder, or for ctx to end. Call
+// unlock once (more calls do nothing).
 func (k *keyRWLock) lock(ctx context.Context, key string) (unlock func(), err error) {
 	return k.acquire(ctx, key, true)
 }

@@ -27,7 +27,7 @@ import (
 // req.Name already holds an unpacked image of the same source, it is
 // returned as is, without asking the registry: a retried build converges
 // on what the first attempt got. Pulls of one source are serialized (see
-// keyLock); each still resolves the manifest with its own credentials, so
+// keyRWLock); each still resolves the manifest with its own credentials, so
 // the registry authorizes every caller. PulledImage.Digest is the digest of the
 // platform-specific manifest (for a multi-platform index, the entry chosen
 // for this host's platform, not the index's digest). ErrInvalidArgument,
