@@ -109,15 +109,6 @@ func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
 	return st, nil
 }
 
-// Stat stats the directory itself.
-func (d *Dir) Stat() (unix.Stat_t, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(d.Fd(), &st); err != nil {
-		return st, &os.PathError{Op: "stat", Path: d.name, Err: err}
-	}
-	return st, nil
-}
-
 // Readlink reads the symlink name.
 func (d *Dir) Readlink(name string) (string, error) {
 	for size := 256; ; size *= 2 {
