@@ -278,9 +278,14 @@ func (e *Engine) attachDisk(ctx context.Context, id string, size int64) error {
 }
 
 // detachDisk unmounts and removes sandbox id's disk, before its snapshot
-// goes (a mount point cannot be removed).
+// goes (a mount point cannot be removed). The image is made before it is
+// mounted and removed after it is unmounted, so without an image there is
+// nothing to do: no snapshot look-up on every start and disk-less kill.
 func (e *Engine) detachDisk(ctx context.Context, id string) error {
 	if e.disks == nil {
+		return nil
+	}
+	if _, err := os.Stat(e.disks.image(id)); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	dir, err := e.snapshotDir(ctx, id)
