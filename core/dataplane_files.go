@@ -64,6 +64,10 @@ func (f *Files) changing(ctx context.Context) (release func(), err error) {
 	return release, nil
 }
 
+// hostUID and hostGID own what the user creates, as the host writes it.
+func (f *Files) hostUID() int { return int(f.fs.ids.ToHost(f.user.UID)) }
+func (f *Files) hostGID() int { return int(f.fs.ids.ToHost(f.user.GID)) }
+
 // Close releases the filesystem handle.
 func (f *Files) Close() error { return f.fs.root.Close() }
 
@@ -106,7 +110,8 @@ func (f *Files) info(abs, real string, fi os.FileInfo) FileInfo {
 		out.SymlinkTarget = f.linkTarget(real)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		out.Owner, out.Group = f.accts.userName(st.Uid), f.accts.groupName(st.Gid)
+		out.Owner = f.accts.userName(f.fs.ids.ToSandbox(st.Uid))
+		out.Group = f.accts.groupName(f.fs.ids.ToSandbox(st.Gid))
 	}
 	return out
 }
@@ -170,7 +175,7 @@ func (f *Files) mkdirs(real, abs string) error {
 		if err := f.fs.root.Mkdir(rel(cur), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fsError(err, abs)
 		}
-		if err := f.fs.root.Lchown(rel(cur), int(f.user.UID), int(f.user.GID)); err != nil {
+		if err := f.fs.root.Lchown(rel(cur), f.hostUID(), f.hostGID()); err != nil {
 			return fsError(err, abs)
 		}
 	}
@@ -327,7 +332,7 @@ func (f *Files) fill(ctx context.Context, file *os.File, r io.Reader, abs string
 	if err != nil {
 		return nil, err
 	}
-	if err := file.Chown(int(f.user.UID), int(f.user.GID)); err != nil {
+	if err := file.Chown(f.hostUID(), f.hostGID()); err != nil {
 		return nil, fsError(err, abs)
 	}
 	if _, err := io.Copy(file, ctxReader{ctx: ctx, r: r}); err != nil {

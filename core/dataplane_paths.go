@@ -19,6 +19,7 @@ import (
 // that changes in between fails instead of escaping).
 type sandboxFS struct {
 	root *os.Root
+	ids  IDMap // owners on the host are these ids
 }
 
 // maxSymlinks bounds the links followed in one path, like Linux's 40.

@@ -107,6 +107,10 @@ func (d *Dataplane) processSpec(ctx context.Context, sb *Sandbox, req StartProce
 // openFS opens the sandbox's root filesystem. ErrNotFound,
 // ErrFailedPrecondition.
 func (d *Dataplane) openFS(ctx context.Context, id string) (sandboxFS, error) {
+	ids, err := d.opt.Engine.IDMap(ctx, id)
+	if err != nil {
+		return sandboxFS{}, err
+	}
 	dir, err := d.opt.Engine.RootFS(ctx, id)
 	if err != nil {
 		return sandboxFS{}, err
@@ -116,7 +120,7 @@ func (d *Dataplane) openFS(ctx context.Context, id string) (sandboxFS, error) {
 		// The task ended between the two calls.
 		return sandboxFS{}, WithCause(ErrFailedPrecondition, err, "sandbox %s is not running", id)
 	}
-	return sandboxFS{root: root}, nil
+	return sandboxFS{root: root, ids: ids}, nil
 }
 
 // workDir is the process's working directory: cwd expanded like a path,

@@ -7,9 +7,11 @@
 #   deploy/containerd.sh down DATA_DIR   stop that private containerd (only it)
 #
 # Order for `up`: $SNAPGATE_CONTAINERD_ADDRESS, then the system socket
-# /run/containerd/containerd.sock, then a private daemon already running from
-# DATA_DIR, else install containerd+runc if missing and start a private one.
-# Only the address goes to stdout; everything else goes to stderr. Needs root.
+# /run/containerd/containerd.sock when it runs containerd 2.x, then a private
+# daemon already running from DATA_DIR, else start a private one with the
+# engine deploy/engine.sh provides (containerd and runc at pinned versions,
+# built once into a cache directory). Only the address goes to stdout;
+# everything else goes to stderr. Needs root.
 set -euo pipefail
 
 SYSTEM_SOCK=/run/containerd/containerd.sock
@@ -26,8 +28,17 @@ usage() { die "usage: $0 up|down DATA_DIR"; }
 # A missing socket is answered at once: ctr would wait 10 s to dial it.
 reachable() {
 	local path=${1#unix://}
-	[ -n "$path" ] && [ -S "$path" ] && command -v ctr >/dev/null 2>&1 &&
-		timeout 5 ctr --connect-timeout 2s --address "$1" version >/dev/null 2>&1
+	[ -n "$path" ] && [ -S "$path" ] &&
+		timeout 5 "$ENGINE_BIN/ctr" --connect-timeout 2s --address "$1" version >/dev/null 2>&1
+}
+
+# supported ADDRESS: does the containerd there run a supported release (2.x)?
+# snapgate itself checks again, with runc's version and features, at start.
+supported() {
+	local v
+	v=$(timeout 5 "$ENGINE_BIN/ctr" --connect-timeout 2s --address "$1" version 2>/dev/null |
+		awk '/^Server:/{s=1} s && $1=="Version:"{print $2; exit}')
+	[[ "$v" =~ ^v?([2-9]|[1-9][0-9])\. ]]
 }
 
 # private_pid: the pid in the pid file if that process is our containerd.
@@ -54,28 +65,16 @@ socket_path() {
 	echo "$sock"
 }
 
-ensure_installed() {
-	if command -v containerd >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 &&
-		command -v ctr >/dev/null 2>&1; then
-		return 0
-	fi
-	command -v apt-get >/dev/null 2>&1 || die "containerd/runc missing and apt-get not available: install them by hand"
-	log "installing containerd and runc with apt-get"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2
-	apt-get install -y -qq containerd runc >&2
-	# Debian's package starts the system service when it can; that is fine,
-	# but we do not rely on it.
-}
-
 write_config() {
 	mkdir -p "$CTR_DIR/root" "$CTR_DIR/state" "$(dirname "$SOCK")"
 	cat >"$CONFIG.tmp" <<EOF
 # Written by deploy/containerd.sh; private containerd for $DATA_DIR.
-version = 2
+# The shim and runc are found on the PATH containerd starts with: the
+# engine's bin directory comes first.
+version = 3
 root = "$CTR_DIR/root"
 state = "$CTR_DIR/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox"]
 
 [grpc]
   address = "$SOCK"
@@ -93,13 +92,12 @@ EOF
 }
 
 start_private() {
-	ensure_installed
 	write_config
 	rm -f "$SOCK" "$SOCK.ttrpc"
 	log "starting private containerd (config $CONFIG, log $LOG_FILE)"
 	# setsid: own session, so it survives the caller (a test, a CI step).
 	# 9>&- : do not hand the lock fd to the daemon, or the lock lives with it.
-	setsid containerd --config "$CONFIG" </dev/null >>"$LOG_FILE" 2>&1 9>&- &
+	PATH="$ENGINE_BIN:$PATH" setsid "$ENGINE_BIN/containerd" --config "$CONFIG" </dev/null >>"$LOG_FILE" 2>&1 9>&- &
 	local pid=$!
 	echo "$pid" >"$PID_FILE"
 	local deadline=$((SECONDS + START_TIMEOUT))
@@ -119,6 +117,8 @@ start_private() {
 }
 
 cmd_up() {
+	# The pinned release's binaries (ctr for the checks); built if missing.
+	ENGINE_BIN=$("$(dirname "$0")/engine.sh" bin) || die "could not provide containerd and runc (deploy/engine.sh)"
 	if [ -n "${SNAPGATE_CONTAINERD_ADDRESS:-}" ]; then
 		if reachable "$SNAPGATE_CONTAINERD_ADDRESS"; then
 			echo "$SNAPGATE_CONTAINERD_ADDRESS"
@@ -127,8 +127,11 @@ cmd_up() {
 		log "SNAPGATE_CONTAINERD_ADDRESS=$SNAPGATE_CONTAINERD_ADDRESS does not answer; looking further"
 	fi
 	if reachable "$SYSTEM_SOCK"; then
-		echo "$SYSTEM_SOCK"
-		return 0
+		if supported "$SYSTEM_SOCK"; then
+			echo "$SYSTEM_SOCK"
+			return 0
+		fi
+		log "the system containerd at $SYSTEM_SOCK is older than 2.0; starting a private one"
 	fi
 	mkdir -p "$CTR_DIR"
 	# Serialize concurrent `up`s for the same DATA_DIR (parallel test runs).

@@ -10,6 +10,9 @@ mkdir -p "$data_dir"
 pidfile="$data_dir/containerd/containerd.pid"
 was_running=0
 [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && was_running=1
+# ctr and the rest of the pinned engine, for the scripts that call them.
+engine_bin=$("$root/deploy/engine.sh" bin) || { echo "FAIL: could not provide containerd and runc"; exit 1; }
+export PATH="$engine_bin:$PATH"
 addr=$("$root/deploy/containerd.sh" up "$data_dir") || { echo "FAIL: could not reach or start containerd"; exit 1; }
 stop() { [ $was_running -eq 1 ] || "$root/deploy/containerd.sh" down "$data_dir" >/dev/null 2>&1 || true; }
 trap stop EXIT

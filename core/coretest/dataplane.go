@@ -97,6 +97,15 @@ func (e *DataplaneEngine) RootFS(ctx context.Context, id string) (string, error)
 	return root, seedRoot(root)
 }
 
+// IDMap implements core.DataplaneEngine: the fake's sandboxes share the
+// host's ids (its files are the test process's own).
+func (e *DataplaneEngine) IDMap(ctx context.Context, id string) (core.IDMap, error) {
+	if err := e.check(ctx, id); err != nil {
+		return core.IDMap{}, err
+	}
+	return core.IDMap{}, nil
+}
+
 // HoldFiles implements core.DataplaneEngine. The fake never captures, so
 // nothing ever waits.
 func (e *DataplaneEngine) HoldFiles(context.Context, string) (func(), error) {

@@ -164,6 +164,12 @@ func (e *Engine) captureLayer(ctx context.Context, c containerd.Container, info 
 	}
 	upper, ok := upperDir(mounts)
 	if !ok || e.forceDiff {
+		if shiftOf(info.Labels).on() {
+			// The diff service would compare the sandbox's idmapped view
+			// with an unmapped one and record every file's host owner.
+			return layerResult{}, core.Errorf(core.ErrFailedPrecondition,
+				"sandbox %s cannot be captured: its files are not on an overlay upper directory this server can read", c.ID())
+		}
 		return e.captureByDiff(ctx, c, info, sn, parentDiffIDs)
 	}
 	return e.captureByCopy(ctx, c, info, sn, upper, parentDiffIDs)

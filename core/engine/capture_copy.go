@@ -93,7 +93,8 @@ func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info
 	// changed meanwhile is copied again (the frozen time no longer grows
 	// with everything written since the sandbox started).
 	since := time.Now()
-	if err := copyUpper(ctx, src, dst); err != nil {
+	ids := shiftOf(info.Labels)
+	if err := copyUpper(ctx, src, dst, ids); err != nil {
 		if ctx.Err() != nil {
 			return res, err
 		}
@@ -103,7 +104,7 @@ func (e *Engine) captureByCopy(ctx context.Context, c containerd.Container, info
 	if e.beforeFreeze != nil {
 		e.beforeFreeze()
 	}
-	res.paused, err = e.frozen(ctx, c, func() error { return syncUpper(ctx, src, dst, since) })
+	res.paused, err = e.frozen(ctx, c, func() error { return syncUpper(ctx, src, dst, since, ids) })
 	if err != nil {
 		return res, err
 	}
@@ -141,9 +142,12 @@ func layerBound(disk int64) int64 {
 // The runtime's /.snapgate entry is left out. The sandbox runs meanwhile
 // and may change anything under src, so the copy walks it through
 // descriptors only and skips what vanishes or changes type under it.
-func copyUpper(ctx context.Context, src, dst *fdtree.Dir) error {
+// Owners go back to the ids the sandbox saw (ids), so the copy (committed
+// as the capture's snapshot) and its layer hold the image's own owners.
+func copyUpper(ctx context.Context, src, dst *fdtree.Dir, ids idShift) error {
 	cp := fdtree.NewCopier(dst)
 	cp.Tolerant = true
+	cp.Map = ids.metaToSandbox
 	return cp.CopyAll(ctx, src, dst, func(name string) bool { return name == initDir })
 }
 

@@ -32,6 +32,7 @@ type syncer struct {
 	links    map[fdtree.Inode][]string // inode of a multiply linked file: its paths
 	changed  map[fdtree.Inode]bool     // inodes in links that must be re-copied
 	dirs     []dirMeta                 // directories in both, for their metadata
+	ids      idShift                   // src's owners are host ids of this range
 }
 
 type dirMeta struct {
@@ -40,8 +41,8 @@ type dirMeta struct {
 }
 
 // syncUpper runs the sync; see syncer.
-func syncUpper(ctx context.Context, src, dst *fdtree.Dir, since time.Time) error {
-	s := &syncer{src: src, dst: dst, since: since.Add(-ctimeSlack),
+func syncUpper(ctx context.Context, src, dst *fdtree.Dir, since time.Time, ids idShift) error {
+	s := &syncer{src: src, dst: dst, since: since.Add(-ctimeSlack), ids: ids,
 		links: map[fdtree.Inode][]string{}, changed: map[fdtree.Inode]bool{}}
 	if err := s.walkDir(ctx, src, dst); err != nil {
 		return fmt.Errorf("sync upper directory: %w", err)
@@ -60,6 +61,7 @@ func syncUpper(ctx context.Context, src, dst *fdtree.Dir, since time.Time) error
 	}
 	for _, group := range s.recopy {
 		cp := fdtree.NewCopier(dst)
+		cp.Map = ids.metaToSandbox
 		for _, p := range group {
 			if err := s.at(p, func(sd, dd *fdtree.Dir, name string) error { return cp.Copy(ctx, sd, dd, name) }); err != nil {
 				return fmt.Errorf("sync upper directory: %w", err)
@@ -185,6 +187,7 @@ func (s *syncer) descend(ctx context.Context, src, dst *fdtree.Dir, name string)
 	if err != nil {
 		return err
 	}
+	s.ids.metaToSandbox(m)
 	s.dirs = append(s.dirs, dirMeta{rel: sd.Name(), meta: m})
 	return s.walkDir(ctx, sd, dd)
 }
@@ -192,7 +195,7 @@ func (s *syncer) descend(ctx context.Context, src, dst *fdtree.Dir, name string)
 // differs compares a non-directory (or a type change) with its copy.
 func (s *syncer) differs(src, dst *fdtree.Dir, name string, st, dt *unix.Stat_t) bool {
 	if !time.Unix(st.Ctim.Unix()).Before(s.since) ||
-		st.Mode != dt.Mode || st.Uid != dt.Uid || st.Gid != dt.Gid ||
+		st.Mode != dt.Mode || s.ids.toSandbox(st.Uid) != dt.Uid || s.ids.toSandbox(st.Gid) != dt.Gid ||
 		st.Size != dt.Size || st.Mtim != dt.Mtim || st.Rdev != dt.Rdev {
 		return true
 	}

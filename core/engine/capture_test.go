@@ -50,7 +50,7 @@ func TestCaptureFilesystem(t *testing.T) {
 	for _, path := range []string{"copy", "diff"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
-			testCaptureFilesystem(t, newEnv(t, envOptions{forceDiff: path == "diff"}), path == "copy")
+			testCaptureFilesystem(t, newEnv(t, envOptions{forceDiff: path == "diff", hostUserNS: path == "diff"}), path == "copy")
 		})
 	}
 }

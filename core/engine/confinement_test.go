@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/tests/testregistry"
 )
 
 // defaultCaps are the capabilities of containerd's default spec, by
@@ -63,7 +64,7 @@ func TestSandboxConfinement(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	id := e.start(t, e.pullSandboxImage(t, "confine"))
 
-	t.Run("root holds the default capabilities at most, no_new_privs, seccomp", func(t *testing.T) {
+	t.Run("root holds the default capabilities at most, seccomp, setuid allowed", func(t *testing.T) {
 		st := procStatus(t, e.sh(t, id, "cat /proc/self/status"))
 		for _, k := range []string{"CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"} {
 			if extra := extraCaps(capSet(t, st, k)); len(extra) > 0 {
@@ -77,8 +78,10 @@ func TestSandboxConfinement(t *testing.T) {
 				t.Errorf("CAP_%s is in the bounding set", name)
 			}
 		}
-		if st["NoNewPrivs"] != "1" {
-			t.Errorf("NoNewPrivs = %q, want 1", st["NoNewPrivs"])
+		// Off in a user namespace, so setuid binaries (sudo) work: they
+		// reach the namespace's root and nothing more (userns_test.go).
+		if st["NoNewPrivs"] != "0" {
+			t.Errorf("NoNewPrivs = %q, want 0", st["NoNewPrivs"])
 		}
 		if st["Seccomp"] != "2" {
 			t.Errorf("Seccomp = %q, want 2 (filter)", st["Seccomp"])
@@ -145,7 +148,7 @@ func TestSandboxConfinement(t *testing.T) {
 		}
 	})
 
-	t.Run("own namespaces but the host's user namespace", func(t *testing.T) {
+	t.Run("own namespaces, the user namespace too", func(t *testing.T) {
 		pid := e.taskPid(t, id)
 		for _, ns := range []string{"net", "pid", "ipc", "uts", "mnt", "user"} {
 			inside, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
@@ -156,8 +159,7 @@ func TestSandboxConfinement(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// No user namespace on this stack: see specOpts.
-			if shared := inside == host; shared != (ns == "user") {
+			if inside == host {
 				t.Errorf("%s namespace: sandbox %s, host %s", ns, inside, host)
 			}
 		}
@@ -184,10 +186,43 @@ func TestSandboxConfinement(t *testing.T) {
 				t.Errorf("as uid 1000: %s = %x, want none", k, v)
 			}
 		}
-		if status["NoNewPrivs"] != "1" {
-			t.Errorf("as uid 1000: NoNewPrivs = %q", status["NoNewPrivs"])
-		}
 	})
+}
+
+// The degraded mode for old engines keeps the confinement sandboxes had
+// before user namespaces: the host's user namespace, no_new_privs.
+func TestSandboxConfinementWithoutUserNamespace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{hostUserNS: true})
+	id := e.start(t, e.pullSandboxImage(t, "confine-hostns"))
+	pid := e.taskPid(t, id)
+	inside, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, _ := os.Readlink("/proc/self/ns/user"); inside != host {
+		t.Errorf("user namespace %s, want the host's %s", inside, host)
+	}
+	for _, uid := range []uint32{0, 1000} {
+		st, out, errb := e.run(t, id, core.ProcessSpec{Argv: []string{"cat", "/proc/self/status"}, UID: uid, GID: uid})
+		if st.Code != 0 {
+			t.Fatalf("as uid %d: exit %d: %s", uid, st.Code, errb)
+		}
+		if v := procStatus(t, out)["NoNewPrivs"]; v != "1" {
+			t.Errorf("as uid %d: NoNewPrivs = %q, want 1", uid, v)
+		}
+	}
+	// So setuid binaries do not work here (TestSudoInSandbox: they do in
+	// a user namespace).
+	opts, err := testregistry.SudoImageOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sudo := e.start(t, e.pullSandboxImage(t, "confine-hostns-sudo", opts...))
+	st, _, errb := e.run(t, sudo, core.ProcessSpec{Argv: []string{"sudo", "-n", "true"}, UID: 1000, GID: 1000})
+	if st.Code == 0 || !strings.Contains(errb, "no new privileges") {
+		t.Errorf("sudo under no_new_privs: exit %d, stderr %q; want refused", st.Code, errb)
+	}
 }
 
 // taskPid is the host pid of sandbox id's init process.

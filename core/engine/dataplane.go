@@ -9,6 +9,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/snapgate/snapgate/core"
@@ -107,4 +108,26 @@ func (e *Engine) RootFS(ctx context.Context, sandboxID string) (string, error) {
 // sandbox frozen (frozen).
 func (e *Engine) HoldFiles(ctx context.Context, sandboxID string) (release func(), err error) {
 	return e.files.rlock(ctx, sandboxID)
+}
+
+// IDMap implements core.DataplaneEngine: the sandbox's id range (the zero
+// IDMap for a sandbox in the host's user namespace). ErrNotFound.
+func (e *Engine) IDMap(ctx context.Context, sandboxID string) (core.IDMap, error) {
+	ctx = e.withNS(ctx)
+	c, err := e.client.LoadContainer(ctx, sandboxID)
+	if errdefs.IsNotFound(err) {
+		return core.IDMap{}, core.WithCause(core.ErrNotFound, err, "sandbox %s not found", sandboxID)
+	}
+	if err != nil {
+		return core.IDMap{}, classify(err, "load sandbox "+sandboxID)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return core.IDMap{}, classify(err, "load sandbox "+sandboxID)
+	}
+	s := shiftOf(labels)
+	if !s.on() {
+		return core.IDMap{}, nil
+	}
+	return core.IDMap{Host: s.base, Size: idRangeSize}, nil
 }

@@ -113,6 +113,15 @@ type Options struct {
 	// New fails when the host cannot loop-mount them. Empty leaves
 	// sandboxes writing to the snapshotter's file system unbounded.
 	DiskDir string
+	// HostUserNamespace runs sandboxes in the host's user namespace, as
+	// before user namespaces (root in a sandbox is root on the host, held
+	// back by capabilities, seccomp and no_new_privs; setuid binaries do
+	// not work). A degraded mode for engines older than supported
+	// (version.go); by default every sandbox gets a namespace (userns.go).
+	HostUserNamespace bool
+	// IDClaimDir holds the host's claims of user namespace id ranges,
+	// shared by every snapgate on the host. Default DefaultIDClaimDir.
+	IDClaimDir string
 	// OnCapture, when set, is told how long each successful capture kept
 	// the sandbox frozen and how long it took in all (for benchmarks).
 	OnCapture func(paused, total time.Duration)
@@ -137,6 +146,7 @@ type Engine struct {
 	fault      func(point string)
 	sandboxes  keyRWLock // one start or kill per sandbox id at a time
 	disks      *disks    // nil: sandbox writes are not bounded
+	claims     *idClaims // nil: sandboxes share the host's user namespace
 	// freezes serializes what freezes or thaws one sandbox (pause, resume,
 	// a capture's freeze) and exec starts, so a capture's own pause and
 	// resume never undo a client's, nor make an exec fail as "paused".
@@ -197,6 +207,16 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		_ = c.Close()
 		return nil, err
 	}
+	if err := e.checkEngine(ctx, !opt.HostUserNamespace); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if !opt.HostUserNamespace {
+		if err := e.startClaims(ctx, opt.IDClaimDir, opt.Address); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
 	if opt.DiskDir != "" {
 		if e.disks, err = newDisks(opt.DiskDir, opt.Namespace); err == nil {
 			err = e.disks.checkMountsReach(opt.Address)
@@ -239,6 +259,9 @@ func withDefaults(opt Options) Options {
 	}
 	if opt.InitBinary == "" {
 		opt.InitBinary = DefaultInitBinary
+	}
+	if opt.IDClaimDir == "" {
+		opt.IDClaimDir = DefaultIDClaimDir
 	}
 	if opt.WarmImages <= 0 {
 		opt.WarmImages = 4

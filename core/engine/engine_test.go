@@ -90,6 +90,9 @@ type envOptions struct {
 	beforeFreeze func()
 	// fault is engine.Options.Fault (FaultCaptureAfterFreeze: frozen).
 	fault func(point string)
+	// hostUserNS runs sandboxes in the host's user namespace (the
+	// degraded mode, engine.Options.HostUserNamespace).
+	hostUserNS bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -107,7 +110,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("containerd client: %v", err)
 	}
 	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture, WarmPool: o.warmPool,
-		DiskDir: e.diskDir, Fault: o.fault}
+		DiskDir: e.diskDir, Fault: o.fault, HostUserNamespace: o.hostUserNS}
 	if !o.noInsecure {
 		opts.InsecureRegistries = []string{reg.Addr()}
 	}

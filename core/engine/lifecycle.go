@@ -116,10 +116,15 @@ func (e *Engine) KillSandbox(ctx context.Context, id string) error {
 	if err := e.detachDisk(ctx, id); err != nil {
 		return err
 	}
+	labels, err := c.Labels(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return classify(err, "delete sandbox "+id)
+	}
 	err = c.Delete(ctx, containerd.WithSnapshotCleanup)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return classify(err, "delete sandbox "+id)
 	}
+	e.claims.release(shiftOf(labels), id)
 	return nil
 }
 

@@ -127,17 +127,25 @@ func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec, lab
 	if e.disks != nil && spec.DiskBytes > 0 {
 		labels = withLabel(labels, diskLabel, strconv.FormatInt(spec.DiskBytes, 10))
 	}
+	var ids idShift
+	if e.claims != nil {
+		if ids, err = e.claims.claim(spec.ID); err != nil {
+			return nil, err
+		}
+		labels = withLabel(labels, idBaseLabel, strconv.FormatUint(uint64(ids.base), 10))
+	}
 	c, err := e.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(e.snapshotter),
-		containerd.WithNewSnapshot(spec.ID, img),
+		ids.newSnapshot(spec.ID, img),
 		containerd.WithRuntime(sandboxRuntime, nil),
 		containerd.WithContainerLabels(withLabel(labels, baseManifestLabel, m.Digest.String())),
-		containerd.WithNewSpec(e.specOpts(img, spec)...),
+		containerd.WithNewSpec(append(e.specOpts(img, spec), ids.specOpts()...)...),
 	)
 	if err != nil {
-		if !errdefs.IsAlreadyExists(err) { // else the snapshot is another's
+		if !errdefs.IsAlreadyExists(err) { // else the snapshot and range are another's
 			_ = sn.Remove(context.WithoutCancel(ctx), spec.ID)
+			e.claims.release(ids, spec.ID)
 		}
 		return nil, classify(err, op)
 	}
@@ -162,24 +170,15 @@ func withLabel(labels map[string]string, k, v string) map[string]string {
 //
 // Confinement (tested in confinement_test.go): the default spec's 14
 // capabilities (no CAP_SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE...),
-// no_new_privs, its masked and read-only /proc and /sys paths, and its
+// no_new_privs (without a user namespace), its masked and read-only /proc
+// and /sys paths, and its
 // namespaces: pid, ipc, uts, mount and a network namespace holding only
 // lo. The containerd client, unlike CRI, adds no seccomp filter: the
 // default profile (Docker's) is added here, so root in a sandbox cannot
 // unshare a user namespace, load keys, mount, and so on.
 //
-// No user namespace: sandboxes run as the image's user (root for most
-// images) in the host's user namespace. Idmapped rootfs mounts need
-// runc >= 1.2 and containerd >= 2.0 (this host: runc 1.1.5, containerd
-// 1.6), which leaves WithRemappedSnapshot: a chowned copy of the whole
-// image per id mapping, O(image) on first use. One mapping for all
-// sandboxes gives them the same host uids (no isolation between them);
-// one per sandbox makes that copy on every start. Either way the
-// sandbox's snapshot then sits on the copy instead of the image's chain,
-// so captures would record shifted owners and the dataplane's host-side
-// file writes (RootFS) would need shifting too. Commands can run as the
-// image's non-root user instead (core's dataplane does for E2B's "user"):
-// an exec'd non-root process holds no capabilities at all.
+// The user namespace, and with it no_new_privs dropped, comes from
+// idShift.specOpts (userns.go).
 func (e *Engine) specOpts(img containerd.Image, spec core.SandboxSpec) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
@@ -321,7 +320,10 @@ func (e *Engine) deleteContainer(ctx context.Context, c containerd.Container) {
 	if err := e.detachDisk(ctx, c.ID()); err != nil {
 		e.log.WarnContext(ctx, "remove disk of a failed sandbox start", "sandbox", c.ID(), "err", err)
 	}
+	labels, _ := c.Labels(ctx)
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		e.log.WarnContext(ctx, "delete container of a failed sandbox start", "sandbox", c.ID(), "err", err)
+		return
 	}
+	e.claims.release(shiftOf(labels), c.ID())
 }

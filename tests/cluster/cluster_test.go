@@ -252,7 +252,7 @@ func startCluster(t *testing.T) *cluster {
 			"SNAPGATE_HEARTBEAT_INTERVAL": heartbeatInterval.String(), "SNAPGATE_HEARTBEAT_TIMEOUT": heartbeatTimeout.String(),
 			"SNAPGATE_INSECURE_REGISTRIES": reg.Addr(), "SNAPGATE_SNAPSHOT_REGISTRY": reg.Addr() + "/snapgate",
 			"SNAPGATE_BOOTSTRAP_API_KEY": apiKey, "SNAPGATE_BOOTSTRAP_TENANT": "cluster", "SNAPGATE_WARM_POOL": "0",
-			"SNAPGATE_SECRET_KEY": base64.StdEncoding.EncodeToString(secretKey),
+			"SNAPGATE_SECRET_KEY":      base64.StdEncoding.EncodeToString(secretKey),
 			"SNAPGATE_QUOTA_SANDBOXES": "0", "SNAPGATE_QUOTA_SNAPSHOTS": "0", "SNAPGATE_QUOTA_STORAGE_BYTES": "0",
 		})
 	}

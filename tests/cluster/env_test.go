@@ -82,13 +82,13 @@ func startContainerd(t *testing.T, root, dataDir, ns string) string {
 	sock := strings.TrimSpace(string(out))
 	t.Cleanup(func() {
 		// Sandboxes outlive containerd (their shims): remove them first.
-		clean := fmt.Sprintf(`c="ctr --address %[1]s -n %[2]s"
+		clean := fmt.Sprintf(`c="$(%[5]s bin)/ctr --address %[1]s -n %[2]s"
 %[3]s release %[4]s
 $c tasks ls -q 2>/dev/null | xargs -r -n1 $c tasks kill -s KILL >/dev/null 2>&1 || true
 sleep 0.5
 $c containers ls -q 2>/dev/null | xargs -r -n1 $c tasks rm -f >/dev/null 2>&1 || true
 $c containers ls -q 2>/dev/null | xargs -r $c containers rm >/dev/null 2>&1 || true`, sock, ns,
-			filepath.Join(root, "deploy", "disks.sh"), dataDir)
+			filepath.Join(root, "deploy", "disks.sh"), dataDir, filepath.Join(root, "deploy", "engine.sh"))
 		_ = exec.Command("bash", "-c", clean).Run()
 		if out, err := exec.Command(script, "down", dataDir).CombinedOutput(); err != nil {
 			t.Logf("containerd.sh down %s: %v\n%s", dataDir, err, out)

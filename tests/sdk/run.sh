@@ -10,6 +10,8 @@ containerd_address=${1:?containerd address}
 shift
 vendors=${*:-langsmith e2b cross}
 bin="$root/bin"
+# ctr of the pinned engine, for the clean-up below.
+PATH="$("$root/deploy/engine.sh" bin):$PATH"
 work=$(mktemp -d /tmp/snapgate-sdk.XXXXXX)
 pids=()
 export SNAPGATE_CONTAINERD_NAMESPACE="snapgate-sdk-$$"

@@ -12,6 +12,7 @@ import (
 	"path"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -40,6 +41,7 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 type imageConfig struct {
 	extraFiles int
 	files      map[string][]byte
+	entries    []entry // WithEntry, in order, after the files
 	arch       string
 }
 
@@ -56,6 +58,19 @@ func WithExtraFiles(n int) ImageOption {
 // p; parent directories are created. Use it to make images that differ.
 func WithFile(p string, content []byte) ImageOption {
 	return func(c *imageConfig) { c.files[path.Clean("/"+p)] = content }
+}
+
+// WithEntry adds a tar entry as given (owner, mode with setuid bits, PAX
+// xattrs "SCHILY.xattr.<name>"); body is a regular file's content. Its
+// name is relative to the root; parent directories are created.
+func WithEntry(h tar.Header, body []byte) ImageOption {
+	return func(c *imageConfig) {
+		h.Name = strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		if h.Typeflag == tar.TypeDir {
+			h.Name += "/"
+		}
+		c.entries = append(c.entries, entry{hdr: h, body: body})
+	}
 }
 
 // WithArchitecture sets the config's architecture (default runtime.GOARCH).
@@ -236,5 +251,5 @@ func extraEntries(cfg imageConfig) []entry {
 	for _, p := range paths {
 		es = append(es, file(p[1:], 0o644, cfg.files[p]))
 	}
-	return es
+	return append(es, cfg.entries...)
 }

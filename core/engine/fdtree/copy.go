@@ -27,7 +27,11 @@ type Copier struct {
 	// copied (a copy of a tree still being written, repaired later);
 	// otherwise any change fails the copy.
 	Tolerant bool
-	buf      []byte
+	// Map, when set, rewrites each entry's metadata before it is given to
+	// the copy (a user namespace's host owners back to the ids its
+	// sandbox saw). Hard links share their first copy's metadata.
+	Map func(*Meta)
+	buf []byte
 }
 
 // NewCopier makes a copier into the tree rooted at dst.
@@ -96,6 +100,7 @@ func (c *Copier) copyDir(ctx context.Context, src, dst *Dir, name string) error 
 	if err != nil {
 		return err
 	}
+	c.mapMeta(m)
 	if err := unix.Mkdirat(dst.Fd(), name, 0o700); err != nil {
 		return fmt.Errorf("make directory %s: %w", dst.child(name), err)
 	}
@@ -109,6 +114,12 @@ func (c *Copier) copyDir(ctx context.Context, src, dst *Dir, name string) error 
 	}
 	// Last: copying the entries changed the directory's times.
 	return dsub.SetMeta(m)
+}
+
+func (c *Copier) mapMeta(m *Meta) {
+	if c.Map != nil {
+		c.Map(m)
+	}
 }
 
 // Meta reads the directory's own metadata.
@@ -143,6 +154,7 @@ func (c *Copier) copyFile(src, dst *Dir, name string, lst *unix.Stat_t) error {
 	if err != nil {
 		return err
 	}
+	c.mapMeta(m)
 	fd, err := unix.Openat(dst.Fd(), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", dst.child(name), err)
@@ -246,6 +258,7 @@ func (c *Copier) copyNode(src, dst *Dir, name string, st *unix.Stat_t) error {
 		return c.tolerate(err)
 	}
 	m.Xattrs = x
+	c.mapMeta(m)
 	if kind == unix.S_IFLNK {
 		target, err := src.Readlink(name)
 		if err != nil {

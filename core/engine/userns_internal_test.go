@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/snapgate/snapgate/core/engine/fdtree"
+)
+
+func TestIDClaims(t *testing.T) {
+	dir := t.TempDir()
+	a, err := newIDClaims(dir, "/run/ctr.sock", "ns-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newIDClaims(dir, "/run/ctr.sock", "ns-b")
+	seen := map[uint32]bool{}
+	for _, c := range []*idClaims{a, a, a, b, b} {
+		s, err := c.claim("box")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[s.base] || s.base < firstHostID || (s.base-firstHostID)%idRangeSize != 0 || uint64(s.base)+idRangeSize > 1<<32-1<<28 {
+			t.Fatalf("claim gave range %d (taken: %v)", s.base, seen)
+		}
+		seen[s.base] = true
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 5 {
+		t.Fatalf("%d claim files, want 5", len(ents))
+	}
+	// Another engine's claim is not released in its name, nor swept.
+	var bs idShift
+	for base := range seen {
+		if b, _ := os.ReadFile(filepath.Join(dir, itoa(base))); string(b) == "/run/ctr.sock ns-b box\n" {
+			bs = idShift{base}
+		}
+	}
+	a.release(bs, "box")
+	if err := a.sweep(func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("after ns-a swept all its own: %d claims left, want ns-b's 2", len(ents))
+	}
+	b.release(bs, "box")
+	if _, err := os.Stat(filepath.Join(dir, itoa(bs.base))); !os.IsNotExist(err) {
+		t.Errorf("released claim still there: %v", err)
+	}
+}
+
+func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+func TestIDShift(t *testing.T) {
+	s := idShift{base: firstHostID}
+	if s.toHost(1000) != firstHostID+1000 || s.toSandbox(firstHostID+1000) != 1000 {
+		t.Error("ids do not round-trip")
+	}
+	if s.toSandbox(0) != overflowID || s.toSandbox(firstHostID+idRangeSize) != overflowID {
+		t.Error("host ids outside the range must read as nobody")
+	}
+	if (idShift{}).toSandbox(5) != 5 {
+		t.Error("the zero shift is the identity")
+	}
+	// A v3 file capability naming the range's root becomes a v2 one.
+	v3 := make([]byte, vfsCapV3Size)
+	binary.LittleEndian.PutUint32(v3, vfsCapRevision3|1) // effective flag
+	binary.LittleEndian.PutUint32(v3[4:], 1<<13)         // permitted: NET_RAW
+	binary.LittleEndian.PutUint32(v3[vfsCapV2Size:], firstHostID)
+	m := &fdtree.Meta{Xattrs: map[string][]byte{capabilityXattr: v3}}
+	m.Stat.Uid, m.Stat.Gid = firstHostID, firstHostID+5
+	s.metaToSandbox(m)
+	got := m.Xattrs[capabilityXattr]
+	if len(got) != vfsCapV2Size || binary.LittleEndian.Uint32(got) != vfsCapRevision2|1 || binary.LittleEndian.Uint32(got[4:]) != 1<<13 {
+		t.Errorf("capability = %x, want v2 with the same sets", got)
+	}
+	if m.Stat.Uid != 0 || m.Stat.Gid != 5 {
+		t.Errorf("owner = %d:%d, want 0:5", m.Stat.Uid, m.Stat.Gid)
+	}
+	other := append([]byte(nil), v3...)
+	binary.LittleEndian.PutUint32(other[vfsCapV2Size:], 7)
+	if got := s.capsToSandbox(other); len(got) != vfsCapV3Size {
+		t.Error("another namespace's capability must stay as found")
+	}
+}
