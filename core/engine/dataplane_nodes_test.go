@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"os"
@@ -12,17 +13,21 @@ import (
 
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/engine"
+	"github.com/snapgate/snapgate/tests/testregistry"
 )
 
-// A real sandbox (CAP_MKNOD) makes a FIFO and the device numbers of
-// /dev/null and /dev/zero; host-side file calls refuse them and the
+// An image brings the device numbers of /dev/null and /dev/zero (in its
+// user namespace a sandbox can no longer make device nodes itself) and
+// the sandbox makes a FIFO; host-side file calls refuse them and the
 // sandbox's own /proc files without opening them, and grep walks past.
 func TestDataplaneRefusesSpecialNodes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	id := e.start(t, e.pullSandboxImage(t, "dpnodes"))
-	e.sh(t, id, `mkdir /tmp/h && cd /tmp/h && mkfifo fifo && mknod null c 1 3 && mknod zero c 1 5 && echo needle > a.txt
-		ls -l /tmp/h >&2`)
+	id := e.start(t, e.pullSandboxImage(t, "dpnodes",
+		testregistry.WithEntry(tar.Header{Name: "/tmp/h/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3}, nil),
+		testregistry.WithEntry(tar.Header{Name: "/tmp/h/zero", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 5}, nil)))
+	e.sh(t, id, `cd /tmp/h && mkfifo fifo && echo needle > a.txt
+		if mknod made c 1 3 2>/dev/null; then echo "mknod worked in the sandbox" >&2; exit 1; fi`)
 	dp, tg := e.dataplane(t, id)
 	f, err := dp.Files(t.Context(), tg, "root")
 	if err != nil {
