@@ -66,14 +66,18 @@ socket_path() {
 }
 
 write_config() {
-	mkdir -p "$CTR_DIR/root" "$CTR_DIR/state" "$(dirname "$SOCK")"
+	mkdir -p "$CTR_DIR/root" "$STATE_DIR" "$(dirname "$SOCK")"
+	# The task bundles live in the state directory, and runc mounts a
+	# sandbox's root there from inside its user namespace: every directory
+	# above it must let others through (DATA_DIR is 0700).
+	chmod 0711 "$(dirname "$STATE_DIR")" "$STATE_DIR"
 	cat >"$CONFIG.tmp" <<EOF
 # Written by deploy/containerd.sh; private containerd for $DATA_DIR.
 # The shim and runc are found on the PATH containerd starts with: the
 # engine's bin directory comes first.
 version = 3
 root = "$CTR_DIR/root"
-state = "$CTR_DIR/state"
+state = "$STATE_DIR"
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox"]
 
 [grpc]
@@ -170,7 +174,9 @@ cmd_down() {
 		sleep 0.2
 	done
 	rm -f "$PID_FILE" "$SOCK" "$SOCK.ttrpc"
+	rmdir "$STATE_DIR" 2>/dev/null || true
 	case "$SOCK" in /run/snapgate-*) rmdir "$(dirname "$SOCK")" 2>/dev/null || true ;; esac
+	rmdir "$(dirname "$STATE_DIR")" 2>/dev/null || true
 	log "stopped"
 }
 
@@ -183,6 +189,8 @@ CONFIG="$CTR_DIR/config.toml"
 PID_FILE="$CTR_DIR/containerd.pid"
 LOG_FILE="$CTR_DIR/containerd.log"
 SOCK=$(socket_path)
+# Runtime state under /run, like the system containerd's /run/containerd.
+STATE_DIR="/run/snapgate-$(printf '%s' "$DATA_DIR" | sha256sum | cut -c1-12)/state"
 
 case "$ACTION" in
 up) cmd_up ;;

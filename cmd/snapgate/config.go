@@ -40,6 +40,14 @@ type Config struct {
 	// its own under DataDir/disks (SNAPGATE_SANDBOX_DISKS, default on;
 	// "off" leaves sandboxes writing to the host's disk unbounded).
 	SandboxDisks bool
+	// SandboxUserNS gives every sandbox a user namespace of its own
+	// (SNAPGATE_SANDBOX_USERNS, default on; "off" is the degraded mode for
+	// engines older than containerd 2.0 / runc 1.3: sandboxes share the
+	// host's user ids, and setuid binaries such as sudo do not work).
+	SandboxUserNS bool
+	// IDClaimDir is where this host's user id ranges are claimed, shared
+	// by every snapgate on the host (SNAPGATE_ID_CLAIM_DIR).
+	IDClaimDir string
 	// InitBinary is the static busybox sandboxes run as their init; the
 	// path must hold it on the host and in this process's view alike.
 	InitBinary string
@@ -107,6 +115,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("SNAPGATE_SANDBOX_DISKS must be on or off, got %q", v))
 	}
+	switch v := get("SNAPGATE_SANDBOX_USERNS", "on"); v {
+	case "on", "off":
+		c.SandboxUserNS = v == "on"
+	default:
+		errs = append(errs, fmt.Errorf("SNAPGATE_SANDBOX_USERNS must be on or off, got %q", v))
+	}
+	c.IDClaimDir = get("SNAPGATE_ID_CLAIM_DIR", "")
 	var err error
 	if c.BuildWorkers, err = strconv.Atoi(get("SNAPGATE_BUILD_WORKERS", "4")); err != nil || c.BuildWorkers < 1 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_WORKERS must be a positive integer"))

@@ -48,6 +48,9 @@ func (e *hostEngine) RootFS(_ context.Context, id string) (string, error) {
 // HoldFiles: the host engine never captures, so nothing waits.
 func (e *hostEngine) HoldFiles(context.Context, string) (func(), error) { return func() {}, nil }
 
+// IDMap: the test's files are the test process's own.
+func (e *hostEngine) IDMap(context.Context, string) (core.IDMap, error) { return core.IDMap{}, nil }
+
 func (e *hostEngine) StartProcess(ctx context.Context, id string, spec core.ProcessSpec, stdout, stderr io.Writer) (core.RunningProcess, error) {
 	root, err := e.RootFS(ctx, id)
 	if err != nil {
