@@ -36,7 +36,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-"$bin/testregistry" >"$work/registry.addr" 2>"$work/registry.log" </dev/null &
+"$bin/testregistry" -sudo >"$work/registry.addr" 2>"$work/registry.log" </dev/null &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/registry.addr" ] && break; sleep 0.1; done
 registry=$(head -n1 "$work/registry.addr")
@@ -67,7 +67,7 @@ for vendor in $vendors; do
   (cd "$dir" && { [ -d node_modules ] && npm ls >/dev/null 2>&1 || npm ci --no-audit --no-fund >/dev/null; }) || { echo "npm ci failed in $dir"; exit 1; }
   echo "== SDK contract tests: $vendor"
   (cd "$dir" && SNAPGATE_URL="http://127.0.0.1:$port" SNAPGATE_API_KEY="$key_a" SNAPGATE_OTHER_KEY="$key_b" \
-    TEST_IMAGE="$registry/busybox:latest" node --test --test-reporter=spec) || status=1
+    TEST_IMAGE="$registry/busybox:latest" TEST_SUDO_IMAGE="$registry/busybox:sudo" node --test --test-reporter=spec) || status=1
 done
 if [ $status -ne 0 ]; then
   echo "== snapgate log (last 60 lines)"; tail -n 60 "$work/snapgate.log"

@@ -41,8 +41,10 @@ test("disk: a box cannot have less disk than its snapshot", async () => {
   });
 });
 
-test("files: a FIFO or device node the box made is refused, never opened", async () => {
-  const made = await box.run("mkfifo /pipe && mknod /zero c 1 5 && echo ok");
+test("files: a FIFO the box made or a device node its image brought is refused, never opened", async () => {
+  // In its user namespace the box cannot make a device node; the test
+  // image brings /zero (c 1 5).
+  const made = await box.run("mkfifo /pipe && test -c /zero && ! mknod /made c 1 5 2>/dev/null && echo ok");
   assert.equal(made.stdout, "ok\n", made.stderr);
   for (const [path, what] of [["/pipe", /named pipe/], ["/zero", /device/]]) {
     await assert.rejects(box.read(path, 20), (err) => {
