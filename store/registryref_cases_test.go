@@ -14,7 +14,6 @@ func registryRefCases() []storeCase {
 	return []storeCase{
 		{"snapshot registry ref round trip and finish", testRegistryRefFinish},
 		{"snapshot list image digest filter", testSnapshotDigestFilter},
-		{"migrate a schema without registry refs", testMigrateRegistryRef},
 	}
 }
 
@@ -74,65 +73,4 @@ func testSnapshotDigestFilter(t *testing.T, e env) {
 		ids = append(ids, s.ID)
 	}
 	diff(t, "ListSnapshots(ImageDigest)", want, ids)
-}
-
-// preRegistryRefSnapshotRow is the snapshots table as the version before
-// registry refs declared it.
-type preRegistryRefSnapshotRow struct {
-	ID                      string    `gorm:"primaryKey"`
-	TenantID                string    `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name_tag,priority:1"`
-	Name                    string    `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name_tag,priority:2"`
-	Tag                     *string   `gorm:"uniqueIndex:idx_snapshots_tenant_name_tag,priority:3"`
-	Status                  string    `gorm:"not null;index:idx_snapshots_status"`
-	StatusMessage           string    `gorm:"not null"`
-	DockerImage             string    `gorm:"not null"`
-	RegistryID              string    `gorm:"not null"`
-	ImageRef                string    `gorm:"not null"`
-	ImageDigest             string    `gorm:"not null"`
-	FSCapacityBytes         int64     `gorm:"column:fs_capacity_bytes;not null"`
-	FSUsedBytes             int64     `gorm:"column:fs_used_bytes;not null"`
-	MemorySnapshotSizeBytes *int64    `gorm:"column:memory_snapshot_size_bytes"`
-	SourceSandboxID         string    `gorm:"not null"`
-	CreatedBy               string    `gorm:"not null"`
-	CreatedAt               time.Time `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt               time.Time `gorm:"not null;autoUpdateTime:false"`
-	ClaimOwner              string    `gorm:"not null"`
-	ClaimExpires            *time.Time
-}
-
-func (preRegistryRefSnapshotRow) TableName() string { return "snapshots" }
-
-// testMigrateRegistryRef opens the store on a snapshots table with rows
-// but without the registry_ref column (NOT NULL: adding it needs its
-// default on both databases).
-func testMigrateRegistryRef(t *testing.T, e env) {
-	ctx := t.Context()
-	if err := e.st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db := rawDB(t, e).WithContext(ctx)
-	if err := db.Migrator().DropTable("snapshots"); err != nil {
-		t.Fatalf("drop table: %v", err)
-	}
-	if err := db.AutoMigrate(&preRegistryRefSnapshotRow{}); err != nil {
-		t.Fatalf("create previous table: %v", err)
-	}
-	tag := "latest"
-	old := preRegistryRefSnapshotRow{ID: newID(), TenantID: "t1", Name: "app", Tag: &tag, Status: "ready",
-		ImageRef: "r1", ImageDigest: "sha256:d", CreatedAt: micro(base), UpdatedAt: micro(base)}
-	if err := db.Create(&old).Error; err != nil {
-		t.Fatalf("insert previous row: %v", err)
-	}
-
-	st := e.open(t) // migrates
-	got, err := st.GetSnapshot(ctx, "t1", old.ID)
-	if err != nil || got.RegistryRef != "" || got.ImageDigest != "sha256:d" {
-		t.Fatalf("previous row after migration = %+v, %v; want it with no registry ref", got, err)
-	}
-	s := snapshot("t1", "new", base)
-	s.RegistryRef = "registry.test/snaps/t1:x@sha256:e"
-	mustCreateSnapshot(t, st, s)
-	if got, err := st.GetSnapshot(ctx, "t1", s.ID); err != nil || got.RegistryRef != s.RegistryRef {
-		t.Errorf("new row after migration = %+v, %v; want registry ref %q", got, err, s.RegistryRef)
-	}
 }

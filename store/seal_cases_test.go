@@ -53,7 +53,7 @@ func rawContents(t *testing.T, e env) string {
 	var rows []string
 	for _, table := range []string{"registries", "sandboxes"} {
 		var got []string
-		if err := rawDB(t, e).WithContext(t.Context()).Raw("SELECT row_to_json(t)::text FROM " + table + " t").Scan(&got).Error; err != nil {
+		if err := store.RawDB(t, e.backend, e.dsn).WithContext(t.Context()).Raw("SELECT row_to_json(t)::text FROM " + table + " t").Scan(&got).Error; err != nil {
 			t.Fatalf("read %s: %v", table, err)
 		}
 		rows = append(rows, got...)

@@ -2,22 +2,15 @@ package store_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/secrets"
@@ -26,8 +19,6 @@ import (
 
 // The conformance suite: every case runs against SQLite and against a real
 // PostgreSQL, each case on a database of its own, in parallel.
-
-const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // env is what a case gets: a migrated, empty store and a way to open more
 // stores on the same database.
@@ -41,12 +32,6 @@ type env struct {
 type storeCase struct {
 	name string
 	run  func(t *testing.T, e env)
-}
-
-// backend returns the DSN of a fresh, empty database for one case.
-type backend struct {
-	name  string
-	fresh func(t *testing.T) string
 }
 
 func allCases() []storeCase {
@@ -66,19 +51,15 @@ func allCases() []storeCase {
 }
 
 func TestStore(t *testing.T) {
-	backends := []backend{
-		{name: "sqlite", fresh: freshSQLite},
-		{name: "postgres", fresh: freshPostgres},
-	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range store.TestBackends {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			for _, c := range allCases() {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
-					dsn := b.fresh(t)
+					dsn := b.Fresh(t)
 					open := func(t *testing.T) *store.Store { return openStore(t, dsn) }
-					c.run(t, env{st: open(t), open: open, backend: b.name, dsn: dsn})
+					c.run(t, env{st: open(t), open: open, backend: b.Name, dsn: dsn})
 				})
 			}
 		})
@@ -116,69 +97,6 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
-}
-
-func freshSQLite(t *testing.T) string {
-	return filepath.Join(t.TempDir(), "snapgate.db")
-}
-
-// postgresDSN is the server the suite uses, overridable for other setups.
-func postgresDSN() string {
-	if dsn := os.Getenv("SNAPGATE_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultPostgresDSN
-}
-
-// pgAdmin is one connection pool for creating and dropping test schemas.
-var pgAdmin = sync.OnceValues(func() (*gorm.DB, error) {
-	db, err := gorm.Open(postgres.Open(postgresDSN()), &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, err
-	}
-	if err := sqlDB.PingContext(ctx); err != nil {
-		return nil, err
-	}
-	return db, nil
-})
-
-// freshPostgres creates a schema of its own for the calling test, so
-// parallel tests and parallel runs never see each other's rows.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin, err := pgAdmin()
-	if err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("SNAPGATE_REQUIRE_POSTGRES") == "1" {
-			t.Fatalf("postgres is required (CI or SNAPGATE_REQUIRE_POSTGRES=1) but unreachable: %v", err)
-		}
-		t.Skipf("postgres unreachable, skipping (set SNAPGATE_TEST_POSTGRES_DSN): %v", err)
-	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "sg_test_" + hex.EncodeToString(b)
-	if err := admin.WithContext(t.Context()).Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		// t.Context is done by now; the drop needs a live one.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := admin.WithContext(ctx).Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	dsn := postgresDSN()
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
 }
 
 // --- fixtures and assertions shared by the cases ---
