@@ -523,3 +523,26 @@ func (r legacyRows) check(t *testing.T, s *Store) {
 		diff("node", r.node, got, err)
 	}
 }
+
+// The row types gorm queries with name exactly the columns the migrations
+// make, so a migration and a row type cannot drift apart unnoticed.
+func TestRowsMatchTables(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend, dsn string) {
+		s := openTestStore(t, dsn)
+		tables := dumpSchema(t, backend, s.db)
+		for _, row := range []any{&snapshotRow{}, &apiKeyRow{}, &registryRow{}, &sandboxRow{}, &nodeRow{}} {
+			stmt := &gorm.Statement{DB: s.db}
+			if err := stmt.Parse(row); err != nil {
+				t.Fatal(err)
+			}
+			var cols []string
+			for _, c := range tables[stmt.Schema.Table].Columns {
+				cols = append(cols, c.Name)
+			}
+			if d := cmp.Diff(stmt.Schema.DBNames, cols); d != "" {
+				t.Errorf("%T columns (-row type +table %s):\n%s", row, stmt.Schema.Table, d)
+			}
+		}
+	})
+}
