@@ -1,32 +1,52 @@
-package store_test
+// Package storetest is the conformance suite of core.Store: every
+// implementation (the gorm store on SQLite and on Postgres, and any fake)
+// runs it and so behaves the same to core. It imports core, testing and
+// go-cmp only; it knows no database.
+//
+// The suite pins what core relies on beyond the method signatures: the
+// error kinds each method returns and their client-safe messages, tenant
+// isolation, compare-and-set transitions and claims, live-name and tag
+// uniqueness, ordering and paging, times read back in UTC at microsecond
+// precision, and the outcome of concurrent calls from one handle and from
+// several handles on the same data (several processes).
+package storetest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"log/slog"
-	"strings"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/snapgate/snapgate/core"
-	"github.com/snapgate/snapgate/core/secrets"
-	"github.com/snapgate/snapgate/store"
 )
 
-// The conformance suite: every case runs against SQLite and against a real
-// PostgreSQL, each case on a database of its own, in parallel.
+// Opener opens a handle on one database: every call returns another
+// handle on the same rows, as another process would have. The handle is
+// released by t's cleanup. A store that is closable (io.Closer) is closed
+// by the cases that test reopening.
+type Opener func(t *testing.T) core.Store
 
-// env is what a case gets: a migrated, empty store and a way to open more
-// stores on the same database.
+// Run runs every case as a parallel subtest of t. fresh is called once per
+// case and returns an Opener on an empty database of that case's own.
+func Run(t *testing.T, fresh func(t *testing.T) Opener) {
+	for _, c := range cases() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			open := fresh(t)
+			c.run(t, env{st: open(t), open: open})
+		})
+	}
+}
+
+// env is what a case gets: a store on an empty database and a way to open
+// more handles on it.
 type env struct {
-	st      *store.Store
-	open    func(t *testing.T) *store.Store
-	backend string // "sqlite" or "postgres"
-	dsn     string // the case's database, for raw access
+	st   core.Store
+	open Opener
 }
 
 type storeCase struct {
@@ -34,7 +54,7 @@ type storeCase struct {
 	run  func(t *testing.T, e env)
 }
 
-func allCases() []storeCase {
+func cases() []storeCase {
 	var cs []storeCase
 	cs = append(cs, snapshotCases()...)
 	cs = append(cs, claimCases()...)
@@ -46,57 +66,13 @@ func allCases() []storeCase {
 	cs = append(cs, registryRefCases()...)
 	cs = append(cs, quotaCases()...)
 	cs = append(cs, nodeCases()...)
-	cs = append(cs, sealCases()...)
 	return cs
 }
 
-func TestStore(t *testing.T) {
-	for _, b := range store.TestBackends {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			for _, c := range allCases() {
-				t.Run(c.name, func(t *testing.T) {
-					t.Parallel()
-					dsn := b.Fresh(t)
-					open := func(t *testing.T) *store.Store { return openStore(t, dsn) }
-					c.run(t, env{st: open(t), open: open, backend: b.Name, dsn: dsn})
-				})
-			}
-		})
-	}
-}
-
-// suiteKey seals the secrets of every case's store, so every round trip
-// also goes through sealing.
-var suiteKey = bytes.Repeat([]byte{0x5e}, secrets.KeySize)
-
-func openStore(t *testing.T, dsn string) *store.Store {
-	t.Helper()
-	ring, err := secrets.New(suiteKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(t.Context(), store.Options{DSN: dsn, Logger: testLogger(t), Sealer: ring})
-	if err != nil {
-		t.Fatalf("Open(%q): %v", dsn, err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return st
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
+// closer is the optional Close of a handle.
+func closer(st core.Store) (io.Closer, bool) {
+	c, ok := st.(io.Closer)
+	return c, ok
 }
 
 // --- fixtures and assertions shared by the cases ---
@@ -123,7 +99,7 @@ func snapshot(tenant, name string, created time.Time) *core.Snapshot {
 	}
 }
 
-func mustCreateSnapshot(t *testing.T, st *store.Store, s *core.Snapshot) {
+func mustCreateSnapshot(t *testing.T, st core.Store, s *core.Snapshot) {
 	t.Helper()
 	if err := st.CreateSnapshot(t.Context(), s); err != nil {
 		t.Fatalf("CreateSnapshot(%s/%s): %v", s.TenantID, s.Name, err)

@@ -1,4 +1,4 @@
-package store_test
+package storetest
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/snapgate/snapgate/core"
-	"github.com/snapgate/snapgate/store"
 )
 
 func tagCases() []storeCase {
@@ -27,7 +26,7 @@ func tagged(tenant, name, tag string, created time.Time) *core.Snapshot {
 	return s
 }
 
-func getByName(t *testing.T, st *store.Store, tenant, name, tag string) *core.Snapshot {
+func getByName(t *testing.T, st core.Store, tenant, name, tag string) *core.Snapshot {
 	t.Helper()
 	got, err := st.GetSnapshotByName(t.Context(), tenant, name, tag)
 	if err != nil {
@@ -37,7 +36,7 @@ func getByName(t *testing.T, st *store.Store, tenant, name, tag string) *core.Sn
 }
 
 // holders returns the ids of the tenant's snapshots named name that carry tag.
-func holders(t *testing.T, st *store.Store, tenant, name, tag string) []string {
+func holders(t *testing.T, st core.Store, tenant, name, tag string) []string {
 	t.Helper()
 	all, err := st.ListSnapshots(t.Context(), tenant, core.SnapshotFilter{Name: name})
 	if err != nil {
@@ -204,7 +203,7 @@ func testConcurrentRetag(t *testing.T, e env) {
 				mustCreateSnapshot(t, e.st, tagged("t1", name, "latest", base))
 			}
 			var wg sync.WaitGroup
-			for i, st := range []*store.Store{e.st, other} {
+			for i, st := range []core.Store{e.st, other} {
 				wg.Go(func() {
 					s := tagged("t1", name, "latest", base.Add(time.Duration(i+1)*time.Second))
 					if err := st.CreateSnapshotRetag(t.Context(), s); err != nil {
