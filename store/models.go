@@ -11,57 +11,59 @@ import (
 )
 
 // Rows are gorm's view of the tables; only core types leave the package.
+// The tables themselves are made by migrations/, so tags here only name
+// columns and keys (TestRowsMatchTables keeps the two in step).
 // Timestamps are set by core (its Clock), never by gorm, so the automatic
 // create/update times are off.
 
 type snapshotRow struct {
 	ID       string `gorm:"primaryKey"`
-	TenantID string `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name_tag,priority:1"`
-	Name     string `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name_tag,priority:2"`
+	TenantID string
+	Name     string
 	// Tag is NULL for an untagged snapshot: NULLs never collide in a unique
 	// index (on both databases), so any number of rows may lose their tag.
-	Tag                     *string   `gorm:"uniqueIndex:idx_snapshots_tenant_name_tag,priority:3"`
-	Status                  string    `gorm:"not null;index:idx_snapshots_status"`
-	StatusMessage           string    `gorm:"not null"`
-	DockerImage             string    `gorm:"not null"`
-	RegistryID              string    `gorm:"not null"`
-	ImageRef                string    `gorm:"not null"`
-	ImageDigest             string    `gorm:"not null"`
-	RegistryRef             string    `gorm:"not null;default:''"` // the default lets migrations add it to tables with rows
-	FSCapacityBytes         int64     `gorm:"column:fs_capacity_bytes;not null"`
-	FSUsedBytes             int64     `gorm:"column:fs_used_bytes;not null"`
-	MemorySnapshotSizeBytes *int64    `gorm:"column:memory_snapshot_size_bytes"`
-	SourceSandboxID         string    `gorm:"not null"`
-	CreatedBy               string    `gorm:"not null"`
-	CreatedAt               time.Time `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt               time.Time `gorm:"not null;autoUpdateTime:false"`
-	ClaimOwner              string    `gorm:"not null"`
+	Tag                     *string
+	Status                  string
+	StatusMessage           string
+	DockerImage             string
+	RegistryID              string
+	ImageRef                string
+	ImageDigest             string
+	RegistryRef             string
+	FSCapacityBytes         int64  `gorm:"column:fs_capacity_bytes"`
+	FSUsedBytes             int64  `gorm:"column:fs_used_bytes"`
+	MemorySnapshotSizeBytes *int64 `gorm:"column:memory_snapshot_size_bytes"`
+	SourceSandboxID         string
+	CreatedBy               string
+	CreatedAt               time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt               time.Time `gorm:"autoUpdateTime:false"`
+	ClaimOwner              string
 	ClaimExpires            *time.Time
 }
 
 func (snapshotRow) TableName() string { return "snapshots" }
 
 type apiKeyRow struct {
-	ID        string    `gorm:"primaryKey"`
-	TenantID  string    `gorm:"not null;index:idx_api_keys_tenant"`
-	Hash      string    `gorm:"not null;uniqueIndex:idx_api_keys_hash"`
-	Prefix    string    `gorm:"not null"`
-	CreatedAt time.Time `gorm:"not null;autoCreateTime:false"`
+	ID        string `gorm:"primaryKey"`
+	TenantID  string
+	Hash      string
+	Prefix    string
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
 }
 
 func (apiKeyRow) TableName() string { return "api_keys" }
 
 type registryRow struct {
-	ID        string    `gorm:"primaryKey"`
-	TenantID  string    `gorm:"not null;uniqueIndex:idx_registries_tenant_name,priority:1"`
-	Name      string    `gorm:"not null;uniqueIndex:idx_registries_tenant_name,priority:2"`
-	URL       string    `gorm:"column:url;not null"`
-	Username  string    `gorm:"not null"`
-	Password  string    `gorm:"not null"`
-	AuthType  string    `gorm:"not null"`
-	CreatedBy string    `gorm:"not null"`
-	CreatedAt time.Time `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt time.Time `gorm:"not null;autoUpdateTime:false"`
+	ID        string `gorm:"primaryKey"`
+	TenantID  string
+	Name      string
+	URL       string `gorm:"column:url"`
+	Username  string
+	Password  string
+	AuthType  string
+	CreatedBy string
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (registryRow) TableName() string { return "registries" }
@@ -182,26 +184,26 @@ func copyPtr[T any](p *T) *T {
 // names unique among a tenant's live sandboxes only, on both databases,
 // since NULLs never collide. Env and Metadata are JSON objects as text.
 type sandboxRow struct {
-	ID            string     `gorm:"primaryKey"`
-	TenantID      string     `gorm:"not null;index:idx_sandboxes_tenant_created,priority:1;uniqueIndex:idx_sandboxes_tenant_live_name,priority:1"`
-	Name          string     `gorm:"not null"`
-	LiveName      *string    `gorm:"uniqueIndex:idx_sandboxes_tenant_live_name,priority:2"`
-	SnapshotID    string     `gorm:"not null;index:idx_sandboxes_snapshot"`
-	TemplateRef   string     `gorm:"not null"`
-	State         string     `gorm:"not null;index:idx_sandboxes_node_state,priority:2"`
-	StatusMessage string     `gorm:"not null"`
-	VCPUs         int        `gorm:"column:vcpus;not null"`
-	MemoryBytes   int64      `gorm:"not null"`
-	DiskBytes     int64      `gorm:"not null"`
-	Env           string     `gorm:"type:text;not null"`
-	Metadata      string     `gorm:"type:text;not null"`
-	OnTimeout     string     `gorm:"not null"`
+	ID            string `gorm:"primaryKey"`
+	TenantID      string
+	Name          string
+	LiveName      *string
+	SnapshotID    string
+	TemplateRef   string
+	State         string
+	StatusMessage string
+	VCPUs         int `gorm:"column:vcpus"`
+	MemoryBytes   int64
+	DiskBytes     int64
+	Env           string
+	Metadata      string
+	OnTimeout     string
 	Deadline      *time.Time // NULL: no deadline
-	AccessToken   string     `gorm:"not null"`
-	Node          string     `gorm:"not null;index:idx_sandboxes_node_state,priority:1"`
+	AccessToken   string
+	Node          string
 	StartedAt     *time.Time // NULL: not started yet
-	CreatedAt     time.Time  `gorm:"not null;autoCreateTime:false;index:idx_sandboxes_tenant_created,priority:2"`
-	UpdatedAt     time.Time  `gorm:"not null;autoUpdateTime:false"`
+	CreatedAt     time.Time  `gorm:"autoCreateTime:false"`
+	UpdatedAt     time.Time  `gorm:"autoUpdateTime:false"`
 }
 
 func (sandboxRow) TableName() string { return "sandboxes" }

@@ -12,11 +12,11 @@ import (
 
 // nodeRow is a node of the cluster, written by its own heartbeats.
 type nodeRow struct {
-	Name        string    `gorm:"primaryKey"`
-	Address     string    `gorm:"not null"`
-	VCPUs       int       `gorm:"column:vcpus;not null"`
-	MemoryBytes int64     `gorm:"not null"`
-	HeartbeatAt time.Time `gorm:"not null"`
+	Name        string `gorm:"primaryKey"`
+	Address     string
+	VCPUs       int `gorm:"column:vcpus"`
+	MemoryBytes int64
+	HeartbeatAt time.Time
 }
 
 func (nodeRow) TableName() string { return "nodes" }

@@ -7,6 +7,9 @@
 // becomes a core.TransitionError; everything else is wrapped with the
 // operation and identifiers and stays internal.
 //
+// The schema is versioned SQL, one set of files per database, applied at
+// New (migrate.go); gorm only queries.
+//
 // Times are written in UTC truncated to microseconds, the precision of a
 // Postgres timestamp, so both databases return what they were given.
 package store
@@ -128,7 +131,7 @@ func New(ctx context.Context, opt Options) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("open store (%s): %w", dialector.Name(), err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateSchema(ctx, log); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -137,28 +140,6 @@ func New(ctx context.Context, opt Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// legacySnapshotNameIndex is the unique (tenant_id, name) index of schemas
-// before snapshot tags. AutoMigrate adds the tag column and the new
-// (tenant_id, name, tag) index but never drops or alters an existing index,
-// and the old one would forbid a second build of a name, so migrate drops
-// it explicitly. It does so after AutoMigrate: a run that stops in between
-// leaves both indexes, and the next run drops the old one.
-const legacySnapshotNameIndex = "idx_snapshots_tenant_name"
-
-func (s *Store) migrate(ctx context.Context) error {
-	db := s.db.WithContext(ctx)
-	if err := db.AutoMigrate(&snapshotRow{}, &apiKeyRow{}, &registryRow{}, &sandboxRow{}, &nodeRow{}); err != nil {
-		return fmt.Errorf("migrate store schema: %w", err)
-	}
-	m := db.Migrator()
-	if m.HasIndex(&snapshotRow{}, legacySnapshotNameIndex) {
-		if err := m.DropIndex(&snapshotRow{}, legacySnapshotNameIndex); err != nil {
-			return fmt.Errorf("migrate store schema: drop index %s: %w", legacySnapshotNameIndex, err)
-		}
-	}
-	return nil
 }
 
 // Close releases the database connections.

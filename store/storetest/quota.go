@@ -1,4 +1,4 @@
-package store_test
+package storetest
 
 import (
 	"errors"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/snapgate/snapgate/core"
-	"github.com/snapgate/snapgate/store"
 )
 
 func quotaCases() []storeCase {
@@ -126,7 +125,7 @@ func testSnapshotQuota(t *testing.T, e env) {
 	}
 }
 
-func finish(t *testing.T, st *store.Store, id string, r core.SnapshotResult) {
+func finish(t *testing.T, st core.Store, id string, r core.SnapshotResult) {
 	t.Helper()
 	if err := st.FinishSnapshot(t.Context(), id, []core.SnapshotStatus{core.SnapshotBuilding}, r); err != nil {
 		t.Fatalf("FinishSnapshot(%s): %v", id, err)
@@ -137,9 +136,9 @@ func finish(t *testing.T, st *store.Store, id string, r core.SnapshotResult) {
 // same database (several processes), and returns how many succeeded; every
 // failure must be errQuota. Each store's idle connections are opened first,
 // so the creates overlap instead of queueing on connection set-up.
-func concurrently(t *testing.T, e env, n int, create func(st *store.Store, i int) error) int {
+func concurrently(t *testing.T, e env, n int, create func(st core.Store, i int) error) int {
 	t.Helper()
-	stores := []*store.Store{e.st}
+	stores := []core.Store{e.st}
 	for range 7 {
 		stores = append(stores, e.open(t))
 	}
@@ -169,7 +168,7 @@ func concurrently(t *testing.T, e env, n int, create func(st *store.Store, i int
 func testConcurrentSandboxQuota(t *testing.T, e env) {
 	const limit, n = 3, 32
 	admit := atMost(limit, liveSandboxes, nil)
-	got := concurrently(t, e, n, func(st *store.Store, i int) error {
+	got := concurrently(t, e, n, func(st core.Store, i int) error {
 		return st.CreateSandboxWithin(t.Context(), sandbox("t1", fmt.Sprintf("box-%02d", i), base.Add(time.Duration(i))), admit)
 	})
 	if got != limit {
@@ -187,7 +186,7 @@ func testConcurrentSandboxQuota(t *testing.T, e env) {
 func testConcurrentSnapshotQuota(t *testing.T, e env) {
 	const limit, n = 3, 32
 	admit := atMost(limit, storedSnapshots, nil)
-	got := concurrently(t, e, n, func(st *store.Store, i int) error {
+	got := concurrently(t, e, n, func(st core.Store, i int) error {
 		// Half retag one name, half take names of their own.
 		s := snapshot("t1", fmt.Sprintf("snap-%02d", i), base.Add(time.Duration(i)))
 		if i%2 == 0 {

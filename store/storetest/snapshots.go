@@ -1,4 +1,4 @@
-package store_test
+package storetest
 
 import (
 	"errors"
@@ -267,16 +267,21 @@ func testSnapshotImageRefs(t *testing.T, e env) {
 	diff(t, "SnapshotImageRefs", want, refs)
 }
 
+// testReopen closes the handle, if it can be closed, and opens another:
+// the rows are still there (for a database, reopening runs its migrations
+// on a schema that has rows).
 func testReopen(t *testing.T, e env) {
 	s := snapshot("t1", "app", base)
 	mustCreateSnapshot(t, e.st, s)
-	if err := e.st.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	if c, ok := closer(e.st); ok {
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := e.st.Ping(t.Context()); err == nil {
+			t.Errorf("Ping after Close succeeded, want an error")
+		}
 	}
-	if err := e.st.Ping(t.Context()); err == nil {
-		t.Errorf("Ping after Close succeeded, want an error")
-	}
-	again := e.open(t) // migrating an existing schema must keep its rows
+	again := e.open(t)
 	got, err := again.GetSnapshot(t.Context(), "t1", s.ID)
 	if err != nil {
 		t.Fatalf("GetSnapshot after reopen: %v", err)

@@ -1,20 +1,13 @@
-package store_test
+package storetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/glebarez/sqlite"
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
-
 	"github.com/snapgate/snapgate/core"
-	"github.com/snapgate/snapgate/store"
 )
 
 func tagCases() []storeCase {
@@ -24,7 +17,6 @@ func tagCases() []storeCase {
 		{"concurrent retag has one holder", testConcurrentRetag},
 		{"snapshot list exact filters", testSnapshotListExact},
 		{"snapshot finish records memory size", testFinishMemory},
-		{"migrate a schema without tags", testMigrateLegacySnapshots},
 	}
 }
 
@@ -34,7 +26,7 @@ func tagged(tenant, name, tag string, created time.Time) *core.Snapshot {
 	return s
 }
 
-func getByName(t *testing.T, st *store.Store, tenant, name, tag string) *core.Snapshot {
+func getByName(t *testing.T, st core.Store, tenant, name, tag string) *core.Snapshot {
 	t.Helper()
 	got, err := st.GetSnapshotByName(t.Context(), tenant, name, tag)
 	if err != nil {
@@ -44,7 +36,7 @@ func getByName(t *testing.T, st *store.Store, tenant, name, tag string) *core.Sn
 }
 
 // holders returns the ids of the tenant's snapshots named name that carry tag.
-func holders(t *testing.T, st *store.Store, tenant, name, tag string) []string {
+func holders(t *testing.T, st core.Store, tenant, name, tag string) []string {
 	t.Helper()
 	all, err := st.ListSnapshots(t.Context(), tenant, core.SnapshotFilter{Name: name})
 	if err != nil {
@@ -211,7 +203,7 @@ func testConcurrentRetag(t *testing.T, e env) {
 				mustCreateSnapshot(t, e.st, tagged("t1", name, "latest", base))
 			}
 			var wg sync.WaitGroup
-			for i, st := range []*store.Store{e.st, other} {
+			for i, st := range []core.Store{e.st, other} {
 				wg.Go(func() {
 					s := tagged("t1", name, "latest", base.Add(time.Duration(i+1)*time.Second))
 					if err := st.CreateSnapshotRetag(t.Context(), s); err != nil {
@@ -290,125 +282,5 @@ func testFinishMemory(t *testing.T, e env) {
 			t.Fatal(err)
 		}
 		diff(t, "memory size", size, got.MemorySnapshotSizeBytes)
-	}
-}
-
-// legacySnapshotRow is the snapshots table as the version before tags
-// declared it, with its unique (tenant_id, name) index.
-type legacySnapshotRow struct {
-	ID                      string    `gorm:"primaryKey"`
-	TenantID                string    `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name,priority:1"`
-	Name                    string    `gorm:"not null;uniqueIndex:idx_snapshots_tenant_name,priority:2"`
-	Status                  string    `gorm:"not null;index:idx_snapshots_status"`
-	StatusMessage           string    `gorm:"not null"`
-	DockerImage             string    `gorm:"not null"`
-	RegistryID              string    `gorm:"not null"`
-	ImageRef                string    `gorm:"not null"`
-	ImageDigest             string    `gorm:"not null"`
-	FSCapacityBytes         int64     `gorm:"column:fs_capacity_bytes;not null"`
-	FSUsedBytes             int64     `gorm:"column:fs_used_bytes;not null"`
-	MemorySnapshotSizeBytes *int64    `gorm:"column:memory_snapshot_size_bytes"`
-	SourceSandboxID         string    `gorm:"not null"`
-	CreatedBy               string    `gorm:"not null"`
-	CreatedAt               time.Time `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt               time.Time `gorm:"not null;autoUpdateTime:false"`
-	ClaimOwner              string    `gorm:"not null"`
-	ClaimExpires            *time.Time
-}
-
-func (legacySnapshotRow) TableName() string { return "snapshots" }
-
-// rawDB opens the case's database without the store, for schema surgery.
-func rawDB(t *testing.T, e env) *gorm.DB {
-	t.Helper()
-	var d gorm.Dialector = sqlite.Open(e.dsn)
-	if e.backend == "postgres" {
-		d = postgres.Open(e.dsn)
-	}
-	db, err := gorm.Open(d, &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatalf("open raw %s: %v", e.backend, err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
-	return db
-}
-
-// testMigrateLegacySnapshots rebuilds the snapshots table the way the
-// previous version created it, with rows, and opens the store on it.
-func testMigrateLegacySnapshots(t *testing.T, e env) {
-	ctx := t.Context()
-	if err := e.st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db := rawDB(t, e).WithContext(ctx)
-	if err := db.Migrator().DropTable("snapshots", "sandboxes"); err != nil {
-		t.Fatalf("drop tables: %v", err)
-	}
-	if err := db.AutoMigrate(&legacySnapshotRow{}); err != nil {
-		t.Fatalf("create legacy table: %v", err)
-	}
-	mem := int64(5)
-	legacy := []legacySnapshotRow{
-		{ID: newID(), TenantID: "t1", Name: "app", Status: "ready", ImageRef: "r1", MemorySnapshotSizeBytes: &mem,
-			CreatedAt: micro(base), UpdatedAt: micro(base)},
-		{ID: newID(), TenantID: "t2", Name: "app", Status: "building", ImageRef: "r2",
-			CreatedAt: micro(base), UpdatedAt: micro(base)},
-	}
-	if err := db.Create(&legacy).Error; err != nil {
-		t.Fatalf("insert legacy rows: %v", err)
-	}
-	if !db.Migrator().HasIndex(&legacySnapshotRow{}, "idx_snapshots_tenant_name") {
-		t.Fatalf("the legacy table lacks its unique name index; the test sets up nothing")
-	}
-	// Proof the legacy index bites: a second "app" in t1 is refused.
-	dup := legacy[0]
-	dup.ID = newID()
-	if err := db.Create(&dup).Error; err == nil {
-		t.Fatalf("legacy schema accepted a duplicate name")
-	}
-
-	st := e.open(t) // migrates
-	if db.Migrator().HasIndex(&legacySnapshotRow{}, "idx_snapshots_tenant_name") {
-		t.Errorf("legacy index idx_snapshots_tenant_name survived the migration")
-	}
-	if !db.Migrator().HasIndex(&legacySnapshotRow{}, "idx_snapshots_tenant_name_tag") {
-		t.Errorf("index idx_snapshots_tenant_name_tag missing after the migration")
-	}
-	// Old rows read back untagged, and by name.
-	got := getByName(t, st, "t1", "app", "")
-	if got.ID != legacy[0].ID || got.Tag != "" || got.MemorySnapshotSizeBytes == nil || *got.MemorySnapshotSizeBytes != 5 {
-		t.Errorf("legacy row after migration = %+v", got)
-	}
-	// The name can now have a tagged build and further untagged rows.
-	latest := tagged("t1", "app", "latest", base.Add(time.Second))
-	if err := st.CreateSnapshotRetag(ctx, latest); err != nil {
-		t.Fatalf("CreateSnapshotRetag after migration: %v", err)
-	}
-	next := tagged("t1", "app", "latest", base.Add(2*time.Second))
-	if err := st.CreateSnapshotRetag(ctx, next); err != nil {
-		t.Fatalf("second CreateSnapshotRetag after migration: %v", err)
-	}
-	diff(t, "holder after migration", stored(next), getByName(t, st, "t1", "app", "latest"))
-	dupTag := tagged("t1", "app", "latest", base)
-	wantErr(t, "duplicate tag after migration", st.CreateSnapshot(ctx, dupTag), core.ErrAlreadyExists)
-	if list, err := st.ListSnapshots(ctx, "t1", core.SnapshotFilter{Name: "app"}); err != nil || len(list) != 3 {
-		t.Errorf("ListSnapshots(app) = %d rows, %v; want 3", len(list), err)
-	}
-	// Sandboxes arrived with the migration.
-	if _, err := st.ListSandboxes(ctx, "t1", core.SandboxFilter{}); err != nil {
-		t.Errorf("ListSandboxes after migration: %v", err)
-	}
-	// Migrating again (the next start) changes nothing.
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	again := e.open(t)
-	diff(t, "holder after a second migration", stored(next), getByName(t, again, "t1", "app", "latest"))
-	if err := again.CreateSnapshot(ctx, tagged("t1", "app", "latest", base)); !errors.Is(err, core.ErrAlreadyExists) {
-		t.Errorf("duplicate tag after a second migration: %v, want ErrAlreadyExists", err)
 	}
 }
