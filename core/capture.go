@@ -26,8 +26,9 @@ type CaptureSnapshotRequest struct {
 // Capture snapshots a sandbox's filesystem (and memory, where the host can)
 // into a new snapshot, ready when this returns. The sandbox keeps running.
 // ErrNotFound, ErrInvalidArgument, ErrAlreadyExists, ErrFailedPrecondition
-// (not running, or memory asked on a host without CRIU), ErrResourceExhausted
-// (snapshot quota).
+// (not running, memory asked on a host without CRIU, or changes too large
+// for a layer), ErrResourceExhausted (snapshot quota, the server's space),
+// ErrUnavailable (the engine or the snapshot registry failed).
 func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshotRequest) (*Snapshot, error) {
 	sb, err := s.Get(ctx, ref)
 	if err != nil {
@@ -73,10 +74,7 @@ func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshot
 	snaps.opt.Observer.CaptureFinished(result.Status)
 	if cerr != nil {
 		s.opt.Logger.WarnContext(ctx, "capture failed", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "err", cerr)
-		if KindOf(cerr) == ErrNotFound {
-			return nil, Errorf(ErrNotFound, "sandbox %q not found", ref)
-		}
-		return nil, WithCause(ErrUnavailable, cerr, "%s", result.StatusMessage)
+		return nil, captureError(ref, cerr, result.StatusMessage)
 	}
 	s.opt.Logger.InfoContext(ctx, "sandbox captured", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "digest", img.Digest)
 	return s.opt.Store.GetSnapshot(cctx, sb.TenantID, snap.ID)
@@ -126,6 +124,20 @@ func (s *Sandboxes) captureRow(ctx context.Context, sb *Sandbox, src *Snapshot, 
 		return nil, fmt.Errorf("record capture of %s: %w", sb.ID, err)
 	}
 	return snap, nil
+}
+
+// captureError is what a failed capture answers. The engine's kind stays
+// where it speaks of the sandbox (gone; its files over the layer bound, a
+// failed precondition) or of the server's space; anything else, a failed
+// push included, is the server's storage failing.
+func captureError(ref string, cerr error, msg string) error {
+	switch k := KindOf(cerr); k {
+	case ErrNotFound:
+		return Errorf(ErrNotFound, "sandbox %q not found", ref)
+	case ErrFailedPrecondition, ErrResourceExhausted:
+		return WithCause(k, cerr, "%s", msg)
+	}
+	return WithCause(ErrUnavailable, cerr, "%s", msg)
 }
 
 func captureName(tenant string, req CaptureSnapshotRequest) (string, error) {

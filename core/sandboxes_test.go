@@ -125,6 +125,53 @@ func TestStartFailureIsRecorded(t *testing.T) {
 	}
 }
 
+// A start the engine refuses is the server failing (503), whatever kind the
+// engine gave: an image missing on this node is no missing sandbox.
+func TestStartFailureIsUnavailableWhateverTheEngineSaid(t *testing.T) {
+	e := newBoxEnv(t)
+	for _, cause := range []error{
+		core.Errorf(core.ErrNotFound, "the image of sandbox i1 is not on this server"),
+		core.Errorf(core.ErrResourceExhausted, "start sandbox i1: no space left on the server"),
+		core.Errorf(core.ErrFailedPrecondition, "start sandbox i1: the engine is not in a state to do it"),
+	} {
+		e.eng.StartErr = cause
+		_, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+		if got := core.KindOf(err); got != core.ErrUnavailable {
+			t.Errorf("engine said %v: Create's kind = %v, want %v", cause, got, core.ErrUnavailable)
+		}
+	}
+}
+
+// A failed capture keeps the engine's kind only where it speaks of the
+// sandbox or the server's space; the rest is the server's storage failing.
+func TestCaptureFailureKinds(t *testing.T) {
+	e := newBoxEnv(t)
+	sb, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		cause error
+		want  error
+	}{
+		{"layer over its bound", core.Errorf(core.ErrFailedPrecondition, "the sandbox's changes would take more than 1 bytes"), core.ErrFailedPrecondition},
+		{"server disk full", core.Errorf(core.ErrResourceExhausted, "no space left on the server"), core.ErrResourceExhausted},
+		{"sandbox killed meanwhile", core.Errorf(core.ErrNotFound, "sandbox was killed while it was being captured"), core.ErrNotFound},
+		{"engine refused its own request", core.Errorf(core.ErrInvalidArgument, "capture sandbox: invalid argument"), core.ErrUnavailable},
+		{"unclassified", errors.New("tar exploded"), core.ErrUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.eng.CaptureErr = tc.cause
+			_, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{})
+			if got := core.KindOf(err); got != tc.want {
+				t.Errorf("Capture's kind = %v (%v), want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestCreateAdoptsWarmSandbox(t *testing.T) {
 	e := newBoxEnv(t)
 	e.eng.Warm[e.snap.ImageRef] = []string{"iwarm0000000000000001", "iwarm0000000000000002"}
