@@ -65,7 +65,7 @@ func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshot
 		result = SnapshotResult{Status: SnapshotFailed, StatusMessage: "capture of sandbox " + sb.ID + " failed: " + PublicMessage(cerr)}
 		snaps.removeImage(cctx, snap.ImageRef)
 	}
-	if err := s.opt.Store.FinishSnapshot(cctx, snap.ID, SnapshotPredecessors(result.Status), result); err != nil {
+	if err := finishSnapshot(cctx, s.opt.Store, snap.ID, SnapshotPredecessors(result.Status), result); err != nil {
 		snaps.removeImage(cctx, snap.ImageRef)
 		snaps.unpublish(cctx, snap)
 		snaps.opt.Observer.CaptureFinished(SnapshotFailed)

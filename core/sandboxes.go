@@ -164,7 +164,7 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	}
 	s.opt.Fault(FaultSandboxAfterContainer)
 	now := s.opt.Clock.Now()
-	if err := s.opt.Store.TransitionSandbox(sctx, sb.ID, []SandboxState{SandboxStarting}, SandboxRunning, SandboxChange{StartedAt: &now}); err != nil {
+	if err := transitionSandbox(sctx, s.opt.Store, sb.ID, []SandboxState{SandboxStarting}, SandboxRunning, SandboxChange{StartedAt: &now}); err != nil {
 		// Killed while starting: make sure nothing keeps running.
 		_ = s.opt.Engine.KillSandbox(sctx, sb.ID)
 		return nil, Errorf(ErrFailedPrecondition, "sandbox %s was killed while starting", sb.ID)
@@ -290,7 +290,7 @@ func (s *Sandboxes) fail(ctx context.Context, sb *Sandbox, msg string) {
 	if err := s.opt.Engine.KillSandbox(ctx, sb.ID); err != nil {
 		s.opt.Logger.WarnContext(ctx, "clean up failed sandbox", "sandbox_id", sb.ID, "err", err)
 	}
-	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, SandboxPredecessors(SandboxFailed), SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
+	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, SandboxPredecessors(SandboxFailed), SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
 		s.opt.Logger.WarnContext(ctx, "record sandbox failure", "sandbox_id", sb.ID, "err", err)
 	}
 	s.opt.Logger.WarnContext(ctx, "sandbox failed", "sandbox_id", sb.ID, "status_message", msg)
