@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
 // CaptureSnapshotRequest asks for a snapshot of a running sandbox.
 type CaptureSnapshotRequest struct {
 	// Name of the new snapshot; empty gives an unnamed snapshot (its name
-	// is its id). With Namespaced, a "namespace/" prefix must be the tenant.
+	// is its id). With Namespaced (E2B), Name is a reference as E2B writes
+	// one, [namespace/]name[:tag] read by ParseSnapshotRef: the namespace,
+	// if any, must be the tenant's, and a tag there replaces Tag.
 	Name       string
 	Namespaced bool
 	// Tag the new snapshot holds; with Retag a snapshot already holding
@@ -84,7 +85,7 @@ func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshot
 // process (and marked in flight so the build poller leaves it alone).
 func (s *Sandboxes) captureRow(ctx context.Context, sb *Sandbox, src *Snapshot, req CaptureSnapshotRequest) (*Snapshot, error) {
 	snaps := s.opt.Snapshots
-	name, err := captureName(sb.TenantID, req)
+	name, tag, err := captureName(sb.TenantID, req)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func (s *Sandboxes) captureRow(ctx context.Context, sb *Sandbox, src *Snapshot, 
 		capacity = src.FSCapacityBytes
 	}
 	snap := &Snapshot{
-		ID: id, TenantID: sb.TenantID, Name: name, Tag: req.Tag, Status: SnapshotBuilding,
+		ID: id, TenantID: sb.TenantID, Name: name, Tag: tag, Status: SnapshotBuilding,
 		DockerImage: src.DockerImage, RegistryID: src.RegistryID, ImageRef: ImageRefFor(id),
 		FSCapacityBytes: capacity, SourceSandboxID: sb.ID, CreatedAt: now, UpdatedAt: now,
 		ClaimOwner: snaps.opt.Owner, ClaimExpires: now.Add(snaps.opt.BuildTimeout + time.Minute),
@@ -140,23 +141,36 @@ func captureError(ref string, cerr error, msg string) error {
 	return WithCause(ErrUnavailable, cerr, "%s", msg)
 }
 
-func captureName(tenant string, req CaptureSnapshotRequest) (string, error) {
-	// Not normalized: a name that is not valid as sent is refused, never
-	// quietly stored as another (E2B's adapter lowercases its own names).
-	name := req.Name
-	if name == "" {
-		return "", nil
-	}
-	if req.Namespaced {
-		if ns, rest, ok := strings.Cut(name, "/"); ok {
-			if ns != strings.ToLower(tenant) {
-				return "", Errorf(ErrInvalidArgument, "name %q: namespace %q is not your team's namespace %q", req.Name, ns, strings.ToLower(tenant))
-			}
-			name = rest
+// captureName is the new snapshot's name and tag ("" for an unnamed
+// snapshot, whose name becomes its id).
+func captureName(tenant string, req CaptureSnapshotRequest) (name, tag string, err error) {
+	if !req.Namespaced {
+		// Not normalized: a name that is not valid as sent is refused,
+		// never quietly stored as another.
+		if req.Name == "" {
+			return "", req.Tag, nil
 		}
+		return req.Name, req.Tag, ValidateName("name", req.Name)
 	}
-	if err := ValidateName("name", name); err != nil {
-		return "", err
+	r, err := ParseSnapshotRef(req.Name)
+	switch {
+	case err != nil:
+		return "", "", err
+	case r.ID != "":
+		return "", "", Errorf(ErrInvalidArgument, "name %q is a snapshot id; a name must not be one", req.Name)
+	case r.Name == "":
+		return "", req.Tag, nil
 	}
-	return name, nil
+	ns, name := r.Namespace()
+	if ns == "" {
+		name = r.Name
+	} else if ns != TeamNamespace(tenant) {
+		return "", "", Errorf(ErrInvalidArgument, "name %q: namespace %q is not your team's namespace %q", req.Name, ns, TeamNamespace(tenant))
+	}
+	if r.Tag != "" {
+		tag = r.Tag
+	} else {
+		tag = req.Tag
+	}
+	return name, tag, ValidateName("name", name)
 }

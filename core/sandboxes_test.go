@@ -247,6 +247,15 @@ func TestCaptureMakesAReadySnapshot(t *testing.T) {
 	if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "other/cap", Namespaced: true}); !errors.Is(err, core.ErrInvalidArgument) {
 		t.Errorf("foreign namespace: %v", err)
 	}
+	tagged, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: " Tenant-A/Cap:V2 ", Namespaced: true, Tag: "default", Retag: true})
+	if err != nil || tagged.Name != "cap" || tagged.Tag != "v2" {
+		t.Errorf("E2B name with a tag: %+v, %v; want cap:v2", tagged, err)
+	}
+	for _, name := range []string{"cap:" + someID, someID, ":v1", "cap:a b"} {
+		if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: name, Namespaced: true, Tag: "default", Retag: true}); !errors.Is(err, core.ErrInvalidArgument) {
+			t.Errorf("E2B name %q: %v, want ErrInvalidArgument", name, err)
+		}
+	}
 	if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "py", Tag: "latest"}); !errors.Is(err, core.ErrAlreadyExists) {
 		t.Errorf("LangSmith capture onto an existing name: %v", err)
 	}
