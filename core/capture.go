@@ -45,52 +45,54 @@ func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshot
 	if err != nil {
 		return nil, fmt.Errorf("load source snapshot %s: %w", sb.SnapshotID, err)
 	}
-	snap, err := s.captureRow(ctx, sb, src, req)
+	return s.opt.Snapshots.capture(ctx, ref, sb, src, req, func(ctx context.Context, image string) (CapturedImage, error) {
+		return s.opt.Engine.CaptureSandbox(ctx, CaptureRequest{SandboxID: sb.ID, Name: image, Memory: req.Memory})
+	})
+}
+
+// capture is the snapshot service's half of Sandboxes.Capture: it records
+// the new snapshot, calls run to capture sb into the snapshot's image,
+// then publishes the image and records the result. ref is the sandbox as
+// the client named it, for the error of a sandbox gone meanwhile.
+func (s *Snapshots) capture(ctx context.Context, ref string, sb *Sandbox, src *Snapshot, req CaptureSnapshotRequest,
+	run func(ctx context.Context, image string) (CapturedImage, error)) (*Snapshot, error) {
+	snap, err := s.beginCapture(ctx, sb, src, req)
 	if err != nil {
 		return nil, err
 	}
-	snaps := s.opt.Snapshots
-	defer snaps.done(snap.ID)
+	defer s.done(snap.ID)
 	// The capture outlives a client that hangs up; its result is recorded.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snaps.opt.BuildTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.BuildTimeout)
 	defer cancel()
-	img, cerr := s.opt.Engine.CaptureSandbox(cctx, CaptureRequest{SandboxID: sb.ID, Name: snap.ImageRef, Memory: req.Memory})
+	img, cerr := run(cctx, snap.ImageRef)
 	if cerr == nil {
-		snap.RegistryRef, cerr = snaps.publish(cctx, snap)
+		snap.RegistryRef, cerr = s.publish(cctx, snap)
 	}
 	if cerr == nil {
-		snaps.opt.Fault(FaultCaptureBeforeRecord)
+		s.opt.Fault(FaultCaptureBeforeRecord)
 	}
-	result := SnapshotResult{Status: SnapshotReady, ImageDigest: img.Digest, FSUsedBytes: img.UnpackedBytes, MemoryBytes: img.MemoryBytes, RegistryRef: snap.RegistryRef}
-	if cerr != nil {
-		result = SnapshotResult{Status: SnapshotFailed, StatusMessage: "capture of sandbox " + sb.ID + " failed: " + PublicMessage(cerr)}
-		snaps.removeImage(cctx, snap.ImageRef)
+	if err := s.finishCapture(cctx, snap, img, cerr); err != nil {
+		return nil, err
 	}
-	if err := finishSnapshot(cctx, s.opt.Store, snap.ID, SnapshotPredecessors(result.Status), result); err != nil {
-		snaps.removeImage(cctx, snap.ImageRef)
-		snaps.unpublish(cctx, snap)
-		snaps.opt.Observer.CaptureFinished(SnapshotFailed)
-		return nil, fmt.Errorf("record capture %s: %w", snap.ID, err)
-	}
-	snaps.opt.Observer.CaptureFinished(result.Status)
 	if cerr != nil {
 		s.opt.Logger.WarnContext(ctx, "capture failed", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "err", cerr)
-		return nil, captureError(ref, cerr, result.StatusMessage)
+		return nil, captureError(ref, cerr, snap.StatusMessage)
 	}
 	s.opt.Logger.InfoContext(ctx, "sandbox captured", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "digest", img.Digest)
 	return s.opt.Store.GetSnapshot(cctx, sb.TenantID, snap.ID)
 }
 
-// captureRow records the new snapshot, building and claimed by this
-// process (and marked in flight so the build poller leaves it alone).
-func (s *Sandboxes) captureRow(ctx context.Context, sb *Sandbox, src *Snapshot, req CaptureSnapshotRequest) (*Snapshot, error) {
-	snaps := s.opt.Snapshots
+// beginCapture records the snapshot a capture of sb makes, building and
+// claimed by this process, and marks it in flight so the build poller
+// leaves it alone until done. ErrInvalidArgument (name), ErrAlreadyExists,
+// ErrResourceExhausted (quota).
+func (s *Snapshots) beginCapture(ctx context.Context, sb *Sandbox, src *Snapshot, req CaptureSnapshotRequest) (*Snapshot, error) {
 	name, tag, err := captureName(sb.TenantID, req)
 	if err != nil {
 		return nil, err
 	}
 	now := s.opt.Clock.Now()
-	id := snaps.opt.IDs()
+	id := s.opt.IDs()
 	if name == "" {
 		name = id
 	}
@@ -102,29 +104,49 @@ func (s *Sandboxes) captureRow(ctx context.Context, sb *Sandbox, src *Snapshot, 
 		ID: id, TenantID: sb.TenantID, Name: name, Tag: tag, Status: SnapshotBuilding,
 		DockerImage: src.DockerImage, RegistryID: src.RegistryID, ImageRef: ImageRefFor(id),
 		FSCapacityBytes: capacity, SourceSandboxID: sb.ID, CreatedAt: now, UpdatedAt: now,
-		ClaimOwner: snaps.opt.Owner, ClaimExpires: now.Add(snaps.opt.BuildTimeout + time.Minute),
+		ClaimOwner: s.opt.Owner, ClaimExpires: now.Add(s.opt.BuildTimeout + time.Minute),
 	}
 	if p, err := PrincipalFrom(ctx); err == nil {
 		snap.CreatedBy = p.KeyID
 	}
-	snaps.mu.Lock()
-	snaps.inflight[id] = true
-	snaps.mu.Unlock()
+	s.mu.Lock()
+	s.inflight[id] = true
+	s.mu.Unlock()
 	if req.Retag {
-		err = snaps.insertSnapshot(ctx, snap, true)
+		err = s.insertSnapshot(ctx, snap, true)
 	} else if _, gerr := s.opt.Store.GetSnapshotByName(ctx, sb.TenantID, name, ""); gerr == nil {
 		err = Errorf(ErrAlreadyExists, "a snapshot named %q already exists", name)
 	} else {
-		err = snaps.insertSnapshot(ctx, snap, false)
+		err = s.insertSnapshot(ctx, snap, false)
 	}
 	if err != nil {
-		snaps.done(id)
+		s.done(id)
 		if errors.Is(err, ErrAlreadyExists) {
 			return nil, Errorf(ErrAlreadyExists, "a snapshot named %q already exists", name)
 		}
 		return nil, fmt.Errorf("record capture of %s: %w", sb.ID, err)
 	}
 	return snap, nil
+}
+
+// finishCapture records how the capture of snap ended: ready with img, or
+// failed (cerr) with a client-safe message, which it also sets on snap.
+// What a failed or unrecordable capture made is removed.
+func (s *Snapshots) finishCapture(ctx context.Context, snap *Snapshot, img CapturedImage, cerr error) error {
+	result := SnapshotResult{Status: SnapshotReady, ImageDigest: img.Digest, FSUsedBytes: img.UnpackedBytes, MemoryBytes: img.MemoryBytes, RegistryRef: snap.RegistryRef}
+	if cerr != nil {
+		result = SnapshotResult{Status: SnapshotFailed, StatusMessage: "capture of sandbox " + snap.SourceSandboxID + " failed: " + PublicMessage(cerr)}
+		s.removeImage(ctx, snap.ImageRef)
+	}
+	snap.StatusMessage = result.StatusMessage
+	if err := finishSnapshot(ctx, s.opt.Store, snap.ID, SnapshotPredecessors(result.Status), result); err != nil {
+		s.removeImage(ctx, snap.ImageRef)
+		s.unpublish(ctx, snap)
+		s.opt.Observer.CaptureFinished(SnapshotFailed)
+		return fmt.Errorf("record capture %s: %w", snap.ID, err)
+	}
+	s.opt.Observer.CaptureFinished(result.Status)
+	return nil
 }
 
 // captureError is what a failed capture answers. The engine's kind stays
