@@ -160,7 +160,7 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	defer cancel()
 	if err != nil {
 		s.fail(sctx, sb, "sandbox failed to start: "+PublicMessage(err))
-		return nil, WithCause(ErrUnavailable, err, "sandbox failed to start from snapshot %s: %s", snap.ID, PublicMessage(err))
+		return nil, startError(snap, err)
 	}
 	s.opt.Fault(FaultSandboxAfterContainer)
 	now := s.opt.Clock.Now()
@@ -172,6 +172,17 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	sb.State, sb.StartedAt = SandboxRunning, now
 	s.opt.Logger.InfoContext(ctx, "sandbox started", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "tenant", p.TenantID)
 	return sb, nil
+}
+
+// startError is what a failed start answers: the server out of room for it
+// (disk, user id ranges) stays ErrResourceExhausted, as when no node has
+// room; anything else the engine said is the server failing to start it.
+func startError(snap *Snapshot, err error) error {
+	kind := ErrUnavailable
+	if KindOf(err) == ErrResourceExhausted {
+		kind = ErrResourceExhausted
+	}
+	return WithCause(kind, err, "sandbox failed to start from snapshot %s: %s", snap.ID, PublicMessage(err))
 }
 
 // startCreating marks id as being started by this process until the

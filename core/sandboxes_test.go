@@ -125,20 +125,30 @@ func TestStartFailureIsRecorded(t *testing.T) {
 	}
 }
 
-// A start the engine refuses is the server failing (503), whatever kind the
-// engine gave: an image missing on this node is no missing sandbox.
-func TestStartFailureIsUnavailableWhateverTheEngineSaid(t *testing.T) {
+// A start the engine refuses is the server failing (unavailable), whatever
+// kind the engine gave: an image missing on this node is no missing
+// sandbox. Only the server out of room stays ErrResourceExhausted.
+func TestStartFailureKinds(t *testing.T) {
 	e := newBoxEnv(t)
-	for _, cause := range []error{
-		core.Errorf(core.ErrNotFound, "the image of sandbox i1 is not on this server"),
-		core.Errorf(core.ErrResourceExhausted, "start sandbox i1: no space left on the server"),
-		core.Errorf(core.ErrFailedPrecondition, "start sandbox i1: the engine is not in a state to do it"),
-	} {
-		e.eng.StartErr = cause
-		_, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
-		if got := core.KindOf(err); got != core.ErrUnavailable {
-			t.Errorf("engine said %v: Create's kind = %v, want %v", cause, got, core.ErrUnavailable)
-		}
+	cases := []struct {
+		name  string
+		cause error
+		want  error
+	}{
+		{"image not on this node", core.Errorf(core.ErrNotFound, "the image of sandbox i1 is not on this server"), core.ErrUnavailable},
+		{"engine in the wrong state", core.Errorf(core.ErrFailedPrecondition, "start sandbox i1: the engine is not in a state to do it"), core.ErrUnavailable},
+		{"engine refused its own request", core.Errorf(core.ErrInvalidArgument, "a sandbox needs an id and an image"), core.ErrUnavailable},
+		{"unclassified", errors.New("runc exploded"), core.ErrUnavailable},
+		{"no room on the server", core.Errorf(core.ErrResourceExhausted, "this server has no user id range left for another sandbox"), core.ErrResourceExhausted},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.eng.StartErr = tc.cause
+			_, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+			if got := core.KindOf(err); got != tc.want {
+				t.Errorf("Create's kind = %v (%v), want %v", got, err, tc.want)
+			}
+		})
 	}
 }
 
