@@ -144,7 +144,7 @@ func (s *Snapshots) build(ctx context.Context, id string) {
 	if result.Status == SnapshotFailed {
 		s.removeImage(wctx, snap.ImageRef)
 	}
-	if err := s.opt.Store.FinishSnapshot(wctx, id, SnapshotPredecessors(result.Status), result); err != nil {
+	if err := finishSnapshot(wctx, s.opt.Store, id, SnapshotPredecessors(result.Status), result); err != nil {
 		// Deleted while building (or finished elsewhere): what was pulled
 		// under this snapshot's name belongs to nobody now.
 		log.InfoContext(wctx, "snapshot gone before its build finished", "err", err)
@@ -165,7 +165,7 @@ func (s *Snapshots) failInterruptedCapture(ctx context.Context, snap *Snapshot) 
 	defer cancel()
 	s.removeImage(wctx, snap.ImageRef)
 	msg := fmt.Sprintf("capture of sandbox %s was interrupted (the server stopped while capturing); capture it again", snap.SourceSandboxID)
-	if err := s.opt.Store.FinishSnapshot(wctx, snap.ID, []SnapshotStatus{SnapshotBuilding}, SnapshotResult{Status: SnapshotFailed, StatusMessage: msg}); err != nil {
+	if err := finishSnapshot(wctx, s.opt.Store, snap.ID, []SnapshotStatus{SnapshotBuilding}, SnapshotResult{Status: SnapshotFailed, StatusMessage: msg}); err != nil {
 		s.opt.Logger.WarnContext(wctx, "fail interrupted capture", "snapshot_id", snap.ID, "err", err)
 		return
 	}

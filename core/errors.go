@@ -54,31 +54,71 @@ var Kinds = []error{
 	ErrResourceExhausted, ErrUnavailable, ErrUnauthenticated, ErrPermissionDenied,
 }
 
-// KindOf returns the kind of err, or nil when err is unclassified (internal).
+// KindOf returns the kind of err, or nil when err is unclassified
+// (internal). The kind is that of the outermost classified error in err's
+// chain: a *Error (whose Kind may also be an adapter's own), else a kind
+// wrapped with %w or an error whose Is method claims one (a
+// *TransitionError). Causes are for logs only: WithCause(ErrUnavailable,
+// <a NotFound>) is ErrUnavailable. Decide an error's kind with KindOf,
+// not errors.Is, which also sees the kinds of causes.
 func KindOf(err error) error {
+	_, kind := outermost(err)
+	return kind
+}
+
+// PublicMessage returns the client-safe text of err: the message of the
+// outermost classified error (the one KindOf reads), or a generic text
+// for internal errors.
+func PublicMessage(err error) string {
+	node, kind := outermost(err)
+	if ce, ok := node.(*Error); ok {
+		return ce.Message
+	}
+	if kind == nil {
+		return "internal error"
+	}
+	if node == kind {
+		return kind.Error()
+	}
+	return node.Error() // a *TransitionError, which names no internals
+}
+
+// outermost walks err's chain in the order errors.As does and returns the
+// first classified error in it with its kind; nil, nil when there is none.
+func outermost(err error) (node, kind error) {
+	for err != nil {
+		if ce, ok := err.(*Error); ok {
+			return err, ce.Kind
+		}
+		if k := ownKind(err); k != nil {
+			return err, k
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if node, kind := outermost(e); node != nil {
+					return node, kind
+				}
+			}
+			return nil, nil
+		default:
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
+// ownKind is the kind err itself is or claims, without unwrapping it.
+func ownKind(err error) error {
+	is, _ := err.(interface{ Is(error) bool })
 	for _, k := range Kinds {
-		if errors.Is(err, k) {
+		if err == k || is != nil && is.Is(k) {
 			return k
 		}
 	}
 	return nil
-}
-
-// PublicMessage returns the client-safe text of err: the message of the
-// outermost classified error, or a generic text for internal errors.
-func PublicMessage(err error) string {
-	var ce *Error
-	if errors.As(err, &ce) {
-		return ce.Message
-	}
-	var te *TransitionError
-	if errors.As(err, &te) {
-		return te.Error()
-	}
-	if k := KindOf(err); k != nil {
-		return k.Error()
-	}
-	return "internal error"
 }
 
 // TransitionError reports an illegal state change. It matches

@@ -138,7 +138,7 @@ func (n *Nodes) loseSandboxes(ctx context.Context, node *Node) {
 	// The status message is shown to tenants: the node is named in the log only.
 	msg := fmt.Sprintf("lost: the server running it stopped answering at %s", node.HeartbeatAt.UTC().Format(time.RFC3339))
 	for _, sb := range live {
-		err := n.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{sb.State}, SandboxFailed, SandboxChange{StatusMessage: &msg})
+		err := transitionSandbox(ctx, n.opt.Store, sb.ID, []SandboxState{sb.State}, SandboxFailed, SandboxChange{StatusMessage: &msg})
 		if err == nil {
 			n.opt.Logger.WarnContext(ctx, "sandbox lost", "sandbox_id", sb.ID, "node", node.Name, "heartbeat_at", node.HeartbeatAt)
 		} else if !errors.Is(err, ErrFailedPrecondition) {

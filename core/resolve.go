@@ -3,40 +3,9 @@ package core
 import (
 	"context"
 	"errors"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/google/uuid"
 )
-
-// SnapshotRef is a parsed reference to a snapshot: an id, or
-// [namespace/]name[:tag] where the namespace, if any, is the tenant.
-type SnapshotRef struct {
-	ID   string
-	Name string
-	Tag  string
-}
-
-// ParseSnapshotRef parses ref as both vendors write it: LangSmith ids and
-// names, E2B template ids ("<id>:default") and names ("ns/alias:tag").
-func ParseSnapshotRef(ref string) SnapshotRef {
-	ref = strings.ToLower(strings.TrimSpace(ref))
-	var r SnapshotRef
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		ref, r.Tag = ref[:i], ref[i+1:]
-	}
-	if _, err := uuid.Parse(ref); err == nil {
-		r.ID = ref
-		return r
-	}
-	r.Name = ref
-	return r
-}
-
-// refTagRE is what a tag in a reference may hold (empty: none given).
-var refTagRE = regexp.MustCompile(`^[a-z0-9_.-]{0,128}$`)
 
 // Lookup finds the caller's snapshot by reference, in any status.
 // ErrNotFound, ErrInvalidArgument (a reference no snapshot can have).
@@ -45,7 +14,10 @@ func (s *Snapshots) Lookup(ctx context.Context, ref string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := ParseSnapshotRef(ref)
+	r, err := ParseSnapshotRef(ref)
+	if err != nil {
+		return nil, err
+	}
 	notFound := Errorf(ErrNotFound, "snapshot %q not found", ref)
 	if r.ID != "" {
 		snap, err := s.opt.Store.GetSnapshot(ctx, p.TenantID, r.ID)
@@ -54,14 +26,15 @@ func (s *Snapshots) Lookup(ctx context.Context, ref string) (*Snapshot, error) {
 		}
 		return snap, err
 	}
+	// As written (a LangSmith name may hold '/'), and without E2B's team
+	// namespace when it has the caller's.
 	names := []string{r.Name}
-	// E2B prefixes names with the team namespace, here the tenant id.
-	if rest, ok := strings.CutPrefix(r.Name, strings.ToLower(p.TenantID)+"/"); ok {
+	if ns, rest := r.Namespace(); ns != "" && ns == TeamNamespace(p.TenantID) {
 		names = append(names, rest)
 	}
 	// A reference no snapshot can hold (traversal, shell or unicode
 	// tricks) is the client's mistake, not a missing snapshot.
-	if !slices.ContainsFunc(names, func(n string) bool { return ValidateName("name", n) == nil }) || !refTagRE.MatchString(r.Tag) {
+	if !slices.ContainsFunc(names, func(n string) bool { return ValidateName("name", n) == nil }) {
 		return nil, Errorf(ErrInvalidArgument, "snapshot reference %q is not a valid id or [namespace/]name[:tag]", ref)
 	}
 	tags := []string{r.Tag}
@@ -91,7 +64,7 @@ func (s *Sandboxes) resolveSnapshot(ctx context.Context, ref string, wait time.D
 		ref = DefaultSnapshotName
 	}
 	snap, err := s.opt.Snapshots.Lookup(ctx, ref)
-	if errors.Is(err, ErrNotFound) && ParseSnapshotRef(ref).Name == DefaultSnapshotName {
+	if r, _ := ParseSnapshotRef(ref); errors.Is(err, ErrNotFound) && r.Name == DefaultSnapshotName {
 		snap, err = s.createDefault(ctx)
 	}
 	if err != nil {

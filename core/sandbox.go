@@ -28,7 +28,8 @@ const (
 	SandboxFailed   SandboxState = "failed"
 )
 
-// sandboxTransitions is the single table of allowed state changes.
+// sandboxTransitions is the single table of allowed state changes;
+// transitionSandbox refuses any other before it writes.
 var sandboxTransitions = map[SandboxState][]SandboxState{
 	SandboxStarting: {SandboxRunning, SandboxFailed, SandboxKilled},
 	SandboxRunning:  {SandboxPaused, SandboxKilled, SandboxFailed},

@@ -61,7 +61,7 @@ func (s *Sandboxes) pause(ctx context.Context, sb *Sandbox) error {
 	// A paused sandbox has no deadline: E2B and LangSmith keep it until
 	// resumed or killed.
 	var never time.Time
-	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{SandboxRunning}, SandboxPaused, SandboxChange{Deadline: &never}); err != nil {
+	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, []SandboxState{SandboxRunning}, SandboxPaused, SandboxChange{Deadline: &never}); err != nil {
 		return err
 	}
 	s.opt.Logger.InfoContext(ctx, "sandbox paused", "sandbox_id", sb.ID)
@@ -89,7 +89,7 @@ func (s *Sandboxes) Resume(ctx context.Context, ref string, timeout time.Duratio
 		if err := s.opt.Engine.ResumeSandbox(ctx, sb.ID); err != nil {
 			return nil, false, fmt.Errorf("resume sandbox %s: %w", sb.ID, err)
 		}
-		err = s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{SandboxPaused}, SandboxRunning, change)
+		err = transitionSandbox(ctx, s.opt.Store, sb.ID, []SandboxState{SandboxPaused}, SandboxRunning, change)
 	case SandboxRunning:
 		if change.Deadline != nil {
 			err = s.opt.Store.UpdateSandbox(ctx, sb)
@@ -171,7 +171,7 @@ func (s *Sandboxes) kill(ctx context.Context, sb *Sandbox, reason string) error 
 	if reason != "" {
 		ch.StatusMessage = &reason
 	}
-	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, SandboxPredecessors(SandboxKilled), SandboxKilled, ch); err != nil {
+	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, SandboxPredecessors(SandboxKilled), SandboxKilled, ch); err != nil {
 		if errors.Is(err, ErrFailedPrecondition) {
 			return Errorf(ErrNotFound, "sandbox %q not found", sb.ID)
 		}

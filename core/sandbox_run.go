@@ -141,7 +141,7 @@ func (s *Sandboxes) checkRuntime(ctx context.Context, sb *Sandbox, thawNow bool)
 		}
 	}
 	msg := "sandbox lost: its process is " + string(rt) + " (the node or containerd restarted?)"
-	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{sb.State}, SandboxFailed, SandboxChange{StatusMessage: &msg}); err == nil {
+	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, []SandboxState{sb.State}, SandboxFailed, SandboxChange{StatusMessage: &msg}); err == nil {
 		s.opt.Logger.WarnContext(ctx, "sandbox lost", "sandbox_id", sb.ID, "runtime", rt)
 		_ = s.opt.Engine.KillSandbox(ctx, sb.ID)
 	}
@@ -152,7 +152,7 @@ func (s *Sandboxes) checkRuntime(ctx context.Context, sb *Sandbox, thawNow bool)
 // in the engine is removed.
 func (s *Sandboxes) failAbandonedStart(ctx context.Context, sb *Sandbox) {
 	msg := "sandbox failed to start: the server stopped while starting it; create it again"
-	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, []SandboxState{SandboxStarting}, SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
+	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, []SandboxState{SandboxStarting}, SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
 		if te := (*TransitionError)(nil); errors.As(err, &te) {
 			// Its creator finished (or it was killed) since the rows were
 			// listed: not abandoned after all.

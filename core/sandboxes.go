@@ -160,11 +160,11 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	defer cancel()
 	if err != nil {
 		s.fail(sctx, sb, "sandbox failed to start: "+PublicMessage(err))
-		return nil, WithCause(ErrUnavailable, err, "sandbox failed to start from snapshot %s: %s", snap.ID, PublicMessage(err))
+		return nil, startError(snap, err)
 	}
 	s.opt.Fault(FaultSandboxAfterContainer)
 	now := s.opt.Clock.Now()
-	if err := s.opt.Store.TransitionSandbox(sctx, sb.ID, []SandboxState{SandboxStarting}, SandboxRunning, SandboxChange{StartedAt: &now}); err != nil {
+	if err := transitionSandbox(sctx, s.opt.Store, sb.ID, []SandboxState{SandboxStarting}, SandboxRunning, SandboxChange{StartedAt: &now}); err != nil {
 		// Killed while starting: make sure nothing keeps running.
 		_ = s.opt.Engine.KillSandbox(sctx, sb.ID)
 		return nil, Errorf(ErrFailedPrecondition, "sandbox %s was killed while starting", sb.ID)
@@ -172,6 +172,17 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	sb.State, sb.StartedAt = SandboxRunning, now
 	s.opt.Logger.InfoContext(ctx, "sandbox started", "sandbox_id", sb.ID, "snapshot_id", snap.ID, "tenant", p.TenantID)
 	return sb, nil
+}
+
+// startError is what a failed start answers: the server out of room for it
+// (disk, user id ranges) stays ErrResourceExhausted, as when no node has
+// room; anything else the engine said is the server failing to start it.
+func startError(snap *Snapshot, err error) error {
+	kind := ErrUnavailable
+	if KindOf(err) == ErrResourceExhausted {
+		kind = ErrResourceExhausted
+	}
+	return WithCause(kind, err, "sandbox failed to start from snapshot %s: %s", snap.ID, PublicMessage(err))
 }
 
 // startCreating marks id as being started by this process until the
@@ -290,7 +301,7 @@ func (s *Sandboxes) fail(ctx context.Context, sb *Sandbox, msg string) {
 	if err := s.opt.Engine.KillSandbox(ctx, sb.ID); err != nil {
 		s.opt.Logger.WarnContext(ctx, "clean up failed sandbox", "sandbox_id", sb.ID, "err", err)
 	}
-	if err := s.opt.Store.TransitionSandbox(ctx, sb.ID, SandboxPredecessors(SandboxFailed), SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
+	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, SandboxPredecessors(SandboxFailed), SandboxFailed, SandboxChange{StatusMessage: &msg}); err != nil {
 		s.opt.Logger.WarnContext(ctx, "record sandbox failure", "sandbox_id", sb.ID, "err", err)
 	}
 	s.opt.Logger.WarnContext(ctx, "sandbox failed", "sandbox_id", sb.ID, "status_message", msg)

@@ -125,6 +125,63 @@ func TestStartFailureIsRecorded(t *testing.T) {
 	}
 }
 
+// A start the engine refuses is the server failing (unavailable), whatever
+// kind the engine gave: an image missing on this node is no missing
+// sandbox. Only the server out of room stays ErrResourceExhausted.
+func TestStartFailureKinds(t *testing.T) {
+	e := newBoxEnv(t)
+	cases := []struct {
+		name  string
+		cause error
+		want  error
+	}{
+		{"image not on this node", core.Errorf(core.ErrNotFound, "the image of sandbox i1 is not on this server"), core.ErrUnavailable},
+		{"engine in the wrong state", core.Errorf(core.ErrFailedPrecondition, "start sandbox i1: the engine is not in a state to do it"), core.ErrUnavailable},
+		{"engine refused its own request", core.Errorf(core.ErrInvalidArgument, "a sandbox needs an id and an image"), core.ErrUnavailable},
+		{"unclassified", errors.New("runc exploded"), core.ErrUnavailable},
+		{"no room on the server", core.Errorf(core.ErrResourceExhausted, "this server has no user id range left for another sandbox"), core.ErrResourceExhausted},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.eng.StartErr = tc.cause
+			_, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+			if got := core.KindOf(err); got != tc.want {
+				t.Errorf("Create's kind = %v (%v), want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// A failed capture keeps the engine's kind only where it speaks of the
+// sandbox or the server's space; the rest is the server's storage failing.
+func TestCaptureFailureKinds(t *testing.T) {
+	e := newBoxEnv(t)
+	sb, err := e.boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		cause error
+		want  error
+	}{
+		{"layer over its bound", core.Errorf(core.ErrFailedPrecondition, "the sandbox's changes would take more than 1 bytes"), core.ErrFailedPrecondition},
+		{"server disk full", core.Errorf(core.ErrResourceExhausted, "no space left on the server"), core.ErrResourceExhausted},
+		{"sandbox killed meanwhile", core.Errorf(core.ErrNotFound, "sandbox was killed while it was being captured"), core.ErrNotFound},
+		{"engine refused its own request", core.Errorf(core.ErrInvalidArgument, "capture sandbox: invalid argument"), core.ErrUnavailable},
+		{"unclassified", errors.New("tar exploded"), core.ErrUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.eng.CaptureErr = tc.cause
+			_, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{})
+			if got := core.KindOf(err); got != tc.want {
+				t.Errorf("Capture's kind = %v (%v), want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestCreateAdoptsWarmSandbox(t *testing.T) {
 	e := newBoxEnv(t)
 	e.eng.Warm[e.snap.ImageRef] = []string{"iwarm0000000000000001", "iwarm0000000000000002"}
@@ -199,6 +256,15 @@ func TestCaptureMakesAReadySnapshot(t *testing.T) {
 	}
 	if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "other/cap", Namespaced: true}); !errors.Is(err, core.ErrInvalidArgument) {
 		t.Errorf("foreign namespace: %v", err)
+	}
+	tagged, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: " Tenant-A/Cap:V2 ", Namespaced: true, Tag: "default", Retag: true})
+	if err != nil || tagged.Name != "cap" || tagged.Tag != "v2" {
+		t.Errorf("E2B name with a tag: %+v, %v; want cap:v2", tagged, err)
+	}
+	for _, name := range []string{"cap:" + someID, someID, ":v1", "cap:a b"} {
+		if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: name, Namespaced: true, Tag: "default", Retag: true}); !errors.Is(err, core.ErrInvalidArgument) {
+			t.Errorf("E2B name %q: %v, want ErrInvalidArgument", name, err)
+		}
 	}
 	if _, err := e.boxes.Capture(e.ctx, sb.ID, core.CaptureSnapshotRequest{Name: "py", Tag: "latest"}); !errors.Is(err, core.ErrAlreadyExists) {
 		t.Errorf("LangSmith capture onto an existing name: %v", err)

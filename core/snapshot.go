@@ -2,7 +2,6 @@ package core
 
 import (
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -30,7 +29,8 @@ const (
 	SnapshotFailed   SnapshotStatus = "failed"
 )
 
-// snapshotTransitions is the single table of allowed status changes.
+// snapshotTransitions is the single table of allowed status changes;
+// finishSnapshot refuses any other before it writes.
 var snapshotTransitions = map[SnapshotStatus][]SnapshotStatus{
 	SnapshotBuilding: {SnapshotReady, SnapshotFailed},
 }
@@ -38,19 +38,6 @@ var snapshotTransitions = map[SnapshotStatus][]SnapshotStatus{
 // SnapshotPredecessors returns the statuses from which to may be reached.
 func SnapshotPredecessors(to SnapshotStatus) []SnapshotStatus {
 	return predecessors(snapshotTransitions, to)
-}
-
-// predecessors reads a transition table backwards: the states with an
-// allowed step to `to`, in a stable order.
-func predecessors[S ~string](table map[S][]S, to S) []S {
-	var from []S
-	for f, tos := range table {
-		if slices.Contains(tos, to) {
-			from = append(from, f)
-		}
-	}
-	slices.Sort(from)
-	return from
 }
 
 // Snapshot is an immutable root filesystem image sandboxes start from.

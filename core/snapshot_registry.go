@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -109,7 +108,7 @@ func (s *Snapshots) publish(ctx context.Context, snap *Snapshot) (string, error)
 	ref := reg.repositoryFor(snap.TenantID) + ":" + snap.ID
 	pushed, err := s.opt.Engine.PushImage(ctx, snap.ImageRef, ref, reg.auth())
 	if err != nil {
-		return "", WithCause(ErrUnavailable, opaque(err), "pushing to the snapshot registry %s failed: %s", reg.Repository, PublicMessage(err))
+		return "", WithCause(ErrUnavailable, err, "pushing to the snapshot registry %s failed: %s", reg.Repository, PublicMessage(err))
 	}
 	if o, ok := s.opt.Observer.(PushObserver); ok {
 		o.ImagePushed(pushed.Bytes)
@@ -131,7 +130,7 @@ func (s *Snapshots) ensureImage(ctx context.Context, snap *Snapshot) error {
 		return pullResult{image: img, name: snap.ImageRef}, err
 	})
 	if err != nil {
-		return WithCause(ErrUnavailable, opaque(err), "pulling snapshot %s from the snapshot registry %s failed: %s",
+		return WithCause(ErrUnavailable, err, "pulling snapshot %s from the snapshot registry %s failed: %s",
 			snap.ID, registryHost(snap.RegistryRef), PublicMessage(err))
 	}
 	s.opt.Logger.InfoContext(ctx, "snapshot pulled from the snapshot registry", "snapshot_id", snap.ID, "ref", snap.RegistryRef)
@@ -188,7 +187,7 @@ func splitRegistryRef(ref string) (repo, digest string, ok bool) {
 func (s *Sandboxes) startFrom(ctx context.Context, spec SandboxSpec, snap *Snapshot) (context.Context, context.CancelFunc, error) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.StartTimeout)
 	err := s.opt.Engine.StartSandbox(sctx, spec)
-	if !errors.Is(err, ErrNotFound) || snap.RegistryRef == "" {
+	if KindOf(err) != ErrNotFound || snap.RegistryRef == "" {
 		return sctx, cancel, err
 	}
 	cancel()
@@ -200,8 +199,3 @@ func (s *Sandboxes) startFrom(ctx context.Context, spec SandboxSpec, snap *Snaps
 	}
 	return sctx, cancel, s.opt.Engine.StartSandbox(sctx, spec)
 }
-
-// opaque keeps err's text for logs but not its kind: a classified cause
-// would otherwise lend its kind (ErrNotFound for a missing repository) to
-// the error that wraps it, and a failed push is no missing sandbox.
-func opaque(err error) error { return errors.New(err.Error()) }

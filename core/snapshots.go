@@ -48,8 +48,9 @@ const (
 	FaultSandboxAfterContainer = "sandbox.after-container"
 )
 
-// Snapshots is the snapshot service: validation, naming, tenancy and the
-// asynchronous build of image snapshots.
+// Snapshots is the snapshot service: validation, naming, tenancy, the
+// asynchronous build of image snapshots and the record of captures (the
+// snapshot half of Sandboxes.Capture).
 type Snapshots struct {
 	opt      SnapshotsOptions
 	jobs     chan string

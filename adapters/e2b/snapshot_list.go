@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -55,7 +54,10 @@ func (a *API) findSnapshots(c *gin.Context, tenant string, f core.SnapshotFilter
 	if name == "" {
 		return a.snapshots.List(ctx(c), f)
 	}
-	ref := core.ParseSnapshotRef(name)
+	ref, err := core.ParseSnapshotRef(name)
+	if err != nil {
+		return nil, err
+	}
 	if ref.ID != "" {
 		snap, err := a.snapshots.Lookup(ctx(c), ref.ID)
 		switch {
@@ -68,8 +70,10 @@ func (a *API) findSnapshots(c *gin.Context, tenant string, f core.SnapshotFilter
 		}
 		return []*core.Snapshot{snap}, nil
 	}
-	f.Name = strings.TrimPrefix(ref.Name, strings.ToLower(tenant)+"/")
-	f.Tag = ref.Tag
+	f.Name, f.Tag = ref.Name, ref.Tag
+	if ns, rest := ref.Namespace(); ns != "" && ns == core.TeamNamespace(tenant) {
+		f.Name = rest
+	}
 	return a.snapshots.List(ctx(c), f)
 }
 

@@ -152,24 +152,3 @@ func TestDeleteTemplate(t *testing.T) {
 		t.Errorf("left over: %s", r.raw)
 	}
 }
-
-func TestSplitTag(t *testing.T) {
-	cases := []struct{ in, name, tag string }{
-		{"", "", "default"},
-		{"snap", "snap", "default"},
-		{" Snap:V1 ", "snap", "v1"},
-		{"ns/snap:v1.0_x-y", "ns/snap", "v1.0_x-y"},
-		{"ns/snap", "ns/snap", "default"},
-	}
-	for _, tc := range cases {
-		name, tag, err := splitTag(tc.in)
-		if err != nil || name != tc.name || tag != tc.tag {
-			t.Errorf("splitTag(%q) = %q, %q, %v; want %q, %q", tc.in, name, tag, err, tc.name, tc.tag)
-		}
-	}
-	for _, bad := range []string{":v1", "s:", "s:a b", "s:8d7a2c4e-0000-4000-8000-000000000000"} {
-		if _, _, err := splitTag(bad); err == nil {
-			t.Errorf("splitTag(%q) accepted", bad)
-		}
-	}
-}

@@ -1,7 +1,6 @@
 package langsmith
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -81,12 +80,12 @@ func oneSnapshotRef(b createBoxBody) (string, error) {
 func (a *API) writeCreateError(c *gin.Context, err error) {
 	var token string
 	status := 0
-	switch {
-	case errors.Is(err, core.ErrFailedPrecondition):
+	switch core.KindOf(err) {
+	case core.ErrFailedPrecondition:
 		status, token = http.StatusUnprocessableEntity, "SnapshotNotReady"
-	case errors.Is(err, core.ErrUnavailable):
+	case core.ErrUnavailable:
 		status, token = http.StatusServiceUnavailable, "Unschedulable"
-	case errors.Is(err, core.ErrNotFound):
+	case core.ErrNotFound:
 		status, token = http.StatusNotFound, "NotFound"
 	}
 	if status == 0 {

@@ -20,8 +20,10 @@ type Engine struct {
 	Fail   map[string]error
 	Size   int64
 	Gate   chan struct{}
-	// StartErr makes StartSandbox fail.
-	StartErr error
+	// StartErr makes StartSandbox fail; CaptureErr every capture of a
+	// sandbox that exists.
+	StartErr   error
+	CaptureErr error
 	// Warm lists, per image, ids of sandboxes prepared ahead of demand.
 	Warm  map[string][]string
 	boxes map[string]core.RuntimeState

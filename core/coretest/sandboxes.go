@@ -103,6 +103,9 @@ func (e *Engine) CaptureSandbox(_ context.Context, req core.CaptureRequest) (cor
 	if _, ok := e.sandboxes()[req.SandboxID]; !ok {
 		return core.CapturedImage{}, core.Errorf(core.ErrNotFound, "sandbox %s not found", req.SandboxID)
 	}
+	if e.CaptureErr != nil {
+		return core.CapturedImage{}, e.CaptureErr
+	}
 	img := core.PulledImage{Digest: "sha256:" + req.Name, UnpackedBytes: e.Size + 1}
 	e.images[req.Name] = img
 	return core.CapturedImage{Digest: img.Digest, UnpackedBytes: img.UnpackedBytes}, nil

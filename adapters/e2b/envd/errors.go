@@ -50,15 +50,12 @@ var errorTable = map[error]outcome{
 
 var internal = outcome{"internal", http.StatusInternalServerError}
 
-// kinds lists the table's keys, this adapter's first: its errors may carry
-// a core error as their (log-only) cause, which errors.Is also sees.
-var kinds = append([]error{errNotRunning, errUnimplemented, errDeadline}, core.Kinds...)
-
+// outcomeOf answers err by its kind (core.KindOf: the outermost
+// classified error's, so an adapter kind wrapping a core error as its
+// log-only cause wins).
 func outcomeOf(err error) outcome {
-	for _, k := range kinds {
-		if errors.Is(err, k) {
-			return errorTable[k]
-		}
+	if o, ok := errorTable[core.KindOf(err)]; ok {
+		return o
 	}
 	return internal
 }
