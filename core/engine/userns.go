@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -170,15 +171,19 @@ func (s idShift) specOpts() []oci.SpecOpts {
 // records the containerd address, namespace and container it is for, so
 // a process can return the claims of its own containers that are gone.
 type idClaims struct {
-	dir string
-	who string // "address namespace", the prefix of this engine's claims
+	dir         string
+	address, ns string // this engine's containerd and namespace
+	who         string // "address namespace", the prefix of its claims
 }
 
 func newIDClaims(dir, address, ns string) (*idClaims, error) {
+	if strings.ContainsAny(address+ns, " \n") {
+		return nil, fmt.Errorf("user namespace id claims: containerd address %q or namespace %q holds a space", address, ns)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("user namespace id claims: %w", err)
 	}
-	return &idClaims{dir: dir, who: address + " " + ns}, nil
+	return &idClaims{dir: dir, address: address, ns: ns, who: address + " " + ns}, nil
 }
 
 func (c *idClaims) path(base uint32) string {
@@ -227,22 +232,42 @@ func (c *idClaims) release(s idShift, id string) {
 	_ = os.Remove(c.path(s.base))
 }
 
-// sweep returns this engine's claims for containers live says are gone
-// (a crash between claim and container, or a container removed behind
-// snapgate's back). Only at New: a claim is made before its container.
-func (c *idClaims) sweep(live func(id string) bool) error {
+// claimGrace is how old another namespace's claim must be before a sweep
+// may judge it: its engine claims a range moments before it makes the
+// container, and a younger claim without one may be that moment.
+const claimGrace = 10 * time.Minute
+
+// sweep returns the claims made through this engine's containerd whose
+// container is gone (a crash between claim and container, a container
+// removed behind snapgate's back, a test namespace deleted whole): its
+// own namespace's at once (only at New, before it claims anything),
+// other namespaces' once older than claimGrace. live reports whether
+// namespace ns holds container id.
+func (c *idClaims) sweep(live func(ns, id string) (bool, error)) error {
 	ents, err := os.ReadDir(c.dir)
 	if err != nil {
 		return fmt.Errorf("user namespace id claims: %w", err)
 	}
 	for _, ent := range ents {
-		b, err := os.ReadFile(filepath.Join(c.dir, ent.Name()))
+		p := filepath.Join(c.dir, ent.Name())
+		info, err := ent.Info()
 		if err != nil {
 			continue
 		}
-		id, ok := strings.CutPrefix(strings.TrimSuffix(string(b), "\n"), c.who+" ")
-		if ok && !strings.Contains(id, " ") && !live(id) {
-			_ = os.Remove(filepath.Join(c.dir, ent.Name()))
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 3 || f[0] != c.address || f[1] != c.ns && time.Since(info.ModTime()) < claimGrace {
+			continue
+		}
+		ok, err := live(f[1], f[2])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			_ = os.Remove(p)
 		}
 	}
 	return nil

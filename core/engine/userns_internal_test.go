@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/snapgate/snapgate/core/engine/fdtree"
@@ -40,12 +42,31 @@ func TestIDClaims(t *testing.T) {
 		}
 	}
 	a.release(bs, "box")
-	if err := a.sweep(func(string) bool { return false }); err != nil {
+	gone := func(string, string) (bool, error) { return false, nil }
+	if err := a.sweep(gone); err != nil {
 		t.Fatal(err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
-		t.Errorf("after ns-a swept all its own: %d claims left, want ns-b's 2", len(ents))
+		t.Errorf("after ns-a swept all its own: %d claims left, want ns-b's 2 (too young to judge)", len(ents))
 	}
+	// Another containerd's claims are never judged; this one's old enough are.
+	other, _ := newIDClaims(dir, "/run/other.sock", "ns-a")
+	if _, err := other.claim("box"); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * claimGrace)
+	ents, _ = os.ReadDir(dir)
+	for _, ent := range ents {
+		_ = os.Chtimes(filepath.Join(dir, ent.Name()), old, old)
+	}
+	if err := a.sweep(gone); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("after the old claims were judged: %d left, want the other containerd's 1", len(ents))
+	}
+	a2, _ := newIDClaims(dir, "/run/ctr.sock", "ns-b")
+	bs, _ = a2.claim("box")
 	b.release(bs, "box")
 	if _, err := os.Stat(filepath.Join(dir, itoa(bs.base))); !os.IsNotExist(err) {
 		t.Errorf("released claim still there: %v", err)
@@ -84,5 +105,32 @@ func TestIDShift(t *testing.T) {
 	binary.LittleEndian.PutUint32(other[vfsCapV2Size:], 7)
 	if got := s.capsToSandbox(other); len(got) != vfsCapV3Size {
 		t.Error("another namespace's capability must stay as found")
+	}
+}
+
+func TestEngineVersionsChecked(t *testing.T) {
+	current := engineFacts{containerd: "v2.4.2+unknown", runc: "1.5.3", runcIDMap: true, snapshotIDMap: true, snapshotter: "overlayfs"}
+	for _, c := range []struct {
+		name   string
+		facts  func(*engineFacts)
+		userNS bool
+		want   string // "" = no problem; else a word every problem list must hold
+	}{
+		{"current", func(*engineFacts) {}, true, ""},
+		{"containerd 1.6", func(f *engineFacts) { f.containerd = "1.6.20~ds1" }, true, "containerd is 1.6.20"},
+		{"containerd 1.6 even without user namespaces", func(f *engineFacts) { f.containerd = "v1.6.20" }, false, "containerd is"},
+		{"runc 1.1", func(f *engineFacts) { f.runc = "1.1.5" }, false, "runc is 1.1.5"},
+		{"runc 1.2", func(f *engineFacts) { f.runc = "1.2.6" }, true, "runc is 1.2.6"},
+		{"runc unknown", func(f *engineFacts) { f.runc = "" }, true, "no runc version"},
+		{"no idmap in runc", func(f *engineFacts) { f.runcIDMap = false }, true, "idmapped"},
+		{"no idmap in the snapshotter", func(f *engineFacts) { f.snapshotIDMap = false }, true, "overlayfs cannot"},
+		{"no idmap needed without user namespaces", func(f *engineFacts) { f.snapshotIDMap, f.runcIDMap = false, false }, false, ""},
+	} {
+		f := current
+		c.facts(&f)
+		got := f.problems(c.userNS)
+		if c.want == "" && len(got) != 0 || c.want != "" && (len(got) == 0 || !strings.Contains(strings.Join(got, "; "), c.want)) {
+			t.Errorf("%s: problems %q, want %q", c.name, got, c.want)
+		}
 	}
 }

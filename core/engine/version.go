@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"github.com/snapgate/snapgate/core"
@@ -43,46 +44,61 @@ func (e *Engine) checkEngine(ctx context.Context, userNS bool) error {
 	return core.Errorf(core.ErrUnavailable, "%s (or set SNAPGATE_SANDBOX_USERNS=off to run sandboxes without user namespaces)", msg)
 }
 
+// engineFacts is what containerd says of itself and its runtime.
+type engineFacts struct {
+	containerd, runc         string // versions; "" when unknown
+	runcIDMap, snapshotIDMap bool   // idmapped mounts in runc, in the snapshotter
+	snapshotter              string
+}
+
 func (e *Engine) engineProblems(ctx context.Context, userNS bool) []string {
 	ctx = e.withNS(ctx)
-	var problems []string
+	f := engineFacts{snapshotter: e.snapshotter}
 	v, err := e.client.Version(ctx)
 	if err != nil {
 		return []string{fmt.Sprintf("containerd version: %v", err)}
 	}
-	if major, _, ok := parseVersion(v.Version); !ok || major < minContainerdMajor {
-		// 1.x has no runtime introspection either: nothing more to ask.
-		return []string{fmt.Sprintf("containerd is %s", v.Version)}
+	f.containerd = v.Version
+	// 1.x has no runtime introspection: nothing more to ask.
+	if major, _, ok := parseVersion(f.containerd); ok && major >= minContainerdMajor {
+		info, err := e.client.RuntimeInfo(ctx, sandboxRuntime, nil)
+		if err != nil {
+			return []string{fmt.Sprintf("runtime %s: %v", sandboxRuntime, err)}
+		}
+		if feats, ok := info.Features.(*features.Features); ok && feats != nil {
+			f.runc = feats.Annotations["org.opencontainers.runc.version"]
+			if l := feats.Linux; l != nil && l.MountExtensions != nil && l.MountExtensions.IDMap != nil &&
+				l.MountExtensions.IDMap.Enabled != nil {
+				f.runcIDMap = *l.MountExtensions.IDMap.Enabled
+			}
+		}
+		caps, err := e.client.GetSnapshotterCapabilities(ctx, e.snapshotter)
+		if err != nil {
+			return []string{fmt.Sprintf("snapshotter %s: %v", e.snapshotter, err)}
+		}
+		f.snapshotIDMap = slices.Contains(caps, remapCapability)
 	}
-	info, err := e.client.RuntimeInfo(ctx, sandboxRuntime, nil)
-	if err != nil {
-		return []string{fmt.Sprintf("runtime %s: %v", sandboxRuntime, err)}
+	return f.problems(userNS)
+}
+
+// problems names what is older than supported; with userNS, also missing
+// idmapped mounts.
+func (f engineFacts) problems(userNS bool) []string {
+	if major, _, ok := parseVersion(f.containerd); !ok || major < minContainerdMajor {
+		return []string{fmt.Sprintf("containerd is %s", f.containerd)}
 	}
-	feats, _ := info.Features.(*features.Features)
-	runc := ""
-	if feats != nil {
-		runc = feats.Annotations["org.opencontainers.runc.version"]
-	}
-	major, minor, ok := parseVersion(runc)
-	switch {
+	var problems []string
+	switch major, minor, ok := parseVersion(f.runc); {
 	case !ok:
-		problems = append(problems, fmt.Sprintf("the runtime reports no runc version (%q)", runc))
+		problems = append(problems, fmt.Sprintf("the runtime reports no runc version (%q)", f.runc))
 	case major < minRuncMajor || major == minRuncMajor && minor < minRuncMinor:
-		problems = append(problems, "runc is "+runc)
+		problems = append(problems, "runc is "+f.runc)
 	}
-	if !userNS {
-		return problems
-	}
-	if feats == nil || feats.Linux == nil || feats.Linux.MountExtensions == nil ||
-		feats.Linux.MountExtensions.IDMap == nil || feats.Linux.MountExtensions.IDMap.Enabled == nil ||
-		!*feats.Linux.MountExtensions.IDMap.Enabled {
+	if userNS && !f.runcIDMap {
 		problems = append(problems, "runc has no idmapped mounts")
 	}
-	caps, err := e.client.GetSnapshotterCapabilities(ctx, e.snapshotter)
-	if err != nil {
-		problems = append(problems, fmt.Sprintf("snapshotter %s: %v", e.snapshotter, err))
-	} else if !slices.Contains(caps, remapCapability) {
-		problems = append(problems, fmt.Sprintf("snapshotter %s cannot mount layers idmapped on this kernel and file system", e.snapshotter))
+	if userNS && !f.snapshotIDMap {
+		problems = append(problems, fmt.Sprintf("snapshotter %s cannot mount layers idmapped on this kernel and file system", f.snapshotter))
 	}
 	return problems
 }
@@ -98,22 +114,28 @@ func parseVersion(v string) (major, minor int, ok bool) {
 	return major, minor, err1 == nil && err2 == nil
 }
 
-// startClaims opens the host's id range claims and returns those of this
-// engine's containers that are gone.
+// startClaims opens the host's id range claims and returns those whose
+// container is gone (idClaims.sweep).
 func (e *Engine) startClaims(ctx context.Context, dir, address string) error {
 	claims, err := newIDClaims(dir, address, e.ns)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	cs, err := e.client.Containers(e.withNS(ctx))
+	live := map[string]map[string]bool{} // namespace -> its containers
+	err = claims.sweep(func(ns, id string) (bool, error) {
+		if live[ns] == nil {
+			cs, err := e.client.Containers(namespaces.WithNamespace(ctx, ns))
+			if err != nil {
+				return true, classify(err, "list sandboxes of namespace "+ns)
+			}
+			live[ns] = map[string]bool{}
+			for _, c := range cs {
+				live[ns][c.ID()] = true
+			}
+		}
+		return live[ns][id], nil
+	})
 	if err != nil {
-		return classify(err, "list sandboxes")
-	}
-	live := map[string]bool{}
-	for _, c := range cs {
-		live[c.ID()] = true
-	}
-	if err := claims.sweep(func(id string) bool { return live[id] }); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 	e.claims = claims
