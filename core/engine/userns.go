@@ -232,6 +232,13 @@ func (c *idClaims) release(s idShift, id string) {
 	_ = os.Remove(c.path(s.base))
 }
 
+// gone tells whether the directory of a containerd socket address is no
+// more: that containerd's state went with it (a private one of a test).
+func gone(address string) bool {
+	_, err := os.Stat(filepath.Dir(strings.TrimPrefix(address, "unix://")))
+	return errors.Is(err, os.ErrNotExist)
+}
+
 // claimGrace is how old another namespace's claim must be before a sweep
 // may judge it: its engine claims a range moments before it makes the
 // container, and a younger claim without one may be that moment.
@@ -241,8 +248,9 @@ const claimGrace = 10 * time.Minute
 // container is gone (a crash between claim and container, a container
 // removed behind snapgate's back, a test namespace deleted whole): its
 // own namespace's at once (only at New, before it claims anything),
-// other namespaces' once older than claimGrace. live reports whether
-// namespace ns holds container id.
+// other namespaces' once older than claimGrace; and old claims through a
+// containerd whose directory is gone. live reports whether namespace ns
+// holds container id.
 func (c *idClaims) sweep(live func(ns, id string) (bool, error)) error {
 	ents, err := os.ReadDir(c.dir)
 	if err != nil {
@@ -259,7 +267,12 @@ func (c *idClaims) sweep(live func(ns, id string) (bool, error)) error {
 			continue
 		}
 		f := strings.Fields(string(b))
-		if len(f) != 3 || f[0] != c.address || f[1] != c.ns && time.Since(info.ModTime()) < claimGrace {
+		young := time.Since(info.ModTime()) < claimGrace
+		if len(f) == 3 && f[0] != c.address && !young && gone(f[0]) {
+			_ = os.Remove(p) // its containerd went with its directory (a test's)
+			continue
+		}
+		if len(f) != 3 || f[0] != c.address || f[1] != c.ns && young {
 			continue
 		}
 		ok, err := live(f[1], f[2])

@@ -49,9 +49,14 @@ func TestIDClaims(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Errorf("after ns-a swept all its own: %d claims left, want ns-b's 2 (too young to judge)", len(ents))
 	}
-	// Another containerd's claims are never judged; this one's old enough are.
+	// Another containerd's claims are never judged; this one's old enough
+	// are, and so are old ones of a containerd whose directory is gone.
 	other, _ := newIDClaims(dir, "/run/other.sock", "ns-a")
 	if _, err := other.claim("box"); err != nil {
+		t.Fatal(err)
+	}
+	deleted, _ := newIDClaims(dir, filepath.Join(t.TempDir(), "deleted", "containerd.sock"), "ns-a")
+	if _, err := deleted.claim("box"); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-2 * claimGrace)
