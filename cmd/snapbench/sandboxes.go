@@ -105,8 +105,15 @@ func (b *sandboxBench) startLatency(ctx context.Context, ref string, n int) erro
 		return err
 	}
 	defer warm.Close()
+	// And one running sandboxes in the host's user namespace, as before
+	// user namespaces (SNAPGATE_SANDBOX_USERNS=off): the namespace's cost.
+	hostNS, err := engine.New(ctx, engine.Options{Address: b.addr, Namespace: b.ns, HostUserNamespace: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer hostNS.Close()
 	const disk = 1 << 30
-	var cold, bare, adopted, ctr []time.Duration
+	var cold, bare, noUserNS, adopted, ctr []time.Duration
 	for i := range n {
 		id := fmt.Sprintf("sbx%d%s", i, randomHex(3))
 		d, err := b.timeStart(ctx, warm, core.SandboxSpec{ID: id, Image: ref, VCPUs: 1, MemoryBytes: 256 << 20, DiskBytes: disk})
@@ -119,6 +126,10 @@ func (b *sandboxBench) startLatency(ctx context.Context, ref string, n int) erro
 			return err
 		}
 		bare = append(bare, d)
+		if d, err = b.timeStart(ctx, hostNS, core.SandboxSpec{ID: "hostns" + id, Image: ref, VCPUs: 1, MemoryBytes: 256 << 20}); err != nil {
+			return err
+		}
+		noUserNS = append(noUserNS, d)
 		if d, err = b.ctrRun(ctx, ref, "ctr"+id); err != nil {
 			return err
 		}
@@ -147,6 +158,8 @@ func (b *sandboxBench) startLatency(ctx context.Context, ref string, n int) erro
 	fmt.Printf("  cold (container + snapshot + task) p50 %s  p99 %s   (1 GiB disk of its own)\n", millis(quantile(cold, 0.5)), millis(quantile(cold, 0.99)))
 	fmt.Printf("  cold without a disk bound          p50 %s  p99 %s   (disk bound costs %s at p50)\n", millis(quantile(bare, 0.5)), millis(quantile(bare, 0.99)),
 		millis(quantile(cold, 0.5)-quantile(bare, 0.5)))
+	fmt.Printf("  cold, no disk, host user namespace p50 %s  p99 %s   (the user namespace costs %s at p50)\n", millis(quantile(noUserNS, 0.5)), millis(quantile(noUserNS, 0.99)),
+		millis(quantile(bare, 0.5)-quantile(noUserNS, 0.5)))
 	fmt.Printf("  ctr run -d                         p50 %s  p99 %s\n", millis(quantile(ctr, 0.5)), millis(quantile(ctr, 0.99)))
 	fmt.Printf("  ratio to ctr p50: warm %.2f, cold %.2f\n", ratio(quantile(adopted, 0.5), quantile(ctr, 0.5)), ratio(quantile(cold, 0.5), quantile(ctr, 0.5)))
 	return nil
