@@ -174,7 +174,8 @@ cmd_down() {
 		sleep 0.2
 	done
 	rm -f "$PID_FILE" "$SOCK" "$SOCK.ttrpc"
-	rmdir "$STATE_DIR" 2>/dev/null || true
+	# Empty directories only: a task that outlived containerd keeps its bundle.
+	[ -d "$STATE_DIR" ] && find "$STATE_DIR" -xdev -depth -type d -empty -delete 2>/dev/null || true
 	case "$SOCK" in /run/snapgate-*) rmdir "$(dirname "$SOCK")" 2>/dev/null || true ;; esac
 	rmdir "$(dirname "$STATE_DIR")" 2>/dev/null || true
 	log "stopped"
