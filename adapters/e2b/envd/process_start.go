@@ -35,14 +35,10 @@ func (r processRPC) Start(ctx context.Context, req *connect.Request[process.Star
 	if err != nil {
 		return err
 	}
-	var timeout time.Duration
-	if d, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(d), time.Millisecond)
-	}
 	p, err := r.dp.Start(ctx, callOf(ctx).target, core.StartProcessRequest{
 		Argv: append([]string{cfg.GetCmd()}, cfg.GetArgs()...), Env: cfg.GetEnvs(),
 		Cwd: cfg.GetCwd(), User: user, Stdin: req.Msg.Stdin == nil || req.Msg.GetStdin(),
-		Tag: req.Msg.GetTag(), Timeout: timeout,
+		Tag: req.Msg.GetTag(), Timeout: timeLeft(ctx),
 	})
 	if err != nil {
 		return err

@@ -179,17 +179,22 @@ func (c *call) logAttrs() []any {
 // a stream handles itself, and the time left until it; the context still
 // ends when the client goes.
 func untilClientLeaves(ctx context.Context) (context.Context, time.Duration, context.CancelFunc) {
-	var timeout time.Duration
-	if d, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(d), time.Millisecond)
-	}
 	live, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			cancel()
 		}
 	})
-	return live, timeout, func() { stop(); cancel() }
+	return live, timeLeft(ctx), func() { stop(); cancel() }
+}
+
+// timeLeft is the time until ctx's deadline (Connect-Timeout-Ms); 0 for none.
+func timeLeft(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	return max(time.Until(d), time.Millisecond)
 }
 
 // keepaliveOf reads Keepalive-Ping-Interval (seconds).
