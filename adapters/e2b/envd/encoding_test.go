@@ -96,6 +96,7 @@ func TestJSONCodec(t *testing.T) {
 			{"snake_case names", `{"path":"/d","include_entry":true,"allow_network_mounts":true}`, &filesystem.WatchDirRequest{}, `{"path":"/d","includeEntry":true,"allowNetworkMounts":true}`},
 			{"snake_case watcher id", `{"watcher_id":"abc"}`, &filesystem.GetWatcherEventsRequest{}, `{"watcherId":"abc"}`},
 			{"null is the default", `{"path":null,"depth":null}`, &filesystem.ListDirRequest{}, `{}`},
+			{"empty body is the empty message", " \n", &filesystem.ListDirRequest{}, `{}`},
 		}
 		for _, tc := range cases {
 			if err := codec.Unmarshal([]byte(tc.in), tc.msg); err != nil {

@@ -1,6 +1,7 @@
 package envd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,10 +55,16 @@ func (jsonCodec) Marshal(msg any) ([]byte, error) {
 	return protojson.Marshal(m)
 }
 
+// Unmarshal reads an empty body as the empty message, as the binary codec
+// does (curl -X POST …/List).
 func (jsonCodec) Unmarshal(b []byte, msg any) error {
 	m, err := protoMessage(msg)
 	if err != nil {
 		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		proto.Reset(m)
+		return nil
 	}
 	return protojson.Unmarshal(b, m)
 }
