@@ -18,7 +18,7 @@ func TestEnvdLoadsAndValidates(t *testing.T) {
 		t.Errorf("access token header = %q, want X-Access-Token", got)
 	}
 	// Every path the SDKs call, with the statuses they test for. The
-	// Connect paths form the URL (package.Service/Method) and are contract.
+	// Connect RPCs are specs/envd/*.proto's.
 	ops := []struct {
 		path     string
 		method   string
@@ -27,22 +27,6 @@ func TestEnvdLoadsAndValidates(t *testing.T) {
 		{"/health", "GET", []string{"204", "502"}},
 		{"/files", "GET", []string{"200", "400", "401", "404", "502"}},
 		{"/files", "POST", []string{"200", "400", "401", "502", "507"}},
-		{"/process.Process/Start", "POST", []string{"200"}},
-		{"/process.Process/Connect", "POST", []string{"200"}},
-		{"/process.Process/List", "POST", []string{"200"}},
-		{"/process.Process/SendInput", "POST", []string{"200"}},
-		{"/process.Process/SendSignal", "POST", []string{"200"}},
-		{"/process.Process/CloseStdin", "POST", []string{"200"}},
-		{"/process.Process/Update", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/Stat", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/ListDir", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/MakeDir", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/Move", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/Remove", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/WatchDir", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/CreateWatcher", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/GetWatcherEvents", "POST", []string{"200"}},
-		{"/filesystem.Filesystem/RemoveWatcher", "POST", []string{"200"}},
 	}
 	for _, o := range ops {
 		item := doc.Paths.Find(o.path)
@@ -63,14 +47,6 @@ func TestEnvdLoadsAndValidates(t *testing.T) {
 	if sec := doc.Paths.Find("/files").Get.Security; sec == nil || len(*sec) != 2 {
 		t.Errorf("GET /files security = %v, want token or signature", sec)
 	}
-	// Streaming RPCs name the message schema the adapter validates the
-	// decoded envelope against.
-	for _, p := range []string{"/process.Process/Start", "/process.Process/Connect", "/filesystem.Filesystem/WatchDir"} {
-		name, _ := doc.Paths.Find(p).Post.Extensions["x-envd-message"].(string)
-		if doc.Components.Schemas[name] == nil {
-			t.Errorf("%s: x-envd-message %q is not a schema", p, name)
-		}
-	}
 	// Uploads are streamed: a declared body would make the validator read it all.
 	if doc.Paths.Find("/files").Post.RequestBody != nil {
 		t.Error("POST /files declares a request body; kin-openapi would buffer every upload")
@@ -80,8 +56,7 @@ func TestEnvdLoadsAndValidates(t *testing.T) {
 	}
 }
 
-// Like TestRequestSchemasStayWithin30, for envd's request schemas, and the
-// message schemas streaming RPCs are validated against in the adapter.
+// Like TestRequestSchemasStayWithin30, for envd's request schemas.
 func TestEnvdRequestSchemasStayWithin30(t *testing.T) {
 	doc, err := Envd(t.Context())
 	if err != nil {
@@ -97,9 +72,6 @@ func TestEnvdRequestSchemasStayWithin30(t *testing.T) {
 				for ct, mt := range op.RequestBody.Value.Content {
 					check30(t, where+" body "+ct, mt.Schema, 0)
 				}
-			}
-			if name, ok := op.Extensions["x-envd-message"].(string); ok {
-				check30(t, where+" message", doc.Components.Schemas[name], 0)
 			}
 		}
 	}

@@ -1,6 +1,8 @@
 // Package specs holds the vendor OpenAPI documents snapgate serves, embedded
 // so the binary validates requests against exactly the documents in this
-// directory. It imports kin-openapi only.
+// directory, and (envd/, not embedded) the .proto files of envd's Connect
+// RPCs, from which adapters/e2b/envd/api is generated. It imports
+// kin-openapi only.
 package specs
 
 import (
@@ -33,9 +35,10 @@ func E2B(ctx context.Context) (*openapi3.T, error) {
 	return load(ctx, "e2b.yaml", e2bYAML)
 }
 
-// Envd returns the parsed, validated document of E2B's in-sandbox API
-// (envd: /health, /files and the process and filesystem Connect RPCs), with
-// every `servers` entry removed as for the others.
+// Envd returns the parsed, validated document of the plain HTTP part of
+// E2B's in-sandbox API (envd: /health and /files), with every `servers`
+// entry removed as for the others. envd's Connect RPCs are described by
+// envd/*.proto instead.
 func Envd(ctx context.Context) (*openapi3.T, error) {
 	return load(ctx, "envd.yaml", envdYAML)
 }

@@ -1,118 +1,30 @@
 package envd
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"net/http/httptest"
+	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
 	"github.com/snapgate/snapgate/core"
 )
 
-func envelope(flags byte, msg string) []byte {
-	b := []byte{flags, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(b[1:], uint32(len(msg)))
-	return append(b, msg...)
-}
-
-func TestReadEnvelope(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		name string
-		in   []byte
-		want string
-		kind error
-	}{
-		{"one message", envelope(0, `{"path":"/"}`), `{"path":"/"}`, nil},
-		{"empty message", envelope(0, ``), ``, nil},
-		{"compressed", envelope(flagCompressed, `x`), "", core.ErrInvalidArgument},
-		{"no header", []byte{0, 0}, "", core.ErrInvalidArgument},
-		{"truncated", envelope(0, `{"path":"/"}`)[:8], "", core.ErrInvalidArgument},
-		{"too big", []byte{0, 0xff, 0xff, 0xff, 0xff}, "", core.ErrResourceExhausted},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := readEnvelope(bytes.NewReader(tc.in))
-			if tc.kind != nil {
-				if !errors.Is(err, tc.kind) {
-					t.Fatalf("err = %v, want %v", err, tc.kind)
-				}
-				return
-			}
-			if err != nil || string(got) != tc.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
-			}
-		})
-	}
-}
-
-// splitEnvelopes parses a streaming response body.
-func splitEnvelopes(t *testing.T, b []byte) (flags []byte, msgs []string) {
+// wire is msg in the JSON codec's form, whitespace compacted.
+func wire(t *testing.T, msg proto.Message) string {
 	t.Helper()
-	for len(b) > 0 {
-		if len(b) < 5 {
-			t.Fatalf("trailing %d bytes", len(b))
-		}
-		n := binary.BigEndian.Uint32(b[1:5])
-		if uint32(len(b)-5) < n {
-			t.Fatalf("envelope of %d bytes truncated", n)
-		}
-		flags = append(flags, b[0])
-		msgs = append(msgs, string(b[5:5+n]))
-		b = b[5+n:]
-	}
-	return flags, msgs
-}
-
-func TestStreamFraming(t *testing.T) {
-	t.Parallel()
-	gin.SetMode(gin.TestMode)
-	rec := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(rec)
-	s := newStream(c)
-	if err := s.send(processResponse{Event: processEvent{Start: &startEvent{PID: 7}}}); err != nil {
+	b, err := jsonCodec{"json"}.Marshal(msg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.send(processResponse{Event: processEvent{Data: &dataEvent{Stdout: []byte("hi\n")}}}); err != nil {
-		t.Fatal(err)
-	}
-	s.end(connectError{Code: "deadline_exceeded", Message: "late"})
-	if ct := rec.Header().Get("Content-Type"); ct != "application/connect+json" {
-		t.Errorf("content type %q", ct)
-	}
-	if !rec.Flushed {
-		t.Error("envelopes were not flushed")
-	}
-	flags, msgs := splitEnvelopes(t, rec.Body.Bytes())
-	want := []string{
-		`{"event":{"start":{"pid":7}}}`,
-		`{"event":{"data":{"stdout":"aGkK"}}}`,
-		`{"error":{"code":"deadline_exceeded","message":"late"}}`,
-	}
-	if diff := cmp.Diff(want, msgs); diff != "" {
-		t.Errorf("messages (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]byte{0, 0, flagEndStream}, flags); diff != "" {
-		t.Errorf("flags (-want +got):\n%s", diff)
-	}
-}
-
-func TestEndStreamSuccessIsEmptyObject(t *testing.T) {
-	t.Parallel()
-	rec := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(rec)
-	newStream(c).end(connectError{})
-	if got, want := rec.Body.Bytes(), envelope(flagEndStream, `{}`); !bytes.Equal(got, want) {
-		t.Errorf("end-stream = %q, want %q", got, want)
-	}
+	return string(compact(b))
 }
 
 func TestEndEvents(t *testing.T) {
@@ -130,9 +42,8 @@ func TestEndEvents(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, _ := json.Marshal(endOf(core.ProcessInfo{Exited: true, Status: tc.status}))
-			if string(b) != tc.want {
-				t.Errorf("got %s, want %s", b, tc.want)
+			if got := wire(t, endOf(core.ProcessInfo{Exited: true, Status: tc.status})); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
 			}
 		})
 	}
@@ -159,71 +70,91 @@ func TestEntryInfo(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, _ := json.Marshal(entryOf(tc.in))
-			if string(b) != tc.want {
-				t.Errorf("got  %s\nwant %s", b, tc.want)
+			if got := wire(t, entryOf(tc.in)); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
 		})
 	}
 }
 
-func TestRequestDecoding(t *testing.T) {
+// The JSON codec reads every proto3 JSON form the SDKs (and other Connect
+// clients) may send, and refuses what does not fit the message, naming the
+// field.
+func TestJSONCodec(t *testing.T) {
 	t.Parallel()
+	codec := jsonCodec{"json"}
 	t.Run("proto3 JSON forms", func(t *testing.T) {
-		var sig sendSignalRequest
-		if err := decodeMessage([]byte(`{"process":{"pid":"42"},"signal":"SIGNAL_SIGKILL"}`), &sig); err != nil {
-			t.Fatal(err)
+		cases := []struct {
+			name, in string
+			msg      proto.Message
+			want     string // the message, as the codec writes it
+		}{
+			{"pid as a string, enum by name", `{"process":{"pid":"42"},"signal":"SIGNAL_SIGKILL"}`, &process.SendSignalRequest{}, `{"process":{"pid":42},"signal":"SIGNAL_SIGKILL"}`},
+			{"enum by number", `{"process":{"pid":1},"signal":15}`, &process.SendSignalRequest{}, `{"process":{"pid":1},"signal":"SIGNAL_SIGTERM"}`},
+			{"padded base64", `{"input":{"stdin":"aGV5"}}`, &process.SendInputRequest{}, `{"input":{"stdin":"aGV5"}}`},
+			{"url-safe base64", `{"input":{"stdin":"_-8"}}`, &process.SendInputRequest{}, `{"input":{"stdin":"/+8="}}`},
+			{"snake_case names", `{"path":"/d","include_entry":true,"allow_network_mounts":true}`, &filesystem.WatchDirRequest{}, `{"path":"/d","includeEntry":true,"allowNetworkMounts":true}`},
+			{"snake_case watcher id", `{"watcher_id":"abc"}`, &filesystem.GetWatcherEventsRequest{}, `{"watcherId":"abc"}`},
+			{"null is the default", `{"path":null,"depth":null}`, &filesystem.ListDirRequest{}, `{}`},
+			{"empty body is the empty message", " \n", &filesystem.ListDirRequest{}, `{}`},
 		}
-		if *sig.Process.PID != 42 || sig.Signal != 9 {
-			t.Errorf("got pid %d signal %d", *sig.Process.PID, sig.Signal)
-		}
-		if err := decodeMessage([]byte(`{"process":{"pid":1},"signal":15}`), &sig); err != nil || sig.Signal != 15 {
-			t.Errorf("numeric enum: %v %d", err, sig.Signal)
-		}
-		for _, enc := range []string{"aGV5", "aGV5=", "aGV5"} {
-			var in sendInputRequest
-			if err := decodeMessage([]byte(`{"process":{"pid":1},"input":{"stdin":"`+enc+`"}}`), &in); err != nil {
-				t.Fatal(err)
+		for _, tc := range cases {
+			if err := codec.Unmarshal([]byte(tc.in), tc.msg); err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
 			}
-			if string(*in.Input.Stdin) != "hey" {
-				t.Errorf("%s: stdin %q", enc, *in.Input.Stdin)
-			}
-		}
-		var url sendInputRequest
-		if err := decodeMessage([]byte(`{"input":{"stdin":"_-8"}}`), &url); err != nil || !bytes.Equal(*url.Input.Stdin, []byte{0xff, 0xef}) {
-			t.Errorf("url-safe base64: %v %v", err, url.Input)
-		}
-		var w watchRequest
-		if err := decodeMessage([]byte(`{"path":"/d","include_entry":true}`), &w); err != nil || !w.includeEntry() {
-			t.Errorf("snake_case field: %v %+v", err, w)
-		}
-		var wr watcherRequest
-		if err := decodeMessage([]byte(`{"watcher_id":"abc"}`), &wr); err != nil || wr.id() != "abc" {
-			t.Errorf("snake_case watcher id: %v %+v", err, wr)
-		}
-		var empty listDirRequest
-		if err := decodeMessage(nil, &empty); err != nil || empty.Depth != 0 {
-			t.Errorf("empty body: %v", err)
-		}
-	})
-	t.Run("bad input", func(t *testing.T) {
-		for name, in := range map[string]string{
-			"pid negative":  `{"process":{"pid":-1}}`,
-			"pid too large": `{"process":{"pid":4294967296}}`,
-			"bad base64":    `{"input":{"stdin":"***"}}`,
-			"unknown enum":  `{"signal":"SIGNAL_SIGHUP"}`,
-			"not json":      `{"process":`,
-		} {
-			var req struct {
-				sendInputRequest
-				Signal signal `json:"signal"`
-			}
-			err := decodeMessage([]byte(in), &req)
-			if !errors.Is(err, core.ErrInvalidArgument) {
-				t.Errorf("%s: err = %v, want invalid argument", name, err)
+			if got := wire(t, tc.msg); got != tc.want {
+				t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
 			}
 		}
 	})
+	t.Run("refused", func(t *testing.T) {
+		cases := []struct {
+			name, in, field string
+			msg             proto.Message
+		}{
+			{"negative pid", `{"process":{"pid":-1}}`, "pid", &process.ConnectRequest{}},
+			{"pid too large", `{"process":{"pid":4294967296}}`, "pid", &process.ConnectRequest{}},
+			{"bad base64", `{"input":{"stdin":"***"}}`, "stdin", &process.SendInputRequest{}},
+			{"unknown enum name", `{"signal":"SIGNAL_SIGHUP"}`, "signal", &process.SendSignalRequest{}},
+			{"unknown field", `{"path":"/","follow_symlinks":true}`, "follow_symlinks", &filesystem.StatRequest{}},
+			{"not JSON", `{"process":`, "", &process.ConnectRequest{}},
+		}
+		for _, tc := range cases {
+			err := codec.Unmarshal([]byte(tc.in), tc.msg)
+			if err == nil || !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("%s: err = %v, want one naming %q", tc.name, err, tc.field)
+			}
+		}
+	})
+}
+
+// The binary codec refuses fields it does not know, at any depth, as the
+// JSON one does.
+func TestProtoCodecRefusesUnknownFields(t *testing.T) {
+	t.Parallel()
+	known, err := proto.Marshal(&process.StartRequest{Process: &process.ProcessConfig{Cmd: "/bin/sh", Envs: map[string]string{"A": "1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok process.StartRequest
+	if err := (protoCodec{}).Unmarshal(known, &ok); err != nil || ok.GetProcess().GetCmd() != "/bin/sh" {
+		t.Fatalf("known fields: %v %v", err, &ok)
+	}
+	field9 := protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1)
+	nested := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), field9)
+	for name, tc := range map[string]struct {
+		in   []byte
+		want string
+	}{
+		"top level": {append(known, field9...), "process.StartRequest: unknown field number 9"},
+		"nested":    {nested, "process.ProcessConfig: unknown field number 9"},
+	} {
+		err := (protoCodec{}).Unmarshal(tc.in, &process.StartRequest{})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		}
+	}
 }
 
 func TestFromHost(t *testing.T) {
@@ -259,11 +190,7 @@ func TestRPCUser(t *testing.T) {
 		{"Basic ***", "", true},           // not base64
 	}
 	for _, tc := range cases {
-		gin.SetMode(gin.TestMode)
-		c, _ := gin.CreateTestContext(httptest.NewRecorder())
-		c.Request = httptest.NewRequest("POST", "/", nil)
-		c.Request.Header.Set("Authorization", tc.header)
-		user, err := rpcUser(c)
+		user, err := rpcUser(http.Header{"Authorization": {tc.header}})
 		if tc.bad {
 			if !errors.Is(err, core.ErrUnauthenticated) {
 				t.Errorf("%q: err = %v, want unauthenticated", tc.header, err)

@@ -2,22 +2,31 @@
 // daemon, answers on port 49983) from snapgate itself: GET /health,
 // GET/POST /files and the process.Process and filesystem.Filesystem Connect
 // RPCs the e2b SDKs call for sandbox.commands.* and sandbox.files.*. It is a
-// thin adapter over core.Dataplane: requests are validated against
-// specs/envd.yaml, routed to a sandbox by the E2b-Sandbox-Id header or a
-// 49983-<id>.<domain> Host, authorized by X-Access-Token, and translated to
-// core calls; core results and errors are rendered in envd's shapes (proto3
-// JSON, Connect envelopes, {"code","message"} bodies). It holds no business
-// rules. Imports: core, adapters/edge, gin, kin-openapi.
+// thin adapter over core.Dataplane: a request is routed to a sandbox by the
+// E2b-Sandbox-Id header or a 49983-<id>.<domain> Host and authorized by
+// X-Access-Token (gin middleware, every route); /health and /files are
+// validated against specs/envd.yaml, and the RPCs are served by connect-go
+// handlers generated from specs/envd/*.proto (./api), in every protocol and
+// codec connect-go speaks (the SDKs use Connect with JSON). Core results
+// and errors are rendered in envd's shapes. It holds no business rules.
+// Imports: core, adapters/edge, ./api, gin, kin-openapi, connect-go.
 package envd
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 
+	"connectrpc.com/connect"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem/filesystemconnect"
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process/processconnect"
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
@@ -25,23 +34,30 @@ import (
 // Options wires the adapter to core.
 type Options struct {
 	Dataplane *core.Dataplane
-	Spec      *openapi3.T // specs.Envd
+	Spec      *openapi3.T // specs.Envd: /health and /files
 	Logger    *slog.Logger
-	// Validate turns request validation against Spec on.
+	// Validate turns validation of /health and /files against Spec on.
+	// The RPCs are always checked: a message that does not decode into
+	// its proto type is refused by connect-go.
 	Validate bool
 }
 
 // API is the envd adapter.
 type API struct {
-	dp        *core.Dataplane
-	spec      *openapi3.T
-	log       *slog.Logger
-	validator *edge.Validator
-	validate  bool
-	watchers  *watchers
-	// messages holds the schema each streaming route's request message is
-	// validated against (the operation's x-envd-message), by gin path.
-	messages map[string]*openapi3.SchemaRef
+	dp          *core.Dataplane
+	log         *slog.Logger
+	validator   *edge.Validator
+	validate    bool
+	watchers    *watchers
+	errorWriter *connect.ErrorWriter
+	// services are the generated Connect handlers with their descriptors,
+	// whose methods are the RPC routes.
+	services []service
+}
+
+type service struct {
+	desc    protoreflect.ServiceDescriptor
+	handler http.Handler
 }
 
 // New builds the adapter.
@@ -52,78 +68,67 @@ func New(opt Options) (*API, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	messages, err := messageSchemas(opt.Spec)
-	if err != nil {
-		return nil, err
-	}
-	return &API{
-		dp: opt.Dataplane, spec: opt.Spec, log: opt.Logger,
+	a := &API{
+		dp: opt.Dataplane, log: opt.Logger,
 		validator: edge.NewValidator(opt.Spec), validate: opt.Validate,
-		watchers: newWatchers(), messages: messages,
-	}, nil
+		watchers: newWatchers(),
+	}
+	opts := a.handlerOptions()
+	a.errorWriter = connect.NewErrorWriter(opts...)
+	_, fs := filesystemconnect.NewFilesystemHandler(filesystemRPC{a}, opts...)
+	_, proc := processconnect.NewProcessHandler(processRPC{a}, opts...)
+	a.services = []service{
+		{filesystem.File_filesystem_filesystem_proto.Services().ByName("Filesystem"), fs},
+		{process.File_process_process_proto.Services().ByName("Process"), proc},
+	}
+	return a, nil
 }
-
-// kind is how a route answers: plain HTTP with {"code","message"} errors,
-// a unary Connect RPC, or a server-streaming Connect RPC.
-type kind int
-
-const (
-	plainHTTP kind = iota
-	unaryRPC
-	streamRPC
-)
 
 type route struct {
 	method, path string
-	kind         kind
+	// rpc: a Connect method, whose failures before its handler are written
+	// in the request's RPC protocol.
+	rpc bool
 	// open: the handler needs the sandbox (all but /health, which decides
 	// itself what an unknown sandbox means).
 	open    bool
 	handler gin.HandlerFunc
 }
 
+// routes are /health, /files and every method of the Connect services at
+// /<package>.<Service>/<Method>.
 func (a *API) routes() []route {
-	const post = "POST"
-	return []route{
-		{"GET", "/health", plainHTTP, false, a.health},
-		{"GET", "/files", plainHTTP, true, a.download},
-		{post, "/files", plainHTTP, true, a.upload},
-		{post, "/process.Process/Start", streamRPC, true, a.start},
-		{post, "/process.Process/Connect", streamRPC, true, a.connect},
-		{post, "/process.Process/List", unaryRPC, true, a.list},
-		{post, "/process.Process/SendInput", unaryRPC, true, a.sendInput},
-		{post, "/process.Process/SendSignal", unaryRPC, true, a.sendSignal},
-		{post, "/process.Process/CloseStdin", unaryRPC, true, a.closeStdin},
-		{post, "/process.Process/Update", unaryRPC, true, a.update},
-		{post, "/filesystem.Filesystem/Stat", unaryRPC, true, a.stat},
-		{post, "/filesystem.Filesystem/ListDir", unaryRPC, true, a.listDir},
-		{post, "/filesystem.Filesystem/MakeDir", unaryRPC, true, a.makeDir},
-		{post, "/filesystem.Filesystem/Move", unaryRPC, true, a.move},
-		{post, "/filesystem.Filesystem/Remove", unaryRPC, true, a.remove},
-		{post, "/filesystem.Filesystem/WatchDir", streamRPC, true, a.watchDir},
-		{post, "/filesystem.Filesystem/CreateWatcher", unaryRPC, true, a.createWatcher},
-		{post, "/filesystem.Filesystem/GetWatcherEvents", unaryRPC, true, a.getWatcherEvents},
-		{post, "/filesystem.Filesystem/RemoveWatcher", unaryRPC, true, a.removeWatcher},
+	out := []route{
+		{"GET", "/health", false, false, a.health},
+		{"GET", "/files", false, true, a.download},
+		{"POST", "/files", false, true, a.upload},
 	}
+	for _, s := range a.services {
+		methods := s.desc.Methods()
+		for i := range methods.Len() {
+			path := "/" + string(s.desc.FullName()) + "/" + string(methods.Get(i).Name())
+			out = append(out, route{"POST", path, true, true, gin.WrapH(s.handler)})
+		}
+	}
+	return out
 }
 
 // Register mounts every route at the root of r, beside the platform API
-// (envd's paths do not collide with it). It fails when a route has no
-// operation in the spec, validation on or off.
+// (envd's paths do not collide with it). It fails when /health or /files
+// has no operation in the spec, validation on or off.
 func (a *API) Register(r gin.IRouter) error {
 	for _, rt := range a.routes() {
-		if err := a.validator.Add(rt.method, rt.path); err != nil {
-			return fmt.Errorf("envd: %w", err)
-		}
-		chain := []gin.HandlerFunc{edge.AssignRequestID, a.setKind(rt.kind), a.route}
+		chain := []gin.HandlerFunc{edge.AssignRequestID, setRPC(rt.rpc), a.route}
 		if rt.open {
 			chain = append(chain, a.open)
 		}
-		if rt.kind == unaryRPC {
-			chain = append(chain, a.unaryDeadline)
+		if !rt.rpc {
+			if err := a.validator.Add(rt.method, rt.path); err != nil {
+				return fmt.Errorf("envd: %w", err)
+			}
+			chain = append(chain, a.validateRoute(rt.path))
 		}
-		chain = append(chain, a.validateRoute(rt.path), rt.handler)
-		r.Handle(rt.method, rt.path, chain...)
+		r.Handle(rt.method, rt.path, append(chain, rt.handler)...)
 	}
 	return nil
 }

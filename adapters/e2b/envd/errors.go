@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"connectrpc.com/connect"
 	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/core"
@@ -17,16 +18,17 @@ var (
 	// gateway answers 502 for every envd request then, whatever the
 	// protocol; the SDKs turn that into "sandbox not running"/TimeoutError.
 	errNotRunning = errors.New("sandbox not running")
-	// errUnimplemented: a method snapgate does not serve (PTYs).
+	// errUnimplemented: a request snapgate cannot honour (PTYs).
 	errUnimplemented = errors.New("unimplemented")
 	// errDeadline: Connect-Timeout-Ms passed.
 	errDeadline = errors.New("deadline exceeded")
 )
 
 // outcome is how one error kind is answered: the Connect code of the RPCs
-// and the HTTP status of /files and /health.
+// (connect-go sets the HTTP status of a unary error from it) and the HTTP
+// status of /files and /health.
 type outcome struct {
-	code   string
+	code   connect.Code
 	status int
 }
 
@@ -35,20 +37,20 @@ type outcome struct {
 // already_exists makes files.makeDir false, 507 is NotEnoughSpaceError,
 // 401/unauthenticated AuthenticationError, deadline_exceeded TimeoutError.
 var errorTable = map[error]outcome{
-	core.ErrInvalidArgument:    {"invalid_argument", http.StatusBadRequest},
-	core.ErrNotFound:           {"not_found", http.StatusNotFound},
-	core.ErrAlreadyExists:      {"already_exists", http.StatusConflict},
-	core.ErrFailedPrecondition: {"failed_precondition", http.StatusConflict},
-	core.ErrResourceExhausted:  {"resource_exhausted", http.StatusInsufficientStorage},
-	core.ErrUnavailable:        {"unavailable", http.StatusServiceUnavailable},
-	core.ErrUnauthenticated:    {"unauthenticated", http.StatusUnauthorized},
-	core.ErrPermissionDenied:   {"permission_denied", http.StatusForbidden},
-	errNotRunning:              {"unavailable", http.StatusBadGateway},
-	errUnimplemented:           {"unimplemented", http.StatusNotImplemented},
-	errDeadline:                {"deadline_exceeded", http.StatusGatewayTimeout},
+	core.ErrInvalidArgument:    {connect.CodeInvalidArgument, http.StatusBadRequest},
+	core.ErrNotFound:           {connect.CodeNotFound, http.StatusNotFound},
+	core.ErrAlreadyExists:      {connect.CodeAlreadyExists, http.StatusConflict},
+	core.ErrFailedPrecondition: {connect.CodeFailedPrecondition, http.StatusConflict},
+	core.ErrResourceExhausted:  {connect.CodeResourceExhausted, http.StatusInsufficientStorage},
+	core.ErrUnavailable:        {connect.CodeUnavailable, http.StatusServiceUnavailable},
+	core.ErrUnauthenticated:    {connect.CodeUnauthenticated, http.StatusUnauthorized},
+	core.ErrPermissionDenied:   {connect.CodePermissionDenied, http.StatusForbidden},
+	errNotRunning:              {connect.CodeUnavailable, http.StatusBadGateway},
+	errUnimplemented:           {connect.CodeUnimplemented, http.StatusNotImplemented},
+	errDeadline:                {connect.CodeDeadlineExceeded, http.StatusGatewayTimeout},
 }
 
-var internal = outcome{"internal", http.StatusInternalServerError}
+var internal = outcome{connect.CodeInternal, http.StatusInternalServerError}
 
 // outcomeOf answers err by its kind (core.KindOf: the outermost
 // classified error's, so an adapter kind wrapping a core error as its
@@ -60,25 +62,10 @@ func outcomeOf(err error) outcome {
 	return internal
 }
 
-// connectStatus is the HTTP status of a unary Connect error (Connect
-// protocol spec); clients read the code from the body.
-var connectStatus = map[string]int{
-	"invalid_argument": 400, "not_found": 404, "already_exists": 409, "failed_precondition": 400,
-	"resource_exhausted": 429, "unavailable": 503, "unauthenticated": 401, "permission_denied": 403,
-	"unimplemented": 501, "deadline_exceeded": 504, "internal": 500,
-}
-
 // httpError is envd's (and E2B's gateway's) error body.
 type httpError struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
-}
-
-// connectError is a Connect error: the body of a unary error, and the
-// "error" of an end-stream message.
-type connectError struct {
-	Code    string `json:"code"`
-	Message string `json:"message,omitempty"`
 }
 
 func newError(kind error, format string, args ...any) error {
@@ -99,35 +86,54 @@ func gatewayError(id string, err error) error {
 	return err
 }
 
-// fail is the adapter's single error writer: every failure, from routing,
-// auth, validation or core, leaves through here in the shape of the
-// route's protocol.
-func (a *API) fail(c *gin.Context, err error) {
-	if errors.Is(ctx(c).Err(), context.DeadlineExceeded) && outcomeOf(err) == internal {
-		err = newError(errDeadline, "the call took longer than its Connect-Timeout-Ms")
+// rpcError is the Connect error an RPC answers for err, logged when it is
+// the server's fault. connect-go's own errors (a message that does not
+// decode, a bad Connect-Timeout-Ms) pass as they are.
+func (a *API) rpcError(ctx context.Context, procedure string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ce := new(connect.Error); errors.As(err, &ce) {
+		return ce
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// The client left: nobody reads the answer, and nothing failed.
+		return connect.NewError(connect.CodeCanceled, errors.New("the client went away"))
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && outcomeOf(err) == internal {
+		err = deadlineError()
 	}
 	o := outcomeOf(err)
-	if o == internal || o.code == "unavailable" && o.status != http.StatusBadGateway {
+	if o == internal || o.code == connect.CodeUnavailable && o.status != http.StatusBadGateway {
+		attrs := append(callOf(ctx).logAttrs(), "procedure", procedure, "err", err)
+		a.log.ErrorContext(ctx, "envd call failed", attrs...)
+	}
+	return connect.NewError(o.code, errors.New(core.PublicMessage(err)))
+}
+
+func deadlineError() error {
+	return newError(errDeadline, "the call ran longer than its timeout (Connect-Timeout-Ms)")
+}
+
+// fail is the error writer of everything that answers before or instead
+// of a Connect handler: routing, auth and validation of every route, and
+// /files and /health themselves. A sandbox that is not running is the
+// gateway's plain 502 whatever the protocol; other RPC failures are
+// written by connect-go's ErrorWriter in the protocol of the request (a
+// unary JSON error, or a 200 whose end-stream message holds it).
+func (a *API) fail(c *gin.Context, err error) {
+	if errors.Is(ctx(c).Err(), context.DeadlineExceeded) && outcomeOf(err) == internal {
+		err = deadlineError()
+	}
+	o := outcomeOf(err)
+	if o == internal || o.code == connect.CodeUnavailable && o.status != http.StatusBadGateway {
 		a.log.ErrorContext(ctx(c), "envd request failed", append(logAttrs(c), "err", err)...)
 	}
 	msg := core.PublicMessage(err)
-	switch {
-	case o.status == http.StatusBadGateway || kindOf(c) == plainHTTP:
+	if o.status == http.StatusBadGateway || !isRPC(c) {
 		c.AbortWithStatusJSON(o.status, httpError{Code: o.status, Message: msg})
-	case kindOf(c) == unaryRPC:
-		c.AbortWithStatusJSON(connectStatus[o.code], connectError{Code: o.code, Message: msg})
-	default:
-		// Streams carry errors in the end-stream message of a 200.
-		newStream(c).end(connectError{Code: o.code, Message: msg})
-		c.Abort()
+		return
 	}
-}
-
-// rpcError is the Connect error a stream ends with.
-func (a *API) rpcError(c *gin.Context, err error) connectError {
-	o := outcomeOf(err)
-	if o == internal || o.code == "unavailable" {
-		a.log.ErrorContext(ctx(c), "envd stream failed", append(logAttrs(c), "err", err)...)
-	}
-	return connectError{Code: o.code, Message: core.PublicMessage(err)}
+	_ = a.errorWriter.Write(c.Writer, c.Request, connect.NewError(o.code, errors.New(msg)))
+	c.Abort()
 }

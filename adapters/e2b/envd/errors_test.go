@@ -1,20 +1,32 @@
 package envd
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"connectrpc.com/connect"
 	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/core"
 )
 
-// Golden table: every error kind -> the exact answer of each protocol.
+func testAPI() *API {
+	a := &API{log: slog.New(slog.DiscardHandler)}
+	a.errorWriter = connect.NewErrorWriter(a.handlerOptions()...)
+	return a
+}
+
+// Golden table: every error kind -> the exact answer of each protocol,
+// written before a handler (fail) or returned by one (rpcError).
 func TestErrorTable(t *testing.T) {
 	t.Parallel()
-	a := &API{log: slog.New(slog.DiscardHandler)}
+	a := testAPI()
 	cases := []struct {
 		err                error
 		files, unary       int // HTTP statuses
@@ -35,16 +47,21 @@ func TestErrorTable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.code, func(t *testing.T) {
-			if r := answer(a, plainHTTP, tc.err); r.Code != tc.files || r.Body.String() != tc.filesBody {
+			if r := answer(a, "", tc.err); r.Code != tc.files || r.Body.String() != tc.filesBody {
 				t.Errorf("/files: %d %s, want %d %s", r.Code, r.Body, tc.files, tc.filesBody)
 			}
-			if r := answer(a, unaryRPC, tc.err); r.Code != tc.unary || r.Body.String() != tc.rpcBody {
+			if r := answer(a, "application/json", tc.err); r.Code != tc.unary || r.Body.String() != tc.rpcBody {
 				t.Errorf("unary: %d %s, want %d %s", r.Code, r.Body, tc.unary, tc.rpcBody)
 			}
-			r := answer(a, streamRPC, tc.err)
+			r := answer(a, "application/connect+json", tc.err)
 			_, msgs := splitEnvelopes(t, r.Body.Bytes())
 			if want := `{"error":` + tc.rpcBody + `}`; r.Code != 200 || len(msgs) != 1 || msgs[0] != want {
 				t.Errorf("stream: %d %q, want 200 [%s]", r.Code, msgs, want)
+			}
+			err := a.rpcError(context.Background(), "/p.S/M", tc.err)
+			var ce *connect.Error
+			if !errors.As(err, &ce) || ce.Code().String() != tc.code || ce.Message() != core.PublicMessage(tc.err) {
+				t.Errorf("rpcError: %v, want %s", err, tc.code)
 			}
 		})
 	}
@@ -56,19 +73,52 @@ func TestErrorTable(t *testing.T) {
 	}
 }
 
+// A handler that fails because its deadline passed answers
+// deadline_exceeded, one whose client left is not logged as a failure, and
+// connect-go's own errors pass unchanged.
+func TestRPCErrorContext(t *testing.T) {
+	t.Parallel()
+	a := testAPI()
+	late, cancel := context.WithDeadline(context.Background(), time.Unix(1, 0))
+	defer cancel()
+	gone, leave := context.WithCancel(context.Background())
+	leave()
+	decode := connect.NewError(connect.CodeInvalidArgument, errors.New("unmarshal: bad"))
+	cases := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want connect.Code
+	}{
+		{"deadline", late, errors.New("read: i/o timeout"), connect.CodeDeadlineExceeded},
+		{"client left", gone, errors.New("write: broken pipe"), connect.CodeCanceled},
+		{"connect error", context.Background(), decode, connect.CodeInvalidArgument},
+		{"success", context.Background(), nil, 0},
+	}
+	for _, tc := range cases {
+		err := a.rpcError(tc.ctx, "/p.S/M", tc.err)
+		if got := connect.CodeOf(err); err != nil && got != tc.want || err == nil && tc.err != nil {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := a.rpcError(context.Background(), "/p.S/M", decode); err != decode {
+		t.Errorf("a connect error became %v", err)
+	}
+}
+
 // A sandbox that is not running is the gateway's 502 in every protocol:
 // the SDKs read it as "not running" (TimeoutError, isRunning false).
 func TestNotRunningIs502Everywhere(t *testing.T) {
 	t.Parallel()
-	a := &API{log: slog.New(slog.DiscardHandler)}
+	a := testAPI()
 	for _, cause := range []error{
 		core.Errorf(core.ErrNotFound, "sandbox i1 is not running"),
 		core.Errorf(core.ErrFailedPrecondition, "sandbox i1 is paused"),
 	} {
-		for _, k := range []kind{plainHTTP, unaryRPC, streamRPC} {
-			r := answer(a, k, gatewayError("i1", cause))
+		for _, ct := range []string{"", "application/json", "application/connect+json"} {
+			r := answer(a, ct, gatewayError("i1", cause))
 			if want := `{"code":502,"message":"The sandbox i1 is not running"}`; r.Code != 502 || r.Body.String() != want {
-				t.Errorf("kind %d, %v: %d %s, want 502 %s", k, cause, r.Code, r.Body, want)
+				t.Errorf("%q, %v: %d %s, want 502 %s", ct, cause, r.Code, r.Body, want)
 			}
 		}
 	}
@@ -78,12 +128,35 @@ func TestNotRunningIs502Everywhere(t *testing.T) {
 	}
 }
 
-func answer(a *API, k kind, err error) *httptest.ResponseRecorder {
+// answer is what fail writes for err on a plain route (contentType "") or
+// an RPC called with contentType.
+func answer(a *API, contentType string, err error) *httptest.ResponseRecorder {
 	gin.SetMode(gin.TestMode)
 	rec := httptest.NewRecorder()
 	c, _ := gin.CreateTestContext(rec)
 	c.Request = httptest.NewRequest("POST", "/", nil)
-	c.Set(kindKey, k)
+	if contentType != "" {
+		c.Request.Header.Set("Content-Type", contentType)
+		c.Set(rpcKey, true)
+	}
 	a.fail(c, err)
 	return rec
+}
+
+// splitEnvelopes parses a streaming response body.
+func splitEnvelopes(t *testing.T, b []byte) (flags []byte, msgs []string) {
+	t.Helper()
+	for len(b) > 0 {
+		if len(b) < 5 {
+			t.Fatalf("trailing %d bytes", len(b))
+		}
+		n := binary.BigEndian.Uint32(b[1:5])
+		if uint32(len(b)-5) < n {
+			t.Fatalf("envelope of %d bytes truncated", n)
+		}
+		flags = append(flags, b[0])
+		msgs = append(msgs, string(bytes.TrimSpace(b[5:5+n])))
+		b = b[5+n:]
+	}
+	return flags, msgs
 }

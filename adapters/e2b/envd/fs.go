@@ -1,39 +1,32 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
+	"net/http"
 
 	"github.com/snapgate/snapgate/core"
 )
 
-// fsCall runs one unary filesystem RPC: decode req, open the sandbox's
-// filesystem as the Basic-auth user, run do, answer its message. The
-// handle is closed when the call ends.
-func fsCall[Req any](a *API, c *gin.Context, do func(*core.Files, Req) (any, error)) {
-	var req Req
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	fs, err := a.files(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	defer fs.Close()
-	out, err := do(fs, req)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeUnary(c, out)
-}
+// filesystemRPC serves filesystem.Filesystem (filesystemconnect's handler
+// interface), one method per fs_*.go file.
+type filesystemRPC struct{ *API }
 
-// files opens the sandbox's filesystem as the RPC's user.
-func (a *API) files(c *gin.Context) (*core.Files, error) {
-	user, err := rpcUser(c)
+// files opens the call's sandbox filesystem as the RPC's user (the Basic
+// Authorization header).
+func (a *API) files(ctx context.Context, h http.Header) (*core.Files, error) {
+	user, err := rpcUser(h)
 	if err != nil {
 		return nil, err
 	}
-	return a.dp.Files(ctx(c), target(c), user)
+	return a.dp.Files(ctx, callOf(ctx).target, user)
+}
+
+// withFiles runs do on the call's filesystem, closed when it returns.
+func withFiles[T any](ctx context.Context, a *API, h http.Header, do func(*core.Files) (*T, error)) (*T, error) {
+	fs, err := a.files(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	return do(fs)
 }

@@ -1,24 +1,27 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
 
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
 	"github.com/snapgate/snapgate/core"
 )
 
-// listDir is filesystem.Filesystem/ListDir (files.list): the entries below
+// ListDir is filesystem.Filesystem/ListDir (files.list): the entries below
 // a directory up to depth levels; depth 0 (the proto default) means 1.
-func (a *API) listDir(c *gin.Context) {
-	fsCall(a, c, func(fs *core.Files, req listDirRequest) (any, error) {
-		depth := max(int(req.Depth), 1)
-		infos, err := fs.List(ctx(c), req.Path, depth)
+func (r filesystemRPC) ListDir(ctx context.Context, req *connect.Request[filesystem.ListDirRequest]) (*connect.Response[filesystem.ListDirResponse], error) {
+	out, err := withFiles(ctx, r.API, req.Header(), func(fs *core.Files) (*filesystem.ListDirResponse, error) {
+		infos, err := fs.List(ctx, req.Msg.GetPath(), max(int(req.Msg.GetDepth()), 1))
 		if err != nil {
 			return nil, err
 		}
-		out := listDirResponse{Entries: make([]entryInfo, 0, len(infos))}
+		out := &filesystem.ListDirResponse{Entries: make([]*filesystem.EntryInfo, 0, len(infos))}
 		for _, info := range infos {
 			out.Entries = append(out.Entries, entryOf(info))
 		}
 		return out, nil
 	})
+	return response(out, err)
 }

@@ -1,26 +1,30 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
 
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
 	"github.com/snapgate/snapgate/core"
 )
 
-// makeDir is filesystem.Filesystem/MakeDir (files.makeDir). An existing
+// MakeDir is filesystem.Filesystem/MakeDir (files.makeDir). An existing
 // directory is already_exists, as in envd: the SDK returns false for it.
-func (a *API) makeDir(c *gin.Context) {
-	fsCall(a, c, func(fs *core.Files, req pathRequest) (any, error) {
-		info, created, err := fs.MakeDir(ctx(c), req.Path)
+func (r filesystemRPC) MakeDir(ctx context.Context, req *connect.Request[filesystem.MakeDirRequest]) (*connect.Response[filesystem.MakeDirResponse], error) {
+	out, err := withFiles(ctx, r.API, req.Header(), func(fs *core.Files) (*filesystem.MakeDirResponse, error) {
+		info, created, err := fs.MakeDir(ctx, req.Msg.GetPath())
 		if err != nil {
 			return nil, err
 		}
 		if !created {
 			path := info.Path
 			if path == "" {
-				path = req.Path
+				path = req.Msg.GetPath()
 			}
 			return nil, core.Errorf(core.ErrAlreadyExists, "directory '%s' already exists", path)
 		}
-		return entryResponse{Entry: entryOf(info)}, nil
+		return &filesystem.MakeDirResponse{Entry: entryOf(info)}, nil
 	})
+	return response(out, err)
 }

@@ -1,15 +1,19 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
 
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
 	"github.com/snapgate/snapgate/core"
 )
 
-// remove is filesystem.Filesystem/Remove (files.remove): recursive; a
+// Remove is filesystem.Filesystem/Remove (files.remove): recursive; a
 // missing path is success.
-func (a *API) remove(c *gin.Context) {
-	fsCall(a, c, func(fs *core.Files, req pathRequest) (any, error) {
-		return struct{}{}, fs.Remove(ctx(c), req.Path)
+func (r filesystemRPC) Remove(ctx context.Context, req *connect.Request[filesystem.RemoveRequest]) (*connect.Response[filesystem.RemoveResponse], error) {
+	out, err := withFiles(ctx, r.API, req.Header(), func(fs *core.Files) (*filesystem.RemoveResponse, error) {
+		return &filesystem.RemoveResponse{}, fs.Remove(ctx, req.Msg.GetPath())
 	})
+	return response(out, err)
 }

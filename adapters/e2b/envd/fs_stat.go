@@ -1,19 +1,23 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
 
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
 	"github.com/snapgate/snapgate/core"
 )
 
-// stat is filesystem.Filesystem/Stat (files.getInfo; files.exists turns
+// Stat is filesystem.Filesystem/Stat (files.getInfo; files.exists turns
 // not_found into false).
-func (a *API) stat(c *gin.Context) {
-	fsCall(a, c, func(fs *core.Files, req pathRequest) (any, error) {
-		info, err := fs.Stat(ctx(c), req.Path)
+func (r filesystemRPC) Stat(ctx context.Context, req *connect.Request[filesystem.StatRequest]) (*connect.Response[filesystem.StatResponse], error) {
+	out, err := withFiles(ctx, r.API, req.Header(), func(fs *core.Files) (*filesystem.StatResponse, error) {
+		info, err := fs.Stat(ctx, req.Msg.GetPath())
 		if err != nil {
 			return nil, err
 		}
-		return entryResponse{Entry: entryOf(info)}, nil
+		return &filesystem.StatResponse{Entry: entryOf(info)}, nil
 	})
+	return response(out, err)
 }

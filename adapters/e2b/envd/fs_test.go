@@ -49,7 +49,7 @@ func TestFilesystemRPCs(t *testing.T) {
 
 func TestWatchDir(t *testing.T) {
 	h := newHarness(t)
-	c := h.stream(t, "filesystem.Filesystem/WatchDir", `{"path":"/tmp","recursive":false}`, map[string]string{"Connect-Timeout-Ms": "1500", "Keepalive-Ping-Interval": "50"})
+	c := h.stream(t, "filesystem.Filesystem/WatchDir", `{"path":"/tmp","recursive":false,"includeEntry":true,"allowNetworkMounts":false}`, map[string]string{"Connect-Timeout-Ms": "1500", "Keepalive-Ping-Interval": "50"})
 	if first, _ := c.next(t); first != `{"start":{}}` {
 		t.Fatalf("first message %s, want start", first)
 	}
@@ -57,7 +57,7 @@ func TestWatchDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs, end := c.rest(t)
-	if !strings.Contains(strings.Join(msgs, ""), `{"filesystem":{"name":"new.txt","type":"EVENT_TYPE_CREATE"}}`) {
+	if !strings.Contains(strings.Join(msgs, ""), `{"filesystem":{"name":"new.txt","type":"EVENT_TYPE_CREATE","entry":{"name":"new.txt","type":"FILE_TYPE_FILE","path":"/tmp/new.txt"`) {
 		t.Errorf("events %q", msgs)
 	}
 	if !strings.Contains(end, `"code":"deadline_exceeded"`) {

@@ -5,65 +5,50 @@ import (
 	"errors"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
 )
 
-// watchDir is filesystem.Filesystem/WatchDir (files.watchDir): a start
+// WatchDir is filesystem.Filesystem/WatchDir (files.watchDir): a start
 // event (the SDK waits for it), then one event per change until the
 // deadline (the SDK's timeoutMs, 60 s by default), which ends the stream
 // with deadline_exceeded as envd does.
-func (a *API) watchDir(c *gin.Context) {
-	var req watchRequest
-	timeout, err := a.readStream(c, &req)
+func (r filesystemRPC) WatchDir(ctx context.Context, req *connect.Request[filesystem.WatchDirRequest], s *connect.ServerStream[filesystem.WatchDirResponse]) error {
+	fs, err := r.files(ctx, req.Header())
 	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	parent := ctx(c)
-	wctx, cancel := parent, context.CancelFunc(func() {})
-	if timeout > 0 {
-		wctx, cancel = context.WithTimeout(parent, timeout)
-	}
-	defer cancel()
-	fs, err := a.files(c)
-	if err != nil {
-		a.fail(c, err)
-		return
+		return err
 	}
 	defer fs.Close()
-	events, err := fs.Watch(wctx, req.Path, req.Recursive)
+	events, err := fs.Watch(ctx, req.Msg.GetPath(), req.Msg.GetRecursive())
 	if err != nil {
-		a.fail(c, err)
-		return
+		return err
 	}
-	s := newStream(c)
-	if s.send(watchResponse{Start: &struct{}{}}) != nil {
-		return
+	noBuffering(s.ResponseHeader())
+	start := &filesystem.WatchDirResponse_Start{Start: &filesystem.WatchDirResponse_StartEvent{}}
+	if err := s.Send(&filesystem.WatchDirResponse{Event: start}); err != nil {
+		return err
 	}
-	interval := keepaliveOf(c)
+	interval := keepaliveOf(req.Header())
 	keepalive := time.NewTimer(interval)
 	defer keepalive.Stop()
 	for {
+		var msg filesystem.WatchDirResponse
 		select {
 		case ev, ok := <-events:
 			if !ok {
-				switch {
-				case parent.Err() != nil: // the client left
-				case errors.Is(wctx.Err(), context.DeadlineExceeded):
-					s.end(a.rpcError(c, deadlineError()))
-				default: // the directory went away
-					s.end(connectError{})
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					return deadlineError()
 				}
-				return
+				// The client left (nothing to say), or the directory went away.
+				return ctx.Err()
 			}
-			fe := eventOf(ev, req.includeEntry())
-			if s.send(watchResponse{Filesystem: &fe}) != nil {
-				return
-			}
+			msg.Event = &filesystem.WatchDirResponse_Filesystem{Filesystem: eventOf(ev, req.Msg.GetIncludeEntry())}
 		case <-keepalive.C:
-			if s.send(watchResponse{Keepalive: &struct{}{}}) != nil {
-				return
-			}
+			msg.Event = &filesystem.WatchDirResponse_Keepalive{Keepalive: &filesystem.WatchDirResponse_KeepAlive{}}
+		}
+		if err := s.Send(&msg); err != nil {
+			return err
 		}
 		keepalive.Reset(interval)
 	}

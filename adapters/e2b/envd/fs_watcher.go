@@ -1,63 +1,45 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
+
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
 )
 
-// createWatcher is filesystem.Filesystem/CreateWatcher: start a watcher
+// CreateWatcher is filesystem.Filesystem/CreateWatcher: start a watcher
 // the client polls with GetWatcherEvents.
-func (a *API) createWatcher(c *gin.Context) {
-	var req watchRequest
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	fs, err := a.files(c)
+func (r filesystemRPC) CreateWatcher(ctx context.Context, req *connect.Request[filesystem.CreateWatcherRequest]) (*connect.Response[filesystem.CreateWatcherResponse], error) {
+	fs, err := r.files(ctx, req.Header())
 	if err != nil {
-		a.fail(c, err)
-		return
+		return nil, err
 	}
 	defer fs.Close()
-	id, err := a.watchers.add(ctx(c), c.GetString(sandboxKey), fs, req)
+	m := req.Msg
+	id, err := r.watchers.add(ctx, callOf(ctx).sandbox, fs, m.GetPath(), m.GetRecursive(), m.GetIncludeEntry())
 	if err != nil {
-		a.fail(c, err)
-		return
+		return nil, err
 	}
-	writeUnary(c, struct {
-		WatcherID string `json:"watcherId"`
-	}{id})
+	return connect.NewResponse(&filesystem.CreateWatcherResponse{WatcherId: id}), nil
 }
 
-// getWatcherEvents is filesystem.Filesystem/GetWatcherEvents: the events
+// GetWatcherEvents is filesystem.Filesystem/GetWatcherEvents: the events
 // since the last call.
-func (a *API) getWatcherEvents(c *gin.Context) {
-	var req watcherRequest
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	events, err := a.watchers.take(c.GetString(sandboxKey), req.id())
+func (r filesystemRPC) GetWatcherEvents(ctx context.Context, req *connect.Request[filesystem.GetWatcherEventsRequest]) (*connect.Response[filesystem.GetWatcherEventsResponse], error) {
+	events, err := r.watchers.take(callOf(ctx).sandbox, req.Msg.GetWatcherId())
 	if err != nil {
-		a.fail(c, err)
-		return
+		return nil, err
 	}
-	writeUnary(c, struct {
-		Events []filesystemEvent `json:"events,omitempty"`
-	}{events})
+	return connect.NewResponse(&filesystem.GetWatcherEventsResponse{Events: events}), nil
 }
 
-// removeWatcher is filesystem.Filesystem/RemoveWatcher.
-func (a *API) removeWatcher(c *gin.Context) {
-	var req watcherRequest
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
+// RemoveWatcher is filesystem.Filesystem/RemoveWatcher.
+func (r filesystemRPC) RemoveWatcher(ctx context.Context, req *connect.Request[filesystem.RemoveWatcherRequest]) (*connect.Response[filesystem.RemoveWatcherResponse], error) {
+	if err := r.watchers.remove(callOf(ctx).sandbox, req.Msg.GetWatcherId()); err != nil {
+		return nil, err
 	}
-	if err := a.watchers.remove(c.GetString(sandboxKey), req.id()); err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeUnary(c, struct{}{})
+	return connect.NewResponse(&filesystem.RemoveWatcherResponse{}), nil
 }
 
 // Close stops the polled watchers (at shutdown).

@@ -19,20 +19,16 @@ const envdPort = "49983"
 
 // gin context keys.
 const (
-	kindKey    = "envd_kind"
+	rpcKey     = "envd_rpc"
 	sandboxKey = "sandbox"
-	targetKey  = "envd_target"
 )
 
-func (a *API) setKind(k kind) gin.HandlerFunc {
-	return func(c *gin.Context) { c.Set(kindKey, k) }
+func setRPC(rpc bool) gin.HandlerFunc {
+	return func(c *gin.Context) { c.Set(rpcKey, rpc) }
 }
 
-func kindOf(c *gin.Context) kind {
-	k, _ := c.Get(kindKey)
-	kd, _ := k.(kind)
-	return kd
-}
+// isRPC: the route is a Connect method whose errors are Connect errors.
+func isRPC(c *gin.Context) bool { return c.GetBool(rpcKey) }
 
 // route finds the sandbox a request is for: the E2b-Sandbox-Id header
 // (E2B_SANDBOX_URL set: every sandbox shares snapgate's base URL), else a
@@ -102,7 +98,13 @@ func (a *API) open(c *gin.Context) {
 		a.refuse(c, id, err)
 		return
 	}
-	c.Set(targetKey, t)
+	a.opened(c, id, t)
+}
+
+// opened hands the opened sandbox to the handler in the request's context,
+// where the Connect handlers find it.
+func (a *API) opened(c *gin.Context, id string, t *core.Target) {
+	c.Request = c.Request.WithContext(withCall(ctx(c), &call{requestID: edge.RequestID(c), sandbox: id, target: t}))
 }
 
 // refuse answers a request whose sandbox could not be opened. A refused
@@ -112,7 +114,7 @@ func (a *API) open(c *gin.Context) {
 // an authentication error whatever the protocol.
 func (a *API) refuse(c *gin.Context, id string, err error) {
 	if core.KindOf(err) == core.ErrUnauthenticated {
-		c.Set(kindKey, plainHTTP)
+		c.Set(rpcKey, false)
 	}
 	a.fail(c, gatewayError(id, err))
 }
@@ -139,20 +141,17 @@ func (a *API) openSigned(c *gin.Context, id string) {
 		a.refuse(c, id, err)
 		return
 	}
-	c.Set(targetKey, t)
+	a.opened(c, id, t)
 }
 
-func target(c *gin.Context) *core.Target {
-	t, _ := c.Get(targetKey)
-	tg, _ := t.(*core.Target)
-	return tg
-}
+// target is the sandbox the request was opened for.
+func target(c *gin.Context) *core.Target { return callOf(ctx(c)).target }
 
 // rpcUser returns the user a Connect RPC acts as: Authorization
 // "Basic base64(<user>:)" (the SDKs send an empty password), "" when
 // absent (core's default user).
-func rpcUser(c *gin.Context) (string, error) {
-	h := c.GetHeader("Authorization")
+func rpcUser(header http.Header) (string, error) {
+	h := header.Get("Authorization")
 	if h == "" {
 		return "", nil
 	}

@@ -221,6 +221,9 @@ func (h *harness) doCtx(t *testing.T, ctx context.Context, method, path, ct stri
 	if r.raw, err = io.ReadAll(resp.Body); err != nil {
 		t.Fatalf("%s %s: reading the body: %v", method, path, err)
 	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		r.raw = compact(r.raw)
+	}
 	_ = json.Unmarshal(r.raw, &r.body)
 	return r
 }
@@ -239,15 +242,28 @@ func withConnect(extra map[string]string) map[string]string {
 	return out
 }
 
-// call is a server-streaming call in progress.
-type call struct {
+// flagEndStream marks a Connect stream's end-stream envelope.
+const flagEndStream = 0x02
+
+// compact drops the whitespace protojson puts at random into its output
+// (so that nobody compares its bytes), so tests can match substrings.
+func compact(b []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// streamCall is a server-streaming call in progress.
+type streamCall struct {
 	status int
 	body   io.ReadCloser
 	r      *bufio.Reader
 }
 
 // stream starts a server-streaming RPC with one request message.
-func (h *harness) stream(t *testing.T, method, msg string, extra map[string]string) *call {
+func (h *harness) stream(t *testing.T, method, msg string, extra map[string]string) *streamCall {
 	t.Helper()
 	var buf bytes.Buffer
 	buf.Write([]byte{0, 0, 0, 0, 0})
@@ -264,11 +280,11 @@ func (h *harness) stream(t *testing.T, method, msg string, extra map[string]stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
-	return &call{status: resp.StatusCode, body: resp.Body, r: bufio.NewReader(resp.Body)}
+	return &streamCall{status: resp.StatusCode, body: resp.Body, r: bufio.NewReader(resp.Body)}
 }
 
 // next returns the next message and whether it is the end-stream one.
-func (c *call) next(t *testing.T) (string, bool) {
+func (c *streamCall) next(t *testing.T) (string, bool) {
 	t.Helper()
 	var head [5]byte
 	if _, err := io.ReadFull(c.r, head[:]); err != nil {
@@ -278,11 +294,11 @@ func (c *call) next(t *testing.T) (string, bool) {
 	if _, err := io.ReadFull(c.r, msg); err != nil {
 		t.Fatalf("read message: %v", err)
 	}
-	return string(msg), head[0]&flagEndStream != 0
+	return string(compact(msg)), head[0]&flagEndStream != 0
 }
 
 // rest reads every message up to and including the end-stream one.
-func (c *call) rest(t *testing.T) (msgs []string, end string) {
+func (c *streamCall) rest(t *testing.T) (msgs []string, end string) {
 	t.Helper()
 	for {
 		m, last := c.next(t)

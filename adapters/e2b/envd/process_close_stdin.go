@@ -1,23 +1,18 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
+
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
 )
 
-// closeStdin is process.Process/CloseStdin (closeStdin): EOF on stdin.
-func (a *API) closeStdin(c *gin.Context) {
-	var req selectorRequest
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	p, err := a.process(c, req.Process)
+// CloseStdin is process.Process/CloseStdin (closeStdin): EOF on stdin.
+func (r processRPC) CloseStdin(ctx context.Context, req *connect.Request[process.CloseStdinRequest]) (*connect.Response[process.CloseStdinResponse], error) {
+	p, err := r.process(ctx, req.Msg.GetProcess())
 	if err == nil {
-		err = p.CloseStdin(ctx(c))
+		err = p.CloseStdin(ctx)
 	}
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeUnary(c, struct{}{})
+	return response(&process.CloseStdinResponse{}, err)
 }

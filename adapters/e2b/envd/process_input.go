@@ -1,34 +1,29 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
 
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
 	"github.com/snapgate/snapgate/core"
 )
 
-// sendInput is process.Process/SendInput (sendStdin): write to the
-// process's stdin. PTY input is not served (there are no PTYs).
-func (a *API) sendInput(c *gin.Context) {
-	var req sendInputRequest
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
+// SendInput is process.Process/SendInput (sendStdin): write to the
+// process's stdin. PTY input is refused (there are no PTYs).
+func (r processRPC) SendInput(ctx context.Context, req *connect.Request[process.SendInputRequest]) (*connect.Response[process.SendInputResponse], error) {
+	var data []byte
+	switch in := req.Msg.GetInput().GetInput().(type) {
+	case *process.ProcessInput_Stdin:
+		data = in.Stdin
+	case *process.ProcessInput_Pty:
+		return nil, newError(errUnimplemented, "input.pty: PTY input is not supported by snapgate")
+	default:
+		return nil, core.Errorf(core.ErrInvalidArgument, "input: give stdin")
 	}
-	switch {
-	case req.Input == nil || req.Input.Stdin == nil && req.Input.PTY == nil:
-		a.fail(c, core.Errorf(core.ErrInvalidArgument, "input: give stdin"))
-		return
-	case req.Input.Stdin == nil:
-		a.fail(c, newError(errUnimplemented, "PTY input is not supported by snapgate"))
-		return
-	}
-	p, err := a.process(c, req.Process)
+	p, err := r.process(ctx, req.Msg.GetProcess())
 	if err == nil {
-		err = p.WriteStdin(ctx(c), *req.Input.Stdin)
+		err = p.WriteStdin(ctx, data)
 	}
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeUnary(c, struct{}{})
+	return response(&process.SendInputResponse{}, err)
 }

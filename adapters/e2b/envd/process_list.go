@@ -1,24 +1,22 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
+
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
 )
 
-// list is process.Process/List (commands.list): the running processes.
-func (a *API) list(c *gin.Context) {
-	var req struct{}
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	infos, err := a.dp.Processes(ctx(c), target(c))
+// List is process.Process/List (commands.list): the running processes.
+func (r processRPC) List(ctx context.Context, _ *connect.Request[process.ListRequest]) (*connect.Response[process.ListResponse], error) {
+	infos, err := r.dp.Processes(ctx, callOf(ctx).target)
 	if err != nil {
-		a.fail(c, err)
-		return
+		return nil, err
 	}
-	out := listResponse{Processes: make([]processInfo, 0, len(infos))}
+	out := &process.ListResponse{Processes: make([]*process.ProcessInfo, 0, len(infos))}
 	for _, info := range infos {
 		out.Processes = append(out.Processes, processInfoOf(info))
 	}
-	writeUnary(c, out)
+	return connect.NewResponse(out), nil
 }

@@ -1,29 +1,23 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
+
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
 )
 
-// sendSignal is process.Process/SendSignal (commands.kill sends
+// SendSignal is process.Process/SendSignal (commands.kill sends
 // SIGNAL_SIGKILL; not_found makes the SDK return false).
-func (a *API) sendSignal(c *gin.Context) {
-	var req sendSignalRequest
-	if err := readUnary(c, &req); err != nil {
-		a.fail(c, err)
-		return
-	}
-	sig, err := req.Signal.syscallSignal()
+func (r processRPC) SendSignal(ctx context.Context, req *connect.Request[process.SendSignalRequest]) (*connect.Response[process.SendSignalResponse], error) {
+	sig, err := syscallSignal(req.Msg.GetSignal())
 	if err != nil {
-		a.fail(c, err)
-		return
+		return nil, err
 	}
-	p, err := a.process(c, req.Process)
+	p, err := r.process(ctx, req.Msg.GetProcess())
 	if err == nil {
-		err = p.Signal(ctx(c), sig)
+		err = p.Signal(ctx, sig)
 	}
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeUnary(c, struct{}{})
+	return response(&process.SendSignalResponse{}, err)
 }

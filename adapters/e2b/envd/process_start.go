@@ -3,11 +3,13 @@ package envd
 import (
 	"context"
 	"errors"
+	"net/http"
 	"syscall"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"connectrpc.com/connect"
 
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -18,87 +20,78 @@ const killGrace = 3 * time.Second
 // maxChunk bounds the output carried by one data event.
 const maxChunk = 64 << 10
 
-// start is process.Process/Start (commands.run): start the process, then
+// Start is process.Process/Start (commands.run): start the process, then
 // stream its events. Connect-Timeout-Ms (60 s unless the SDK's timeoutMs
 // says otherwise, absent for 0) kills the process when it passes.
-func (a *API) start(c *gin.Context) {
-	var req startRequest
-	timeout, err := a.readStream(c, &req)
+func (r processRPC) Start(ctx context.Context, req *connect.Request[process.StartRequest], s *connect.ServerStream[process.StartResponse]) error {
+	cfg := req.Msg.GetProcess()
+	switch {
+	case cfg.GetCmd() == "":
+		return core.Errorf(core.ErrInvalidArgument, "process.cmd: the command to run is missing")
+	case req.Msg.Pty != nil:
+		return newError(errUnimplemented, "pty: PTY sessions are not supported by snapgate: run the command without a terminal")
+	}
+	user, err := rpcUser(req.Header())
 	if err != nil {
-		a.fail(c, err)
-		return
+		return err
 	}
-	if req.Process == nil {
-		a.fail(c, core.Errorf(core.ErrInvalidArgument, "process: the command to run is missing"))
-		return
-	}
-	if req.PTY != nil {
-		a.fail(c, newError(errUnimplemented, "PTY sessions are not supported by snapgate: run the command without a terminal"))
-		return
-	}
-	user, err := rpcUser(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	p, err := a.dp.Start(ctx(c), target(c), core.StartProcessRequest{
-		Argv: append([]string{req.Process.Cmd}, req.Process.Args...), Env: req.Process.Envs,
-		Cwd: str(req.Process.Cwd), User: user, Stdin: req.Stdin == nil || *req.Stdin,
-		Tag: str(req.Tag), Timeout: timeout,
+	p, err := r.dp.Start(ctx, callOf(ctx).target, core.StartProcessRequest{
+		Argv: append([]string{cfg.GetCmd()}, cfg.GetArgs()...), Env: cfg.GetEnvs(),
+		Cwd: cfg.GetCwd(), User: user, Stdin: req.Msg.Stdin == nil || req.Msg.GetStdin(),
+		Tag: req.Msg.GetTag(), Timeout: timeLeft(ctx),
 	})
 	if err != nil {
-		a.fail(c, err)
-		return
+		return err
 	}
-	a.follow(c, p, timeout, true)
+	noBuffering(s.ResponseHeader())
+	return r.follow(ctx, req.Header(), p, true, func(ev *process.ProcessEvent) error {
+		return s.Send(&process.StartResponse{Event: ev})
+	})
 }
 
-// follow streams p's events: start, output, end (envd.md §5), keepalives
-// in silences, and deadline_exceeded when timeout passes (killing p when
-// kill is set and core's own timeout did not).
-func (a *API) follow(c *gin.Context, p *core.Process, timeout time.Duration, kill bool) {
-	s := newStream(c)
-	parent := ctx(c)
-	sctx, cancel := parent, context.CancelFunc(func() {})
+// follow streams p's events through send: start, output, end (envd.md
+// §5), keepalives in silences, and deadline_exceeded when the call's
+// deadline passes (killing p when kill is set and core's own timeout did
+// not).
+func (r processRPC) follow(ctx context.Context, h http.Header, p *core.Process, kill bool, send func(*process.ProcessEvent) error) error {
+	live, timeout, stop := untilClientLeaves(ctx)
+	defer stop()
+	sctx := live
 	if timeout > 0 {
 		grace := time.Duration(0)
 		if kill {
 			grace = killGrace
 		}
-		sctx, cancel = context.WithTimeout(parent, timeout+grace)
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(live, timeout+grace)
+		defer cancel()
 	}
-	defer cancel()
-	info := p.Info()
-	if s.send(processResponse{Event: processEvent{Start: &startEvent{PID: info.PID}}}) != nil {
-		return
+	start := &process.ProcessEvent_Start{Start: &process.ProcessEvent_StartEvent{Pid: p.Info().PID}}
+	if err := send(&process.ProcessEvent{Event: start}); err != nil {
+		return err
 	}
-	interval := keepaliveOf(c)
+	interval := keepaliveOf(h)
 	keepalive := time.NewTimer(interval)
 	defer keepalive.Stop()
 	events := p.Events(sctx, 0, 0)
 	for {
 		select {
 		case ev, ok := <-events:
-			if !ok {
-				a.interrupted(c, s, p, parent, sctx, kill)
-				return
+			switch {
+			case !ok:
+				return r.interrupted(live, sctx, p, kill)
+			case ev.End != nil && ev.End.TimedOut:
+				return deadlineError()
+			case ev.End != nil:
+				return send(&process.ProcessEvent{Event: &process.ProcessEvent_End{End: endOf(*ev.End)}})
 			}
-			if ev.End != nil {
-				if ev.End.TimedOut {
-					s.end(a.rpcError(c, deadlineError()))
-					return
-				}
-				if s.send(processResponse{Event: processEvent{End: endOf(*ev.End)}}) == nil {
-					s.end(connectError{})
-				}
-				return
-			}
-			if sendData(s, ev) != nil {
-				return
+			if err := sendData(send, ev); err != nil {
+				return err
 			}
 		case <-keepalive.C:
-			if s.send(processResponse{Event: processEvent{Keepalive: &struct{}{}}}) != nil {
-				return
+			alive := &process.ProcessEvent_Keepalive{Keepalive: &process.ProcessEvent_KeepAlive{}}
+			if err := send(&process.ProcessEvent{Event: alive}); err != nil {
+				return err
 			}
 		}
 		keepalive.Reset(interval)
@@ -107,35 +100,31 @@ func (a *API) follow(c *gin.Context, p *core.Process, timeout time.Duration, kil
 
 // interrupted ends a stream whose events stopped before the end: the
 // client left (nothing to say), or the deadline passed.
-func (a *API) interrupted(c *gin.Context, s *stream, p *core.Process, parent, sctx context.Context, kill bool) {
-	if parent.Err() != nil || !errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		return
+func (r processRPC) interrupted(live, sctx context.Context, p *core.Process, kill bool) error {
+	if live.Err() != nil || !errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		return live.Err()
 	}
 	if kill {
-		kctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 5*time.Second)
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(live), 5*time.Second)
 		defer cancel()
 		if err := p.Signal(kctx, syscall.SIGKILL); err != nil {
-			a.log.WarnContext(kctx, "kill after timeout failed", append(logAttrs(c), "err", err)...)
+			r.log.WarnContext(kctx, "kill after timeout failed", append(callOf(live).logAttrs(), "err", err)...)
 		}
 	}
-	s.end(a.rpcError(c, deadlineError()))
-}
-
-func deadlineError() error {
-	return newError(errDeadline, "the call ran longer than its timeout (Connect-Timeout-Ms)")
+	return deadlineError()
 }
 
 // sendData sends output in chunks of at most maxChunk bytes.
-func sendData(s *stream, ev core.ProcessEvent) error {
+func sendData(send func(*process.ProcessEvent) error, ev core.ProcessEvent) error {
 	for b := ev.Data; len(b) > 0; {
 		n := min(len(b), maxChunk)
-		d := &dataEvent{}
+		d := &process.ProcessEvent_DataEvent{}
 		if ev.Stream == core.Stderr {
-			d.Stderr = b[:n]
+			d.Output = &process.ProcessEvent_DataEvent_Stderr{Stderr: b[:n]}
 		} else {
-			d.Stdout = b[:n]
+			d.Output = &process.ProcessEvent_DataEvent_Stdout{Stdout: b[:n]}
 		}
-		if err := s.send(processResponse{Event: processEvent{Data: d}}); err != nil {
+		if err := send(&process.ProcessEvent{Event: &process.ProcessEvent_Data{Data: d}}); err != nil {
 			return err
 		}
 		b = b[n:]

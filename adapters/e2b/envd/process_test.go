@@ -191,8 +191,11 @@ func TestBackgroundStdinSignalList(t *testing.T) {
 		t.Errorf("end after kill: %v", last)
 	}
 	// Unknown processes are not_found: the SDK's kill() returns false.
-	for _, m := range []string{"SendSignal", "CloseStdin"} {
-		r := h.unary(t, "process.Process/"+m, `{"process":{"pid":99999},"signal":"SIGNAL_SIGKILL"}`, nil)
+	for m, body := range map[string]string{
+		"SendSignal": `{"process":{"pid":99999},"signal":"SIGNAL_SIGKILL"}`,
+		"CloseStdin": `{"process":{"pid":99999}}`,
+	} {
+		r := h.unary(t, "process.Process/"+m, body, nil)
 		if r.status != 404 || r.body["code"] != "not_found" {
 			t.Errorf("%s of unknown pid: %d %s", m, r.status, r.raw)
 		}

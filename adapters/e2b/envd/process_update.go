@@ -1,10 +1,14 @@
 package envd
 
 import (
-	"github.com/gin-gonic/gin"
+	"context"
+
+	"connectrpc.com/connect"
+
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/process"
 )
 
-// update is process.Process/Update (pty.resize). snapgate runs no PTYs.
-func (a *API) update(c *gin.Context) {
-	a.fail(c, newError(errUnimplemented, "PTY sessions are not supported by snapgate, so there is nothing to resize"))
+// Update is process.Process/Update (pty.resize). snapgate runs no PTYs.
+func (r processRPC) Update(context.Context, *connect.Request[process.UpdateRequest]) (*connect.Response[process.UpdateResponse], error) {
+	return nil, newError(errUnimplemented, "pty: PTY sessions are not supported by snapgate, so there is nothing to resize")
 }

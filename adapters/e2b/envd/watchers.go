@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snapgate/snapgate/adapters/e2b/envd/api/filesystem"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -32,7 +33,7 @@ type watcher struct {
 	idle      *time.Timer
 
 	mu      sync.Mutex
-	pending []filesystemEvent
+	pending []*filesystem.FilesystemEvent
 	dropped bool
 }
 
@@ -40,7 +41,7 @@ func newWatchers() *watchers { return &watchers{m: map[string]*watcher{}} }
 
 // add starts a watcher in fs (core's watch keeps its own handle: the
 // caller closes fs).
-func (ws *watchers) add(ctx context.Context, sandboxID string, fs *core.Files, req watchRequest) (string, error) {
+func (ws *watchers) add(ctx context.Context, sandboxID string, fs *core.Files, dir string, recursive, withEntry bool) (string, error) {
 	ws.mu.Lock()
 	n := 0
 	for _, w := range ws.m {
@@ -53,7 +54,7 @@ func (ws *watchers) add(ctx context.Context, sandboxID string, fs *core.Files, r
 		return "", core.Errorf(core.ErrResourceExhausted, "sandbox %s has %d watchers: remove some first", sandboxID, n)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	events, err := fs.Watch(wctx, req.Path, req.Recursive)
+	events, err := fs.Watch(wctx, dir, recursive)
 	if err != nil {
 		cancel()
 		return "", err
@@ -61,7 +62,7 @@ func (ws *watchers) add(ctx context.Context, sandboxID string, fs *core.Files, r
 	id := newWatcherID()
 	w := &watcher{sandboxID: sandboxID, stop: cancel}
 	w.idle = time.AfterFunc(watcherIdle, func() { ws.remove(sandboxID, id) })
-	go w.collect(events, req.includeEntry())
+	go w.collect(events, withEntry)
 	ws.mu.Lock()
 	ws.m[id] = w
 	ws.mu.Unlock()
@@ -81,7 +82,7 @@ func (w *watcher) collect(events <-chan core.FileEvent, withEntry bool) {
 }
 
 // take returns and clears the watcher's pending events.
-func (ws *watchers) take(sandboxID, id string) ([]filesystemEvent, error) {
+func (ws *watchers) take(sandboxID, id string) ([]*filesystem.FilesystemEvent, error) {
 	ws.mu.Lock()
 	w := ws.m[id]
 	ws.mu.Unlock()
