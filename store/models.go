@@ -37,6 +37,10 @@ type snapshotRow struct {
 	UpdatedAt               time.Time `gorm:"not null;autoUpdateTime:false"`
 	ClaimOwner              string    `gorm:"not null"`
 	ClaimExpires            *time.Time
+	// Description and Labels (a JSON object as text) default so migrations
+	// can add them to tables with rows.
+	Description string `gorm:"type:text;not null;default:''"`
+	Labels      string `gorm:"type:text;not null;default:'{}'"`
 }
 
 func (snapshotRow) TableName() string { return "snapshots" }
@@ -75,7 +79,7 @@ func snapshotToRow(s *core.Snapshot) *snapshotRow {
 		MemorySnapshotSizeBytes: copyPtr(s.MemorySnapshotSizeBytes),
 		SourceSandboxID:         s.SourceSandboxID, CreatedBy: s.CreatedBy,
 		CreatedAt: dbTime(s.CreatedAt), UpdatedAt: dbTime(s.UpdatedAt),
-		ClaimOwner: s.ClaimOwner,
+		ClaimOwner: s.ClaimOwner, Description: s.Description, Labels: labelsText(s.Labels),
 	}
 	if !s.ClaimExpires.IsZero() {
 		t := dbTime(s.ClaimExpires)
@@ -93,8 +97,9 @@ func (r *snapshotRow) toCore() *core.Snapshot {
 		MemorySnapshotSizeBytes: copyPtr(r.MemorySnapshotSizeBytes),
 		SourceSandboxID:         r.SourceSandboxID, CreatedBy: r.CreatedBy,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		ClaimOwner: r.ClaimOwner,
+		ClaimOwner: r.ClaimOwner, Description: r.Description,
 	}
+	s.Labels = labelsFrom(r.Labels)
 	if r.ClaimExpires != nil {
 		s.ClaimExpires = r.ClaimExpires.UTC()
 	}
@@ -202,6 +207,9 @@ type sandboxRow struct {
 	StartedAt     *time.Time // NULL: not started yet
 	CreatedAt     time.Time  `gorm:"not null;autoCreateTime:false;index:idx_sandboxes_tenant_created,priority:2"`
 	UpdatedAt     time.Time  `gorm:"not null;autoUpdateTime:false"`
+	// Seconds; 0 for none. Defaults let migrations add them to tables with rows.
+	IdleTTLSeconds         int64 `gorm:"column:idle_ttl_seconds;not null;default:0"`
+	DeleteAfterStopSeconds int64 `gorm:"column:delete_after_stop_seconds;not null;default:0"`
 }
 
 func (sandboxRow) TableName() string { return "sandboxes" }
@@ -245,6 +253,7 @@ func (s *Store) sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
 		Deadline: nullTime(b.Deadline), AccessToken: token, Node: b.Node,
 		StartedAt: nullTime(b.StartedAt),
 		CreatedAt: dbTime(b.CreatedAt), UpdatedAt: dbTime(b.UpdatedAt),
+		IdleTTLSeconds: seconds(b.IdleTTL), DeleteAfterStopSeconds: seconds(b.DeleteAfterStop),
 	}, nil
 }
 
@@ -270,6 +279,7 @@ func (s *Store) sandboxToCore(r *sandboxRow) (*core.Sandbox, error) {
 		Deadline: coreTime(r.Deadline), AccessToken: token, Node: r.Node,
 		StartedAt: coreTime(r.StartedAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		IdleTTL: time.Duration(r.IdleTTLSeconds) * time.Second, DeleteAfterStop: time.Duration(r.DeleteAfterStopSeconds) * time.Second,
 	}, nil
 }
 

@@ -1,0 +1,29 @@
+package core
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultTag is the tag a LangSmith snapshot holds unless another is given.
+const DefaultTag = "latest"
+
+const maxDescriptionLen = 1024
+
+// tagRE is a tag: like a docker tag, it starts with a letter, digit or '_'
+// (so it is never "." or "..").
+var tagRE = regexp.MustCompile(`^[a-z0-9_][a-z0-9_.-]{0,127}$`)
+
+// validateSnapshotAttrs checks what a client may say about a new snapshot
+// besides its name: tag ("" for none), description and labels.
+// ErrInvalidArgument.
+func validateSnapshotAttrs(tag, description string, labels map[string]string) error {
+	if tag != "" && !tagRE.MatchString(tag) {
+		return Errorf(ErrInvalidArgument, "tag %q is invalid: use up to 128 lowercase letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
+	}
+	if utf8.RuneCountInString(description) > maxDescriptionLen || !utf8.ValidString(description) || strings.ContainsRune(description, 0) {
+		return Errorf(ErrInvalidArgument, "description must be valid UTF-8 without NUL characters, at most %d characters", maxDescriptionLen)
+	}
+	return ValidateMetadata("labels", labels)
+}
