@@ -114,7 +114,8 @@ type CreateSandboxRequest struct {
 	// place of Timeout and OnTimeout.
 	IdleTTL         time.Duration
 	DeleteAfterStop time.Duration
-	// WaitForSnapshot bounds how long to wait for a snapshot still building.
+	// WaitForSnapshot bounds how long to wait for a snapshot still
+	// building; 0 means 30 seconds.
 	WaitForSnapshot time.Duration
 }
 

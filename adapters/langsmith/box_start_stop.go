@@ -13,7 +13,7 @@ func (a *API) startBox(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, a.toBoxJSON(c, sb))
+	c.JSON(http.StatusAccepted, a.toBox(c, sb))
 }
 
 // stopBox freezes a box: its processes and files are kept until start.

@@ -42,6 +42,33 @@ func (e SandboxesBoxResponseStatus) Valid() bool {
 	}
 }
 
+// Defines values for SandboxesBoxStatusResponseStatus.
+const (
+	SandboxesBoxStatusResponseStatusDeleting     SandboxesBoxStatusResponseStatus = "deleting"
+	SandboxesBoxStatusResponseStatusFailed       SandboxesBoxStatusResponseStatus = "failed"
+	SandboxesBoxStatusResponseStatusProvisioning SandboxesBoxStatusResponseStatus = "provisioning"
+	SandboxesBoxStatusResponseStatusReady        SandboxesBoxStatusResponseStatus = "ready"
+	SandboxesBoxStatusResponseStatusStopped      SandboxesBoxStatusResponseStatus = "stopped"
+)
+
+// Valid indicates whether the value is a known member of the SandboxesBoxStatusResponseStatus enum.
+func (e SandboxesBoxStatusResponseStatus) Valid() bool {
+	switch e {
+	case SandboxesBoxStatusResponseStatusDeleting:
+		return true
+	case SandboxesBoxStatusResponseStatusFailed:
+		return true
+	case SandboxesBoxStatusResponseStatusProvisioning:
+		return true
+	case SandboxesBoxStatusResponseStatusReady:
+		return true
+	case SandboxesBoxStatusResponseStatusStopped:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SandboxesCreateRegistryPayloadAuthType.
 const (
 	SandboxesCreateRegistryPayloadAuthTypeAWSROLE      SandboxesCreateRegistryPayloadAuthType = "AWS_ROLE"
@@ -102,31 +129,45 @@ func (e SandboxesUpdateRegistryPayloadAuthType) Valid() bool {
 	}
 }
 
-// Defines values for GetBoxStatus200JSONResponseBodyStatus.
-const (
-	GetBoxStatus200JSONResponseBodyStatusDeleting     GetBoxStatus200JSONResponseBodyStatus = "deleting"
-	GetBoxStatus200JSONResponseBodyStatusFailed       GetBoxStatus200JSONResponseBodyStatus = "failed"
-	GetBoxStatus200JSONResponseBodyStatusProvisioning GetBoxStatus200JSONResponseBodyStatus = "provisioning"
-	GetBoxStatus200JSONResponseBodyStatusReady        GetBoxStatus200JSONResponseBodyStatus = "ready"
-	GetBoxStatus200JSONResponseBodyStatusStopped      GetBoxStatus200JSONResponseBodyStatus = "stopped"
-)
+// DataplaneExecuteResult defines model for dataplane.ExecuteResult.
+type DataplaneExecuteResult struct {
+	// ExitCode 128+signal when killed by a signal
+	ExitCode int    `json:"exit_code"`
+	Stderr   string `json:"stderr"`
+	Stdout   string `json:"stdout"`
+}
 
-// Valid indicates whether the value is a known member of the GetBoxStatus200JSONResponseBodyStatus enum.
-func (e GetBoxStatus200JSONResponseBodyStatus) Valid() bool {
-	switch e {
-	case GetBoxStatus200JSONResponseBodyStatusDeleting:
-		return true
-	case GetBoxStatus200JSONResponseBodyStatusFailed:
-		return true
-	case GetBoxStatus200JSONResponseBodyStatusProvisioning:
-		return true
-	case GetBoxStatus200JSONResponseBodyStatusReady:
-		return true
-	case GetBoxStatus200JSONResponseBodyStatusStopped:
-		return true
-	default:
-		return false
-	}
+// DataplaneFileInfo defines model for dataplane.FileInfo.
+type DataplaneFileInfo struct {
+	IsDir      bool    `json:"is_dir"`
+	ModifiedAt *string `json:"modified_at,omitempty"`
+	Path       string  `json:"path"`
+	SizeBytes  int64   `json:"size_bytes"`
+}
+
+// DataplaneGlobResult defines model for dataplane.GlobResult.
+type DataplaneGlobResult struct {
+	Matches   []DataplaneFileInfo `json:"matches"`
+	Truncated bool                `json:"truncated"`
+}
+
+// DataplaneGrepMatch defines model for dataplane.GrepMatch.
+type DataplaneGrepMatch struct {
+	Line int    `json:"line"`
+	Path string `json:"path"`
+	Text string `json:"text"`
+}
+
+// DataplaneGrepResult defines model for dataplane.GrepResult.
+type DataplaneGrepResult struct {
+	Matches   []DataplaneGrepMatch `json:"matches"`
+	Truncated bool                 `json:"truncated"`
+}
+
+// DataplaneUploadResult defines model for dataplane.UploadResult.
+type DataplaneUploadResult struct {
+	Path      string `json:"path"`
+	SizeBytes int64  `json:"size_bytes"`
 }
 
 // SandboxesBoxList defines model for sandboxes.BoxList.
@@ -162,6 +203,15 @@ type SandboxesBoxResponse struct {
 
 // SandboxesBoxResponseStatus defines model for SandboxesBoxResponse.Status.
 type SandboxesBoxResponseStatus string
+
+// SandboxesBoxStatusResponse defines model for sandboxes.BoxStatusResponse.
+type SandboxesBoxStatusResponse struct {
+	Status        SandboxesBoxStatusResponseStatus `json:"status"`
+	StatusMessage *string                          `json:"status_message,omitempty"`
+}
+
+// SandboxesBoxStatusResponseStatus defines model for SandboxesBoxStatusResponse.Status.
+type SandboxesBoxStatusResponseStatus string
 
 // SandboxesCaptureSnapshotPayload defines model for sandboxes.CaptureSnapshotPayload.
 type SandboxesCaptureSnapshotPayload struct {
@@ -218,13 +268,17 @@ type SandboxesCreateSnapshotPayload struct {
 	Tag             *string                 `json:"tag,omitempty"`
 }
 
+// SandboxesErrorDetail defines model for sandboxes.ErrorDetail.
+type SandboxesErrorDetail struct {
+	// Error the SDKs dispatch on this token
+	Error   string  `json:"error"`
+	ErrorId *string `json:"error_id,omitempty"`
+	Message string  `json:"message"`
+}
+
 // SandboxesErrorResponse defines model for sandboxes.ErrorResponse.
 type SandboxesErrorResponse struct {
-	Detail struct {
-		Error   string  `json:"error"`
-		ErrorId *string `json:"error_id,omitempty"`
-		Message string  `json:"message"`
-	} `json:"detail"`
+	Detail SandboxesErrorDetail `json:"detail"`
 }
 
 // SandboxesRegistryList defines model for sandboxes.RegistryList.
@@ -342,7 +396,7 @@ type DataplaneExecuteJSONBody struct {
 	Shell *string `json:"shell,omitempty"`
 
 	// Timeout seconds; default 60, 0 = no limit
-	Timeout *float32 `json:"timeout,omitempty"`
+	Timeout *float64 `json:"timeout,omitempty"`
 }
 
 // DataplaneGlobJSONBody defines parameters for DataplaneGlob.
@@ -377,9 +431,6 @@ type ListBoxesParams struct {
 
 // StartBoxJSONBody defines parameters for StartBox.
 type StartBoxJSONBody = map[string]interface{}
-
-// GetBoxStatus200JSONResponseBodyStatus defines parameters for GetBoxStatus.
-type GetBoxStatus200JSONResponseBodyStatus string
 
 // StopBoxJSONBody defines parameters for StopBox.
 type StopBoxJSONBody = map[string]interface{}
@@ -444,79 +495,82 @@ type CreateSnapshotJSONRequestBody = SandboxesCreateSnapshotPayload
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dxpc9u4kn+li/uqxs5Sh494Mkq92sq93slVkbOzVYlXBZEtCc8kwAeAOsal//4KBylSpC5bju15+ZCK",
-	"TAKNRt/daOLaC3iccIZMSa9z7QmUCWcSzR9vhOBC/wg4U8iU/kmSJKIBUZSz1j8kZ/qZDEYYE/3rbwIH",
-	"Xsf7j9YCasu+lS1JWNjnU5RNA/eLW8mbz+e+F6IMBE00WK/jFtbP3WSzSj7/JZ++p9KgkwieoFDUIkwV",
-	"xuUf2yH0kk8X6PiemiXodTwiBJnpvxlOVS9IhbTUsK+/eVIJyoae77E0irzLue/xwUCiWozxKFM4RKGB",
-	"5KvtG7+57wn8Z0oFhgarfB3fLVPeQI7lZQ6I9/+BgSohWVqyQudAIFEY9khxr44cmplEkSQiDHupiOpH",
-	"YIQKe2SgUPSk4klPYsBZaKCXZaENfwcCekyCIfT5FKiEK0wUpEzRCCyo0PO9ARexxkhT/ezU82uYMJC9",
-	"gCQkoGrW68+U3c0W82hYuw0aRthTKlqPPcMxinwHAy5Az2Mo5XZIR6SPkYFNwpBqwCT6XOJHBbEKY2OM",
-	"d9owIzHWQpaMJHLEVW8FSaQiKjWrIEtjLZCJ4GMqKWdWWQSScObpgYYemgSERuaHYaUetRDNZcC9GKUk",
-	"wxW4WZAlsaxT0zQJ14nvOEhSWafES5pGNc6GUPm2y/RZ1oQMdJEddTJZI1jrVCaXEL+omKVtlmizXvFf",
-	"kUSlArtuH5/JLOIkrLEBIwyuEk6tW4jJ9D2yoRp5neOnT/06jS+oRWn8Ufv4tG4CD65Q9GjsuF2Y8fTo",
-	"uGbCdrodU0ZjLZhHtXrOgigNsRdjzMWsIAN9ziMkbF/qmKnXMtliynKy1GxRpKwXcDagw8IyC6iKDJdp",
-	"e/ysAmZJig0qG0TCSNVLPl0pDGvteU7ytu/FaaRoEuGngdc5a9exANm4NybilgTeizDUWPfd9nL3lnv9",
-	"Dm4oZpkNW5p60m77Gx3C9uNrkKufoWiMPM2wsds9OdND1+8+t+P5rLPTTXMmhKregIuedVM1BmC+hap8",
-	"wSGVSsxW6gtJ1ahnwSwc5etPr35/86X36tPHt+fvPN978Ue39+XT+ze17pBMZE/wCHtEsFpBuiHvEyLl",
-	"hItlXp62fzurGe3iu2XbvGGNVKKoQa/OrNcZK7vsNiZroxPbu1fasPN9mKX79D9Orqu6Xu/078JflThQ",
-	"Hz1t4dLKKWiNXChCo+pzzDLiylbNm1VB8eqgdWlzFv5iQnUTy9SwiK7fbGaO9ps0Z1DvPHN2UkfxbrBc",
-	"omhhtVsl0JWF1zuBLQ18He02ZOPZ6/5sRQ671n1UHYRO50Ks1wKBCZdUcTHrSSQiGPViHtbD2ZCEZa9X",
-	"YL2qsFB0LetVrZi92eRswY8l6hc2vXKLq3OvDWKSsle5hSzXDr5KFD5MuLiibAghFRjoZYGwEJCNqeAs",
-	"RqaAD4AzhIDHMWGhD3yMAtQIoc+nv0jgE+akhfQj9DpKpOgv27W9BN2a+NVtaBr7kNLQB/2zMxQ8TYAL",
-	"/agzNGzY6Eg0EXohFdtEJesDtCwk2K8tzKDefRXRLXQ3SC6XEvPFbmUJK+vuWk/cYMGWgriNMdsNo7La",
-	"amIqDV63ryRq5HohHaKsp8GeUkljtrIMTNI/cYF8WWs/mLEZ67r0T3ypBwKVwDhrMBoBHQyMmcngwYRI",
-	"CGz5KIQJVSP43w9gFwWpiMImvMhnj0mUoganQQSEcUYDEoGkQ0YiUCOiQI2oXEAPCIMJEXFDoFRcIAwE",
-	"jx3456BBxkiYBMG5GkjgLJo1tyuwrvR1S/FuNZflqQiw50R9+5JoP6VRWC6H7q0IutavblPBrIuoNxYY",
-	"11uAr2bgDyogPYyyzY0yrPkWVPxZW9hjbaGaXEkMUkHVrKvdpyXoi4T+jsb1UG0ZR0hsJGiX8f6v8eLz",
-	"eUOPWLhTO2Puey+RCBQvUo3Dsom170DxK2QSiEDQ3gQUB81CZIoGRDkzp43k1/MmfEilAhJJDjLBgA5m",
-	"MG0oZISpBg11UDVtcDEkjP5pjmj1w4MBF8DFEGTAEwyBJFQeastoIgRT2zKILNAfKZVo5C8M4PNwzdbt",
-	"kMZ5WN383NTTB7y68YsRQkKEiVz1xt4TNuzG2l/kwg4vPp9bJ6Dt/1DTQaIYo/RBkStkC6pYi9TI3QRO",
-	"AxRJDewkIko7A/iUINPgQx6kJoA2AfVUIQst+XGMYgaCpwqXl2/CZ6JGllsTQZVCBikLUUBrfLyItZ4v",
-	"z7OOksRowcpsEkloaaLmi6JKx+neAvVuTpaDBdy0L1Eder43RiHdaWPzqNnWnOMJMpJQr+OdmEda99TI",
-	"SHMrP5NqXff5dN4K+YRllmRo484yu74QNkQ4OG6f+XB6dHbow/mgYR6aXx85w8YHooIRHJy0T4EMCWVS",
-	"2R0rwdkQ3lyQ4aEh8/mg8YGHdEAxbHQpC9BQcsQZ10GD3r02ZUZ2tdx5rzNkX2dY6q0IEqNCna58W0aW",
-	"9CWPUoW+VgaBEVF0jJqpGp0Rj3GRSOmoVk/5Z4rmDyfUmlJe0U/ahGnR5FAxXett+qVf7qo4brfX9FTw",
-	"QKFqSCWQxOXeijyQ6VNGRMHa5CtV+ii0og1oZCL94/ZZlbWfC1qYDTxpn1YHfuQKYsc4PejUbqIu8cg3",
-	"23JtHHr0yU6jT3cZfXS2SmQZVyCJonJATepbtO9GdDLL/u1y7l8XzJ39u2i7v11qPso0jjXpO94XJCEQ",
-	"SzNTyJSmGpdJq8njtLXUqK2Q6K4yQdRfQ5rr5e4XCdZlyILMVAWLgMBhGhGRy6ATmPLQt1z0aRgiKwjJ",
-	"MjCQaTByYPbH7ddmlT46jsOBzpx8Y9Z8eE+kyo2aD6+sXjcuZgkerpSNtVw3TS7Gm7vY3DDWcdLxtc+n",
-	"27J1i7hTo1RxDDjFIFVYJXMuwh0grshUanTQWd33tN0+CfpEovmFBejuldmkffk8K1dBTGY2vOmj2XzY",
-	"hK52oCH0ZwufSpXEaOCX4qQQInqFNiTgTAkegVmu6T08avtewmWdp02ZhG9yhFHkw3evEXz3/Kyud6mT",
-	"Z3cUClc0ilzmbN+C/ScnKCSctp/Z9NueDjTNqQK8siON4YQDPbf7+nf5C/z3xcVn0NuFEdHJfb6ICUwP",
-	"m7A4xdE5uDaqfbNun7Isz0c21gQMJiEcnLbbh2sc+RsnVZacKNVLbg9at24yXKod2W3VF44m5vly7bN6",
-	"eMPGO2V7KwAukrbywdeWJxV5JVgbLi0DVQEJcUDSSEGrT1mrT+QIDsxPOYLJCJmRCFNKynipxxx6G7Om",
-	"whF7eUGXQz+HbOWztg+mqY1DRGOqiseVi2SapXG/pmMq41XNsdZ8Wb3mO4VNm6QEp1T1AncWUd7i0fGz",
-	"/3RVJ0NDrVvW3hBXjaotGkkVohArCj6hI+bmjLM2ZsuUWmP94OKt9rOtR+8x3koZkJKxmxCqbDOlWuFl",
-	"1/i01kSuTHe+JkNBQhNlEfgD+10eXKGJkv+n++kjKJwqGGh/IpvwKqLIVAccWLjOD2GcRmVFKB+cVUc2",
-	"9rWd9AtmNbfxPRr6EERcYk+qkDLfCGOPs15IZcAZw0D50Gw25zYedI/yZc18K309W5o3f6IQ7s85DKiQ",
-	"yteGggFlSargWtNoXrOuc72iA1IRoT1saZ2Ehjk4u2bLrmUh+pAteWB/wN+hP1PoHmt66mFAmXbnYDOe",
-	"51mzbBLphwS+XrxtPINgRAQJFIpDh7lWDLjOldqQw3q5a3sQr9UMDpzLu7C88DMX+JGrtzxloV/yiYe+",
-	"BTFvFtihQxnCgIYYJ1whC2ZwhbOOfpbx3DhAAleMT/RAIEqRYKRTfm4rGA7aZp+YC5u3ZPuO2kdVOe1O",
-	"qApGlA0hEVzxgEfybnV/v9psBLhhiWV1LdNuc35ZUL1HHUQPI9437uiRhKC2NqcUCgYxUUaQUbMImRKz",
-	"X6SNFIupqH7QgSdPjDEmbAbW+WsFlziMtSz58MSH/zJm+1uz2bw0OkMZcIZNUCJlNoCnErRlyCMZgVKH",
-	"HAExx8WmnmRO3CFEEkaUoTlxGlG1RrXeafrvK9a0EU+xo/Co3d7ciGgYuXOqbeZpPtwgSy+HXRkch8mP",
-	"j76cIJXOrJcO3mV2vF9tuM7qTquOhzPyVuOw0vlmTTd/tSNt6cw+l83tOkGr0dwHt/MHFMLtz4y/paYT",
-	"xTRL6XhZ2zpYCNu2MdlQYPKYTKTZpsQIAyVNPUh2jEHTOXNLY/jkCVCVW88+kbaWIYEoYyBDTNTIB4yk",
-	"rVfUmtQmvDR1XruCKZPLK5oka6vk7zQp92XtMte1+ajup128K7uovVx9J9BKq6cTlK1yz5/m7gbmTjNE",
-	"mgojoUwH3wQiqlCQyGSGO5i9NMnP7x9RbNjn4UwHaraLggjVGnARN0wqNxlx6U52v3vabH338gYfqyBw",
-	"wIWfB4pcjVDkrzQavo37yCR7etiEc2UCQ5Mf6iCRueOPPp/6ILk2taYpSUGIQUQEhkCkOVMwRtBiPEKB",
-	"HRiTiIZEabZRBROeRiEIJKGBoeHabqImfKBSmsyKCC1Vxvq61pfnNvej0oAxxwFUgsAkIsFa2/w1+Xc4",
-	"v9xk8vYWrFWNzx/2PP5hlcuetn+9B1OlSYHrzye1SSp2HrTyj9NdVawsxu+pjifsZ+VLAlwnhPq/nrOS",
-	"0ltniypuqh5gVmwuAbKxxdNNkcYqmK57tQS0WsveCCYhQzS9lHtGL++yLehSFvl4//+t3fjt8vrI/23+",
-	"N2//Srv1vQSmj7pGGV+AJospAuQXEuyoavtTB40kFC9GyBRi8czUk5zXK0t+/vXrzoE1TkmcRCZ+W/rq",
-	"0UtmasRZQ+cGXuH45aRd/QTRhZ278qby0e5W0ezR3UjJuss+LKLhQzq30KN/22X08fFOLuE+dMCSGUim",
-	"B3DQ59ND20dH8i7rFbpR7yxMIGsker7o4a3peDHPMwUqiVtND8drd5/HI0kKLLoLsq40LrVe9R2qWrq0",
-	"f7waXpgGRbuHR0L7d6i2IHxdtFJJn3ouudpnDqVz4SrL8174W9RptmN4pet+7lzAv42o3aUd358YWz5t",
-	"lOSNNrhVvLfh3qS+PoayXwW95NPuwtHcrfSvuMfm3qKg6td3NaGQ+3jqp1bktCjEJjqZ2IOSKCIeoIZ0",
-	"NVq38wqVAklVsI9/vLHv2t6RxxJTGHThQKBMYzws3Dy3B7lzXwGuiQS72Ud4e6y43d+NbMufE1tELrco",
-	"5Tk6PMY49BcJ+aeUDykg3UZCefIQDSNP7twu1uShXacND8gV79PK8QQOBgLxT2vkdjNu5RtZVtaLvxSv",
-	"UvlZNN570Xjpng2cqqy50lV1EoFjylNparErjosefpW5dH3R2lJzQS7vt9ZcukRo92JztuPbVJwde7XA",
-	"CNvDvvj8Wu9VGCE2H1nn9xw03fxmwGOv+C21J3if28/Rb1SGXv5o/d6ysOp1UHstSD+CtCorA4uFjO1o",
-	"81vX+b0YW9Z+S/L8Vy0AbyDo6grwauq070kDLkzzrcPqUQXhG5mwObgtCfcPLAnf2OjfrC58I5P81xfI",
-	"R1Yy3tWKl+4PWxm4dwsXf/2M23/G7bereG/RIpLL2+66fS/6ZxtKClqyPsaviy+LhW3H9tfmojr3Ae8B",
-	"kTMWgLkqrOZ76vIFx7dJFMrX47nOlM5J8+i4ISMa194I1jlq/3ry6+nRs+PThWYUWlpunCg8ruOah5co",
-	"+N7THVof76K7ZMdGklyJWtd5j5TAwRZJRUn2/7JdJZmJ6M/KXeC7pRiradW+J925KFwc+cjq/LuxZG23",
-	"94sFNBqalm+qpIHXrO/0L+rItrnJiYtJ1p4OzOf/CgAA//8=",
+	"7Dxpc9s6kn+liztVsbPU4SN+eUpNbeVe78tVkbNvq5KsCiJbEsYkwAFAHc+l/z6FgxQpUpctx3YmH1KR",
+	"SbDR6LsbDVx5AY8TzpAp6XWuPIEy4Uyi+eO1EFzoHwFnCpnSP0mSRDQginLW+ofkTD+TwQhjon/9TeDA",
+	"63j/0VpAbdm3siUJC/t8irJp4H52M3nz+dz3QpSBoIkG63XcxPq5+1jDDokiSUQYNl9PMUgVfkaZRgap",
+	"RPAEhaIWbZxS1Qt4iOarEuCj46f/KemQkQgmI2RwSaMIQ+jPgIB97vmemiXodTzKFA5ReBoLFaIwlHDv",
+	"pBKUDd0rnqqaV3PfE/jPlAoMvc7XbFwOyy+g+T2fk/f/gYHScBerfUMjPGcDXl0olb2QFtHqcx4hYfr7",
+	"mId0QDHsEVWLd0LUqH5B9C/s9WfKTjHgItYQNDXOTmuIs7RMA9bPMCtBW7/KtxHvr2JoTFQwcktWGMtN",
+	"klZDu3k+ORGCzMzfImUBURrvKgGXlpVhUPxqw3oEJu/1V9XlRJRhYc6CnK1kisLpFjLmiG/gu282I7l/",
+	"oi+W/sOp/iWJOAlXLel2ZX6DqC/M3ws+fUdlDX45nbcieAngwppWSc5wqnpBKiQv2Iqv2fJ9j6VR5H2f",
+	"+x4fDCSqetHMZ9s3fst2Mp/Hd9OUF5BjuZHG+ZQVOgcCtSytMo25OPVSEdWPwAgV9shAoehJxZOexICz",
+	"UFY9Thv+rn2L4kmiHQ2fApVwiYmClCkagQUVev5msfO9gewFJCEBVbMdxNX3aFi7DBpG2FMqWo89wzGK",
+	"fAUDLkB/x1DK7ZCOSB8jA5uEIdWASfSpxI+quVtmbIzxTgtmJMZ6TWckkSOueitIIhVRqY0iWBob7RZ8",
+	"TCXlzCqLQBLOjBs39NAkIDQyPwwr9aiFaC4D7sUoJRmuwM2CLIllnZqmSbhOfMdBkso6JV7SNKpxNoTK",
+	"l12mz7ImZKCL7KiTyRrBWqcyuYT4RcUsLbNEm42K3zWLWa3+d8fjSkxoEFm/oJckUanArmPMJzLTLq7G",
+	"qI0wuEw4tWF6TKbvkA21vzt+8sSvM2EFPS+NP2ofn9Z9wINLFD0au6UVvnhydFzzwXbGKqaMxpoLR7WG",
+	"iwVRGmIvxpiLWX2kuw/7ktmLZbLFlOVkqVmiSFkv4GxAh4VpFlAVGS7T9vipv0EoDCobRMKoyQs+XSkM",
+	"ax1UTvK278VppGgS4ceB1zlr17EA2bg3JuKGBN6LMNS4q93WcvuuaP0KrilmmVFe+vSk3fY3erjtx9cg",
+	"V/+FojG6nDcmU7vckzM9dP3qc8eUf3V2uumbCaGqN+CiZ21yfc6wUVU+45BKJWYr9YWkatSzYBZe4dXH",
+	"l3+8/tx7+fHDm/O3nu89/7Pb+/zx3eta208msid4hD0iWK0gXZP3CZFywsUyL0/bv5/VjHYB67Jt3jBH",
+	"KlHUoFdn1uuMlZ12G5O10Ynt3SttWPk+zNJd+h8n11Vdr3f6t+GvShyoDwe3cGmm4vcKFaFRTUEvq0OW",
+	"kxM1Qui++kNCSGVCVDACzkCNqATFL5F5NQQwkFbF/lvHbRafxQdbLG11NBrmi96heOooVeGFfbwen8wY",
+	"7rcGkUG99UKEk3mKt4PlEkULs92oHlGZeL0L2tK91NFuQ3Eje92frSgJrHVeVfekM6cQ62vjAhMuqeJi",
+	"1pNIRDDqxa4qX3VB63Pa7PUKrFfVaYqObb1KF5Nhm+su+LFE/cKiVy5xdSq7QUxS9jK3z2Vr90Wi8GHC",
+	"xSVlQwipwEBPC4SFgGxMBWcxMgV8AJwhBDyOCQt94GMUoE1ln08fSeAT5qSF9CP0Okqk6C/b272E/Jr4",
+	"1WVoGvuQ0tAH/bMzFDxNgAv9qDM0bNjoxjQRsp2PTTHR+vAwC0j2awszqLdflHUT3Q6Sy9WKfLIbWcLK",
+	"vLuWZzdYsKUQcmPEeM2YsLY4m0qD180Lsxq5XkiHKOtpsKdE1pitLP8rb4KUtfa9GZuxrkv/whd6IFAJ",
+	"jLMGoxHQwcCYmQweTIiEwBavQphQNYL/fQ92UpCKKGzC8/zrMYlS1OA0iIAwzmhAIrcnC2pElI3scugB",
+	"YTAhIm4IlIoLhIHgsQP/DDTIGAmTIDhXAwmcRbPmdvXqlb5uKdquZtI8FQH2nKhvX2HupzQKy5XHvdWU",
+	"1/rVbQrCdfH8xnrtegvwxQz8QeWr+1E0ulZ+N9+Cir8qG3usbCxRW5Mbg1RQNetq92kJ+jyhf6BxPVRb",
+	"xhESGwnaabz/azz/dN7QIxbu1H4x970XSASK56ndhi6bWPvOpq4SiEDQ3gQUB81CZIoGRDkzp43kl/Mm",
+	"vE+lAhJJDjLBgA5mMG0oZISpBg11UDVtcDEkjP5lGnb0w4MBF8DFEGTAEwyBJFQeastoIgRTWTOILNAf",
+	"KZVo5C8M4PNwzdLtkMZ5WF383FTzbRdLeeEXI4SECBO56oW9I2zYjbW/yIUdnn86t05A2/+hpoNEMUbp",
+	"gyKXyBZUsRapkbsJnAYokhrYSUSUdgbwMUGmwYc8SE0AbQLqqUIWWvLjGMUMBE8VLk/fhE9EjSy3JoIq",
+	"hQxSFqKA1vh4EWs9W/7OOkoSowUrs49IQksfar4oqnSc7i1Q7+ZkOVjATfsS1aHne2MU0m3eNo+abc05",
+	"niAjCfU63ol5ZBtNjDQv2jZaV30+nbdCPmGZJRnauLPMrs+EDREOjttnPpwenR36cD5omIfm1wfOsGG6",
+	"P+DgpH0KZEgok8quWAnOhvD6ggwPDZnPB433rk+p0aUsQEPJEWdcBw169dqUGdnVcue9ypB9lWGplyJI",
+	"jAp1uvJ1GVnSlzxKFfpaGQRGRNExaqZqdEY8xkUipaNa/ck/UzR/OKF2zR0LP2kTpkXLW8V0rbfp3/1y",
+	"j91xu72mw44HClVDKoEkLnfa5YFMnzIiZtViV7WrTivagEYm0j9un1VZ+6mghdnAk/ZpdeAHriBrMNOD",
+	"Tu0i6hKPfLEt19SnR5/sNPp0l9FHZ6tElnEFkigqB9SkvkX7bkQns+xfv8/9q4K5s38XbffX75qPMo1j",
+	"TfqO9xlJCMTSzJRRpanGZdJq8jhtLTVqKyS6q0wQ9XNIc73cPZJgXYYsyExVsAgIHKYREbkMOoEpD33D",
+	"RZ+GIbKCkCwDA5kGIwdmf9x+ZWbpo+M4HOjMyTdmzYd3RKrcqPnw0up142KW4OFK2VjLddMzZLy5i80N",
+	"Yx0nHV/7fLotW7eIOzVKFceAtum2SuZchDtAXJGp1Deis7pvabt9EvSJRPMLC9DdK7NI+/JZVq6CmMxs",
+	"eNNHs/iwCV3tQE3Hbu77qJIYDfxSnBRCRC/RhgScKcEjsB2C3v2jtu8lXNZ52pRJ+CpHGEU+fPMawTfP",
+	"z+p633Xy7DZiTRezy5ztW7D/5ASFhNP2U5t+292Bptm9gJd2pDGccJBtpTyC/764+AR6uTAiOrnPJzGB",
+	"6WETFntIOgfXRrVv5u1TluX5yMaagMEkhIPTdvtwjSN3rdyOnCjVC263ebduOV+qHdll1ReOJub5cu2z",
+	"uknExjtleysALpK28rbbljsVeSVYGy4tA1UBCXFA0khBq09Zq0/kCA7MTzmy3e2aq6aUlPFSjzn0NmZN",
+	"hQ3+8oQuh34G2cxnbR9MjyCHiMZUFSssIU/7xh8W0203F0vjfk1LWsa9av2gPFLTeb5TILXbUYVVRw1W",
+	"BFWZ1uGUqnsXELWfbj16jwFRyoCUrNGEUGWbR9UKN7jG6bQmcmU+8iUZChKaMIjAn9jv8uASTRj7P92P",
+	"H0DhVMFAG3zZhJcRRaY64MDCVb5L4kQ+qxL54MwusrGvDZlfsHu5Ee7R0Icg4hJ7UoWU+cYS9zjrhVQG",
+	"nDEMlA/NZnNuAzb3KJ/WfG8PhvRs7dz8iUK4P+cwoEIqX2syA8qSVMGVptG8Zl7nG0UHpCJCu8DSPAkN",
+	"c3B2zpady0L0IZvywP6Av0N/ptA91vTUw4Ay7W/BpiTPsubgJNIPCXy5eNN4CsGICBIoFIcOc60YcJUf",
+	"eDHksG7oyu7Ia22HA+eTLiwv/MxHfeDqDU9Z6Jec1qFvQcybBXboWIMwoCHGCVfIghlc4qyjn2U8Nx6K",
+	"wCXjEz0QiFIkGOmcnNsSg4O22WnlwuYtmaKj9lFVTrsTqoIRZUNIBFc84JG8Xd3frzYbAW5YYlldy7Tb",
+	"bDAWVO9BR7nDiPftUZGHESPa4plSKBi44zKAmkXIlJg9kjaUK+aK+kEHHj82xpiwGVhfrBVc4jDWsuTD",
+	"Yx/+y5jtr81m87vRGcqAM2xCfhRH65q2DHmoIYyThICY/VxT8DFb4hAiCSPK0GwJjahao1pvNf33FQza",
+	"kKTYcHjUbm/uU8yOCe2WC5vvNB+ukUZXzhMZOA6T+xMMFc7o1URC791prXsU/uzPBL6hps3CdALp5FPb",
+	"CVgwatt4ZigweUjmxSxTYoSBkqbYITvGGOiEsKUxfPwYqMotj07wDdISiDLGJcREjXzASNpkvNYcNeGF",
+	"KWLaGUwNWF7SJFlbAn6rSbkvS5GZ/c37UL9syp5tyuII6r+lTdF+UZoaFaFMR4cEIqpQkMikLjvYljTJ",
+	"d4AfUPDS5+FMRxJ2H54I1RpwETdMrjEZcen2Br952jZ88/IWESuFcMCFn0cyXI1Q5K80Gr4NTMgke3rY",
+	"hHNlIheTwOgohrkCep9PfZBc2zPT1qIgxCAiAkMg0lSljaWxGI9QYAfGJKIhUZptVMGEp1EIAkloYGi4",
+	"th+lCe+plCb0J0JLlTFxrnnimU1OqDRgTEGZShCYRCRYawDtWeeffQfsunaldBK8xrL8abdr71ex5kn7",
+	"tzuwQ5oUuH77Stub4sZ0Kz8K7moyZRl9R7VHtoe4l6SzTsL0fz1nAqW3ztBUnFw9wKwWWQJkvfOTTb56",
+	"FUzX3FgCWi1sbgSTkCGaVrs9o5c3YRZCnCx28P7/a7vx+/erI//3+d+8H6uR1WsPapTxOWiymBQ0P/6/",
+	"o6rtTx00klC8hiBTiMUzU81wLq0s+fnRzJ1DU5ySOInM/trSkTwvmakRZw0dXXuF6vxJu3o+zgVuu/Km",
+	"cqJ0q3jw6HakZN3NQBbR8D5VzfXo33cZfXy8k0u4Cx2wZAaS6QEc9Pn00LZZkbwJd4Vu1DsLE6UaiZ4v",
+	"WjxrGiLM80yBSuJWs8X/yt2e8UAifovugqwrjUutV32LqpYu7R+vhhemf82u4YHQ/i2qLQhfF61UcqOe",
+	"y5z2mSBlV0WVWZ63St+g0rEdwytN2XPnAv5tRO027fj+xNjyaaMkb7TBreKlAncm9fUxlD008oJPuwtH",
+	"c7vSv+KSlTuLgqqHs2pCIXe25pdW5LQoxCY6mdiDkigi7qGGdDVaN/MKlfJvVbCPf7yx79rOhYcSUxh0",
+	"4UCgTGM8LNzztge5c4fE1kSC3eyM1o9x0kvXatVzTyP0EAPCRxLyI2/3KTLcRlR4ch8tFE9u3UDVJIRd",
+	"d2XbPfKJ+zQ3PIGDgUD8y1qb3axM+eaMlYXbz8UrL35Vb/devV26DwGnKuuxc+WVROCY8lSaouiKTZn7",
+	"X+4tXTOztuZbkMu7LfqWLnvZveqbrfgmpV/HXi0wwt5Gvjgmq9cqjBCbw7D5efSm+74Z8Ngrnnn1BO9z",
+	"e2z4WvXg5cPFd5YOVa/t2Wtl+AHkN1k9VixkbEeb37rK7y/YsghbkueftRK7gaCrS7GrqdO+Iw24MD2Y",
+	"DqsHFYRvZMLm4LYk3D+wNntto3+9Au21TPLPL5APrHa7qxUv3fO0MnDvFi5o+hW3/4rbb1Z63qJXI5e3",
+	"3XX7TvTPdnYUtGR9jF8XXxYrzI7tr8yFYu6g5QGRMxaAudKp5txr+RrcmyQK5WvMXItI56R5dNyQEY1r",
+	"b27qHLV/O/nt9Ojp8elCMwq9JddOFB7Wvsn9SxR878kOPYi30eaxY0dHrkStq7xZSeBgi6SiJPs/bXtH",
+	"ZiL6s3Kv9W4pxmpate9Idy4KF/w9sDr/bixZ21P9fAGNhqaxmipp4DXr++mLOrJtbnLiYpK1uwPz+b8C",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
