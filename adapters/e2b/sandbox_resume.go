@@ -5,20 +5,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
-
-// resumeBody is ResumedSandbox; autoPause is deprecated and ignored.
-type resumeBody struct {
-	Timeout   *int32 `json:"timeout"`
-	AutoPause *bool  `json:"autoPause"`
-	Memory    *bool  `json:"memory"`
-}
 
 // resumeSandbox is the deprecated resume: unlike connect it answers 409
 // for a sandbox that is not paused.
 func (a *API) resumeSandbox(c *gin.Context) {
-	var body resumeBody
+	var body api.ResumedSandbox
 	if err := bindOptional(c, &body); err != nil {
 		a.writeError(c, err)
 		return
@@ -47,5 +41,5 @@ func (a *API) resumeSandbox(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, a.toSandboxJSON(c, sb))
+	c.JSON(http.StatusCreated, a.toSandbox(c, sb))
 }

@@ -8,18 +8,15 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
-
-type snapshotBody struct {
-	Name string `json:"name"`
-}
 
 // createSnapshot captures a sandbox into a persistent snapshot. A name
 // already used gets a new snapshot that takes over its tag, as a repeated
 // name is a new build of the same template in E2B.
 func (a *API) createSnapshot(c *gin.Context) {
-	var body snapshotBody
+	var body api.SandboxSnapshotRequest
 	if err := bindOptional(c, &body); err != nil {
 		a.writeError(c, err)
 		return
@@ -29,7 +26,7 @@ func (a *API) createSnapshot(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	name, tag, err := splitTag(body.Name)
+	name, tag, err := splitTag(deref(body.Name))
 	if err != nil {
 		a.writeError(c, err)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -41,7 +42,7 @@ func (a *API) listSnapshots(c *gin.Context) {
 		snaps = snaps[:limit]
 		c.Header("X-Next-Token", strconv.Itoa(offset+limit))
 	}
-	out := make([]snapshotInfoJSON, 0, len(snaps))
+	out := make([]api.SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
 		out = append(out, toSnapshotInfo(p.TenantID, s))
 	}

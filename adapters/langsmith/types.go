@@ -1,16 +1,13 @@
 package langsmith
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
@@ -80,34 +77,12 @@ func pageCursor(n, offset, limit int) (next int, cursor *string) {
 	return next, cursor
 }
 
-// bind decodes a JSON body into the operation's generated request type.
-// Validation has already checked its shape; this still refuses what it
-// cannot decode when validation is off, and refuses fields the spec does
-// not define (an SDK option snapgate does not know is refused, not
-// dropped).
-func bind(c *gin.Context, v any) error {
-	dec := json.NewDecoder(c.Request.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return core.WithCause(core.ErrInvalidArgument, err, "field %s is not supported by this server", field)
-		}
-		return core.WithCause(core.ErrInvalidArgument, err, "request body is not valid JSON for this operation: %v", err)
-	}
-	return nil
-}
+// bind decodes a required JSON body (edge.Bind).
+func bind(c *gin.Context, v any) error { return edge.Bind(c, v, false) }
 
-// bindOptional is bind for a body that may be absent.
-func bindOptional(c *gin.Context, v any) error {
-	if c.Request.ContentLength == 0 {
-		return nil
-	}
-	err := bind(c, v)
-	if errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
-}
+// bindOptional decodes a JSON body that may be absent (the SDKs send {}
+// but other clients may send nothing).
+func bindOptional(c *gin.Context, v any) error { return edge.Bind(c, v, true) }
 
 // listParams reads limit/offset (or Stainless page_size/cursor).
 func listParams(c *gin.Context) (limit, offset int, err error) {

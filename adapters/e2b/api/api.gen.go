@@ -16,14 +16,14 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// Defines values for SandboxDetailLifecycleOnTimeout.
+// Defines values for SandboxLifecycleOnTimeout.
 const (
-	Kill  SandboxDetailLifecycleOnTimeout = "kill"
-	Pause SandboxDetailLifecycleOnTimeout = "pause"
+	Kill  SandboxLifecycleOnTimeout = "kill"
+	Pause SandboxLifecycleOnTimeout = "pause"
 )
 
-// Valid indicates whether the value is a known member of the SandboxDetailLifecycleOnTimeout enum.
-func (e SandboxDetailLifecycleOnTimeout) Valid() bool {
+// Valid indicates whether the value is a known member of the SandboxLifecycleOnTimeout enum.
+func (e SandboxLifecycleOnTimeout) Valid() bool {
 	switch e {
 	case Kill:
 		return true
@@ -231,27 +231,30 @@ type Sandbox struct {
 type SandboxDetail struct {
 	Alias *string `json:"alias,omitempty"`
 	// Deprecated: this property has been marked as deprecated upstream, but no `x-deprecated-reason` was set
-	ClientID        string    `json:"clientID"`
-	CpuCount        int32     `json:"cpuCount"`
-	DiskSizeMB      int32     `json:"diskSizeMB"`
-	Domain          *string   `json:"domain,omitempty"`
-	EndAt           time.Time `json:"endAt"`
-	EnvdAccessToken *string   `json:"envdAccessToken,omitempty"`
-	EnvdVersion     string    `json:"envdVersion"`
-	Lifecycle       *struct {
-		AutoResume bool                            `json:"autoResume"`
-		OnTimeout  SandboxDetailLifecycleOnTimeout `json:"onTimeout"`
-	} `json:"lifecycle,omitempty"`
-	MemoryMB   int32        `json:"memoryMB"`
-	Metadata   *Metadata    `json:"metadata,omitempty"`
-	SandboxID  string       `json:"sandboxID"`
-	StartedAt  time.Time    `json:"startedAt"`
-	State      SandboxState `json:"state"`
-	TemplateID string       `json:"templateID"`
+	ClientID        string            `json:"clientID"`
+	CpuCount        int32             `json:"cpuCount"`
+	DiskSizeMB      int32             `json:"diskSizeMB"`
+	Domain          *string           `json:"domain,omitempty"`
+	EndAt           time.Time         `json:"endAt"`
+	EnvdAccessToken *string           `json:"envdAccessToken,omitempty"`
+	EnvdVersion     string            `json:"envdVersion"`
+	Lifecycle       *SandboxLifecycle `json:"lifecycle,omitempty"`
+	MemoryMB        int32             `json:"memoryMB"`
+	Metadata        *Metadata         `json:"metadata,omitempty"`
+	SandboxID       string            `json:"sandboxID"`
+	StartedAt       time.Time         `json:"startedAt"`
+	State           SandboxState      `json:"state"`
+	TemplateID      string            `json:"templateID"`
 }
 
-// SandboxDetailLifecycleOnTimeout defines model for SandboxDetail.Lifecycle.OnTimeout.
-type SandboxDetailLifecycleOnTimeout string
+// SandboxLifecycle defines model for SandboxLifecycle.
+type SandboxLifecycle struct {
+	AutoResume bool                      `json:"autoResume"`
+	OnTimeout  SandboxLifecycleOnTimeout `json:"onTimeout"`
+}
+
+// SandboxLifecycleOnTimeout defines model for SandboxLifecycle.OnTimeout.
+type SandboxLifecycleOnTimeout string
 
 // SandboxPauseRequest defines model for SandboxPauseRequest.
 type SandboxPauseRequest struct {
@@ -381,62 +384,62 @@ type PostV2SandboxesSandboxIDConnectJSONRequestBody = ConnectSandboxV2
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Btpc9s29q+84Xam8g6ty3ZmI08/OMd2vEkaT5xmOhN7OxD5KKEmARYAJXOz+u87AHiKpCQ7stt0/ckW",
-	"CeA9vPviF8fjUcwZMiWdyRcnJoJEqFCYX5Iwf8pvz1/pH5Q5Eycmau64DiMROpPKe9cR+HtCBfrORIkE",
-	"XUd6c4yI3hiR27fIZmruTMYnJ64TUZb/HrmOSmNzlBKUzZzVaqWPkjFnEg0Ox8Oh/uNxppAp/S+J45B6",
-	"RFHOBr9JzgymBbTvBAbOxPnboLzYwL6Vg9dCcGFh+Cg9QWN9iDNxXhAf9AVQKmflOsfD0cPDPEvUHJnK",
-	"TgW06zTw44cH/hNXEPCE+Rbi84eH+JKzIKSepe/4EQB+5BwiwtKcsVJDPnkMabpEsUBRcvRkePQ4QKmH",
-	"kDCyIDQk0xA17Euroh9QJpFWzj2hkR3bSvc5QmYYYEkkiAx0BZmEMa3sfwAyJBRI/BREhoLekR2jobzk",
-	"jKGn8gO1QRQ8RqGoNUYRRlyk+r86mPcsTEHbPeipOYKPAUlCdQBUgkzimAuFft8pjN2U8xAJ0yRRNEKe",
-	"qG1X/Jgts+Yxt7Sfi+3Xxdl8+htaLatf5tP4T3qdBt6v2eITsQ6I+D7VOJHwoob4mtNoO8ToSePGHvex",
-	"eV+zGMw71wm4iIhyJg5l6mhc3pIyhTM0Ch2hlGTWdZDTdGp1pmWA8lPaePeWSoV+pxySkJJ2QnghRaas",
-	"x/YxFugRVTrl5vI4eckTq4A7XNyn8uaS/gffvdhxAzL/rH64TxQeajFxWtBBtvA/oZDUqn/jvRXYnaFH",
-	"qIhP1FYD8i5fp61BNeZpICAV0cJ/lztJRRTuaMIuzVotzxjFIVHYisaaOFWjsMq+iixU8c55UuF9ha41",
-	"Ftf5kd+kTVzfVQh9f539CZcViW8a8sUIPIFEIUy5n55Cuf7TGOIwkSDRSwRq07SuLyFf/qolQzBUvxLP",
-	"Qyn3afdIovgFSWSLTTCPgTKpkPjAA7ihYQjLOTLQQDKLCTGREuWW09/t3WDro21w0HEqMh1K+D8EJNTX",
-	"WDuQJaENNTIDUyd7trfC/QJyG/+xNPwbQ6Bs2cp1KImaaOvYtkDyFAQGiUQfllTN4Xg4tKSnCiQqCYSl",
-	"ak7ZrO0yDQQjL74zuN0OvoehYqiWXNw85v2tejUhnnkexgp9CIwbjWKi6JSGVKWnQBhYdQPFbzRgHYQt",
-	"SSqBSpl0xhE1+7dmCrJ3wAVIRmI550rfEgUyzyh/JeM8Gg63ZJx3D1pcZ8HDJMJ32nrKezKAcXaIUaxS",
-	"jTBVGMmmm7dpdovpNGn4VsdgtmeL26x2B7+JECRtRpolR6432u62QPPJ/j7Z3yf7+9X3f7KK35hVzMou",
-	"3Xlc1Ww1jcOfMz9/+KzU5xGhlQzwc/7Ocse5zlLFM+NHPuq4ohXstnRyc663MQdzHSVIEFCvFYcmwvfI",
-	"2arYX3fz4RUqQsPMy74PnMnnzbytlxZW7joX90X8kAbopV6I7WJfOr2mlHL2sZRTZEmksdBu2+itVpfr",
-	"bTWW8oiaj23SsSnh1yVtjW5+yBoDD14+26Bsl5lF78QlN4prmMQ2Ewf92kTnGqHCPeSS14fzAEjzuTXO",
-	"ak6lPSCvnuItlUq6QIDhEqYJDbUdD0OYIhAp6YyhD4obYGYtZbPy0EooZtJ5/dKexNndHdUmouWVl1yE",
-	"8qpvJkV+ixgVmzPx6ST4AxZuc2afs4C3c7rFvf4zCS2bpSZsK5uBMi9MfMsMEtnVMfEQetif9c3DQxkm",
-	"s0GUHua7D07BOGQjPYRBwvQ2vzi95qi7ajyZ83SdfFdbBHPuI1M0oCh2uoGO3cmsDz9LlOVVBsYJ2WCC",
-	"WKldEgmx4Avqo7/pppNcUV3gao5iSSVCQMJQwpR4N7lAC7Is8Tl/lZ1Ipt5ofFQc0d9aBK5Qws142iYL",
-	"FUO43u/xOPMlBIJHwPgSSKBQwHJOvbklXtb2wNuYCpvZNEqmEbmlkdaNfzw7zjTN/h42y6l5/k9VeqmF",
-	"2wrhWUzfYHqW2MjL9IjnSHwUZZf4l8Ozi/PDN5iWNCFml77fCyQCRb7faI2xieZxuWGuVGz7OzRTimZ5",
-	"MCZCacl5PX7xvQTNH31fOLs4BzUnykjTTDNNoligdGEm+JJZAmqC2dpiIQ6Atx6KuHpkMg2pB+9jZPpQ",
-	"n3tJhExBj8fISEwP7YJ+GoUHWlpwgSIFwROF68D7cGkNBARc58ZWnNOYspmEacL8EH2gNkPF8RT+dQmX",
-	"r97AuH8y6g9P85YmZFYGiNCJ7GyuUFteyWFK9PY4UdrpNELtKQZcoM49gPgk1nLjcR9BJExjlgsO82NO",
-	"mZLQ0/7+wEBhXBWENo4hp4KReKq0u3dej18YsvfKWydTierAcZ1FHo85w/6oPzTu3pLPmThH5pENzo14",
-	"DTIptsIWc9miCS9tTZgUEm84SkolrWZEvcVoAhepmnNmKEqYnxM3iTXTxv3jkwNNhEjzKiJMUU8CkXDx",
-	"/vIjDBbjEqXTWgEhU32pDxmdgMz0k0jNRytAMkZP00mbc9PoPPediXPBZd6kQ5lNUqBUL7if7q1FWimt",
-	"r+qWSMcp6zMX4z3OP9yhOWsV0AeZmNAySMIwtfMJwy4oBdoDvagc3di2dlSZtNi29rgyI7Ft7fPKeMOW",
-	"tePnlYGEzWtP7N2yOYJta49qttrkA1Ur/flax/xVu/v5enWtN4iFmfv53Ohqjl/ARcWcOq6TiDCzynIy",
-	"GJCY9nE87ZM4dsxRSRQRHRnnuplxWZsIMtMgnFLgr1d7hL1yKyZj8KVIs1bWbIRoA8K6Ar4yzwuMLmtT",
-	"TTW1OG73PFUh1mkK+g8piruLzL3EoODdGx3Rk628m6FqkvRHVLvQc7hvM5Mlw5uNzV+BOT+i2oE31XG+",
-	"jrJAuWRQFiU2KNLAs2Ml69OCdzve7fDlH1AlglXjV9cOEOmQnyqgAdjUDXrj4ehAu3a8Vch8+14W3pgG",
-	"+YyPXjmsu2oqgZvauhnTMvvRP9jimQsxzuZqHshTr40g7eStdxC5tdGrlZs7+d22lTNc35ozfiyFzPhW",
-	"+ILeYnTQoZfduhXnteB9aNYusmyLzw8jyW01tFVzwHcnr5rVa57kr1P+bJtzm0voFj1R1GP3Y9XXi/x1",
-	"/v4ssSWhavMzfTgePi/btblQ6LTW2rJdzXZWAX4YWV9r9LSK+ZO53aO4WxIBycOB+4p9XhjYpb4Qo5BU",
-	"amEp6wlF9Sg783sJXiKEWaNMaT2v5krwCIMpgsFX8XyWjeESCtxMPSKDA1NMOfPN6VzQGWUkrIAJaYA6",
-	"oNko/wVwx/0qvX5A/7De2ujWnf1ArRbX2+boc87+VaoR/ycVhoxtf2CJYVBpCe0/M/rYLOkX+Yxc7wX0",
-	"TGk2IinIORfKzJvsnN+UjdMH1Pq19tpOaU5HnJhTQceJEtWfRUcfyxNeoqpFRqpgX6cnrPq8rHxTJ+tb",
-	"7X5Mxowk+l4W2iVd7a5QKgiokKoPmv4MbxXEZIbW90kudHSWNS9+OfwJb9WhGROA/N5gW0RNgfwR1QaP",
-	"1dJllxXnGqtEoJ97ZCpzipgOpd7xe4Iibf968b5fK7qNKScSmYbD+SsXeNZ9D1NQZHb4e0JCGlD0oXfl",
-	"VPqOV44LV46m9KDxtNqeXIyunINTIDA1jRgNKCLKm5uowYDoumk28tR6yV067F9aTw1pRFXt2O7+4qjW",
-	"XRy1dRfbgWjhsjMmHfg/O96G/vVXlh2L7vbuYUVjaqz59afRGOBBKcKOm7VODbCq4rTEpFbP8omOQgVP",
-	"gUylDj65Vb+QSPuiX6Nf46PbB7SZj2UHjc2qErPL/OV9QTn4Uo5e7dAgyCcs5cfqwNaOtYw8qtROyoL5",
-	"S/QILGWqzdZeMThSYUFBuraq9LpiFLSivjaBV8lweORR3/zFiSIzbRrtbId+r//ap9ru2t92FKTyphcT",
-	"NT9E5vG80tvyObuq83WH79l3MJ4mXqwWOXZ2unn92qSEtSwXH8EPfxpXe9IbWZZPRUNAQ4WaBzejHxYj",
-	"zbDxs5vxD4vxlWOHD5B4c7jB1NxpQcIE4ecPb3O+uAbT5ZyHCJZ+kL0BMiOUAZFmhXERdnuXxysGujsY",
-	"dzx8/mwHb/6SRxE5lKivb3JBndKbDr8dRELoZW3/nFuu5dRBZ9BhZtKqWMVEKRR66b972SH/zQ7puetP",
-	"Dv7+nfONOeiT0fjOUZSJ7fQj6FXlvDlC2YYRF3b8qMQmn/8j0nOsI24dIN04sQ4pqvavCzrYbL63DNQa",
-	"Krt8M7pXTHKjttH/P0qItD54fJcYqWKKnmKkr42RimJjbzE+6O4df/WwVR9Kj2qKEVOsThm3uvfMnN7d",
-	"xZ/ClTMlEq8cbSQqc9e1SdVm/aPu5x529urT+Gn66mn6alsjuTYytUlH1yPLb39M48BGsm0jlUfDYV7n",
-	"3KrIf8iohlXup+GMb2M4o1upVnttVGQg8g90KqA0ztnDMj1eXa/+FwAA//8=",
+	"7Btpc9s29q+84Xam8g6ty3ZmI08/OMd2vEkaT5xmOhN7OxD5KKEmARYAJWuz+u87AHiKpEQ7stt0/ckW",
+	"CeA9vPviF8fjUcwZMiWdyRcnJoJEqFCYX5Iwf8pvz1/pH5Q5Eycmau64DiMROpPSe9cR+HtCBfrORIkE",
+	"XUd6c4yI3hiR27fIZmruTMYnJ64TUZb9HrmOWsXmKCUomznr9VofJWPOJBocjodD/cfjTCFT+l8SxyH1",
+	"iKKcDX6TnBlMc2jfCQycifO3QXGxgX0rB6+F4MLC8FF6gsb6EGfivCA+6AugVM7adY6Ho4eHeZaoOTKV",
+	"ngpo12ngxw8P/CeuIOAJ8y3E5w8P8SVnQUg9S9/xIwD8yDlEhK0yxkoN+eQxpOkSxQJFwdGT4dHjAKUe",
+	"QsLIgtCQTEPUsC+tin5AmURaOfeERnpsI93nCKlhgCWRIFLQJWQSxrSy/wHIkFAg8VcgUhT0jvQYDeUl",
+	"Zww9lR2oDaLgMQpFrTGKMOJipf+rgnnPwhVouwc9NUfwMSBJqA6ASpBJHHOh0O87ubGbch4iYZokikbI",
+	"E7Xrih/TZdY8Zpb2c779Oj+bT39Dq2XVy3wa/0mvU8P7NVt8ItYBEd+nGicSXlQQ33AaTYcYPand2OM+",
+	"1u9rFoN55zoBFxFRzsShTB2Ni1tSpnCGRqEjlJLM2g5y6k6tyrQUUHZKE+/eUqnQb5VDElLSTAgvpMiU",
+	"9dg+xgI9ogqnXF8eJy95YhWww8V9Km8u6X/w3YuOG5D5Z9XDfaLwUIuJ04AOsoX/CYWkVv1r763AdoYe",
+	"oSI+UTsNyLtsnbYG5ZinhoBURAv/Xe4kFVHY0YRdmrVanjGKQ6KwEY0NcSpHYaV9JVko453xpMT7El0r",
+	"LK7yI7tJk7i+KxH6/jr7Ey5LEl835IsReAKJQphyf3UKxfpPY4jDRIJELxGoTdOmvoR8+auWDMFQ/Uo8",
+	"D6Xcp90jieIXJJENNsE8BsqkQuIDD+CGhiEs58hAA0ktJsRESpQ7Tn+3d4Otj7bBQcupyHQo4f8QkFBf",
+	"Y+NAloQ21EgNTJXs6d4S93PITfzHwvBvDYHSZWvXoSSqo61j2xzJUxAYJBJ9WFI1h+Ph0JKeKpCoJBC2",
+	"UnPKZk2XqSEYefGdwXU7+B6GiqFacnHzmPe36lWHeOZ5GCv0ITBuNIqJolMaUrU6BcLAqhsofqMB6yBs",
+	"SVYSqJRJaxxRsX8bpiB9B1yAZCSWc670LVEg84zylzLOo+FwR8Z596DFdRY8TCJ8p62nvCcDGGeHGMVq",
+	"pRGmCiNZd/M2zW4wnSYN3+kYzPZ0cZPVbuE3EYKs6pFmwZHrrba7KdB8sr9P9vfJ/n71/Z+s4jdmFdOy",
+	"S3seVzZbdePw58zPHz4r9XlEaCkD/Jy9s9xxrtNU8cz4kY86rmgEuyud3J7rbc3BXEcJEgTUa8ShjvA9",
+	"crYy9tftfHiFitAw9bLvA2fyeTtvq6WFtbvJxX0RP6QBeisv7Jr7vs3XN0jddXHft+Vz6+pUONO69HP2",
+	"sZB/ZEmkb6fDAWMPtBpe76rdFEdUfPcW/hj9/pA2Fx68BLdFYS9Tr9CKS2ZYNzCJbTYP+rWJ8DVCuYvJ",
+	"pLcP5wGQ+nNr4NWcSntAVoHFWyqVdIEAwyVMExpqXxCGMEUgUtIZQx8UN8DMWspmxaGlcM6UBPRLexJn",
+	"d3d224iWVW8ycckqx6nE+A0ik29ORaWV4A9Y/M2Yfc4C3szpBhf9zyS0bJaasI1sBsq8MPEtM0hkV8fE",
+	"Q+hhf9Y3Dw9lmMwG0eow231wCsapG+khDBKmt/n56RVn31YnSh2w62S7mqKgcx+ZogFF0ekGOv4nsz78",
+	"LFEWVxkYR2YDEmKldkkkxIIvqI/+tptOMkV1gas5iiWVCAEJQwlT4t1kAi3IssDn/FV6Ipl6o/FRfkR/",
+	"ZyG5RAk35WmTLJSM3mbPyOPMlxAIHgHjSyCBQgHLOfXmlnhp6wRvYypsdlQru0bklkZaN/7x7DjVNPt7",
+	"WC/JZjUEqlaXWritEJ7F9A2uzhIbvZk+8xyJj6LoNP9yeHZxfvgGVwVNiNml7/cCiUCR7TdaY2yieVxs",
+	"mCsV2x4RTZWiXmKMiVBacl6PX3wvQfNH3xfOLs5BzYky0jTTTJMoFihdmAm+ZJaAmmC2PpmLA+CthyIu",
+	"H5lMQ+rB+xiZPtTnXhIhU9DjMTIS00O7oL+KwgMtLbhAsQLBE4WbwPtwaQ0EBFzn11acVzFlMwnThPkh",
+	"+kBtlovjKfzrEi5fvYFx/2TUH55mbVFIrQwQoZPh2VyhtrySw5To7XGitNOphetTDLhAnb8A8Ums5cbj",
+	"PoJImMYsExzmx5wyJaGnY4YDA4VxlRPaOIaMCkbiqdKu3Xk9fmHI3itunUwlqgPHdRZZTOcM+6P+0Lh2",
+	"Sz5n4hyZRzbAN+I1SKXYClvMZYMmvLR1ZZJLvOEoKZS0nFX1FqMJXKzUnDNDUcL8jLhJrJk27h+fHGgi",
+	"RJpXEWGKehKIhIv3lx9hsBgXKJ1WihCp6kt9yOgEZKqfRGo+WgGSMXqaTtqcm2bpue9MnAsus0YfynQa",
+	"A6V6wf3V3tqspfL8umqJdJyyObcx3uMMxR0avFYBfZCJCU+DJAxXdsZh2AYlR3ugFxXjH7vWjkrTGrvW",
+	"HpfmLHatfV4akdixdvy8NNSwfe2JvVs6i7Br7VHFVpucomylP1/rvKFsdz9fr6/1BrEws0Ofa53R8Qu4",
+	"KJlTx3USEaZWWU4GAxLTPo6nfRLHjjkqiSKiI+NMN1MuaxNBZhqEUwj89XqPsNduyWQMvuSp2tqajRBt",
+	"QFhVwFfmeY7RZWUyqqIWx82epyzEOiVB/yFFsbvI3EsMct690RE92cm7Gao6SX9E1YWew32bmTSh3m5s",
+	"/grM+RFVB96URwJbSgvFkkFR2NiiSAPPjqZsThze7Xi3xZd/QJUIVo5fXTuEpEN+qoAGYFM36I2HowPt",
+	"2vFWIfPte5l7Yxpkc0J65bDqqqkEburzZtTL7Ef/YIdnzsU4nc15IE+9McbUyVt3ELmN8a21mzn5btuK",
+	"ObBvzRk/lkKmfMt9QW8xOmjRy3bdirN68j40q4ss2wL2w0hyUw1tXR8S7uRV03rNk/y1yp9tle5yCe2i",
+	"J/La636s+majoMrfnyU2JFRNfqYPx8PnRcs3Ewqd1lpb1tVsp9Xeh5H1jWZRo5g/mds9irslEZAsHLiv",
+	"2GeFgS71hRiFpFILS1FPyKtH6ZnfS/ASIcwaZUrrWTVXgkcYTBEMvopn83AMl5DjZuoRKRyY4ooz35zO",
+	"BZ1RRsISmJAGqAOarfKfA3fcr9LrB/QPm62Ndt3ZD9Rycb1pFj/j7F+lGvF/UmFI2fYHlhgGpZbQ/jOj",
+	"j/WSfp7PyM1eQM+UZiOyAjnnQpmZlc75TdEkfUCt32ivdUpzWuLEjAo6TpSo/iw6+lie8BJVJTJSOfta",
+	"PWHZ56XlmypZ32r3YzJmJNH3Mtcu6Wp3hVJBQIVUfdD0Z3irICYztL5PcqGjs7R58cvhT3irDs2oAWT3",
+	"Btsiqgvkj6i2eKyGLrssOddYJQL9zCNTmVHEdCj1jt8TFKvmLyDv+8WjW5uUIpFpOJy/coGn3fdwBYrM",
+	"Dn9PSEgDij70rpxS3/HKceHK0ZQe1J6W25OL0ZVzcAoEpqYRowFFRHlzEzUYEG03TcemGi/ZpcP+pfHU",
+	"kEZUVY5t7y+OKt3FUVN3sRmIFi47p9KC/7PjXehff2XZMe9udw8rapNn9S9IjcYADwoRdty0dWqAlRWn",
+	"ISa1epZNdOQqeApkKnXwya36hUTaF/0K/Wof7j6gzXwsO2hsVpmYbeYv6wvKwZdifKtDgyCb0pQfy0Nf",
+	"HWsZWVSpnZQF85foEVjKlJutvXxwpMSCnHRNVelNxchpRX1tAq+S4fDIo775ixNFZto02tkO/V7/tU+1",
+	"3bW/7ShI6U0vJmp+iMzjWaW34ZN4VeVrh2/iOxhPEy+WixydnW5WvzYpYSXLxUfww5/G5Z70VpZlk9UQ",
+	"0FCh5sHN6IfFSDNs/Oxm/MNifOXY4QMk3hxucGXutCBhgvDzh7cZX1yD6XLOQwRLP0jfAJkRyoBIs8K4",
+	"CLu9zePlQ+EtjDsePn/WwZu/5FFEDiXq65tcUKf0psNvB5EQemnbP+OWazl10Bp0mJm0MlYxUQqFXvrv",
+	"XnrIf9NDeu7mk4O/f+d8Yw76ZDS+cxRlYjv9CHplOa+PUDZhxIUdPyqwyeb/iPQc64gbh0W3Tr3DClXz",
+	"FwotbDbfbAZqA5Uu353uFZPMqG31/48SIm0OL98lRiqZoqcY6WtjpLzY2FuMD9p7x189bNWHwqOaYsQU",
+	"y1PGje49Nad3d/GncOVMicQrRxuJ0tx1ZVK1Xv+o+rmHnb36NH6avnqavtrVSK6MTG3T0c3I8tsf0ziw",
+	"kWzTSOXRcJjVOXcq8h8yqmGV+2k449sYzmhXqvVeGxUpiOwDnRIojXP6sEiP19fr/wUAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
