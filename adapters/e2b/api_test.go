@@ -56,7 +56,7 @@ func newTestEnvWith(t *testing.T, validate bool) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = adaptertest.Serve(t, a.Register, a.NotFound)
+	e.srv = adaptertest.Serve(t, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))
 	return e
 }
 
