@@ -29,7 +29,9 @@ func (e *fieldEnv) run(t *testing.T, dp, command string) string {
 	return body
 }
 
-func quote(s string) string { return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"` }
+func quote(s string) string {
+	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+}
 
 // fromSnapshot checks a snapshot reference field: the box starts from it.
 func fromSnapshot(field string, ref func(id string) string) fieldRow {
