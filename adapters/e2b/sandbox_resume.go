@@ -10,7 +10,8 @@ import (
 )
 
 // resumeSandbox is the deprecated resume: unlike connect it answers 409
-// for a sandbox that is not paused.
+// for a sandbox that is not paused; autoPause, when given, sets what the
+// sandbox does at its timeout.
 func (a *API) resumeSandbox(c *gin.Context) {
 	var body api.ResumedSandbox
 	if err := bindOptional(c, &body); err != nil {
@@ -40,6 +41,17 @@ func (a *API) resumeSandbox(c *gin.Context) {
 	if err != nil {
 		a.writeError(c, err)
 		return
+	}
+	if body.AutoPause != nil {
+		// What the resumed sandbox does at its timeout from now on.
+		action := core.TimeoutKill
+		if *body.AutoPause {
+			action = core.TimeoutPause
+		}
+		if sb, err = a.sandboxes.Update(ctx(c), sb.ID, core.SandboxUpdate{OnTimeout: &action}); err != nil {
+			a.writeError(c, err)
+			return
+		}
 	}
 	c.JSON(http.StatusCreated, a.toSandbox(c, sb))
 }

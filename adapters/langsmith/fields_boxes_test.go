@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -21,16 +22,12 @@ func (e *fieldEnv) run(t *testing.T, dp, command string) string {
 	t.Helper()
 	e2 := *e.dataplaneEnv
 	e2.dp = dp
-	resp := e2.do(t, "POST", "/execute", e.keyA, strings.NewReader(`{"command":`+quote(command)+`}`), "Content-Type", "application/json")
+	resp := e2.do(t, "POST", "/execute", e.keyA, strings.NewReader(`{"command":`+adaptertest.Quote(command)+`}`), "Content-Type", "application/json")
 	body := readAll(t, resp)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("execute %q: %d %s", command, resp.StatusCode, body)
 	}
 	return body
-}
-
-func quote(s string) string {
-	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
 }
 
 // fromSnapshot checks a snapshot reference field: the box starts from it.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/specs"
 )
@@ -32,7 +32,8 @@ type fieldRow struct {
 }
 
 // opFields are an operation's rows by field: a body property by name, a
-// query parameter as "?name", and "*" for a property the spec lacks.
+// query parameter as "?name", and "*" (adaptertest.UnknownField) for a
+// property the spec lacks.
 type opFields map[string]fieldRow
 
 // fieldTable is every operation's rows, by operationId.
@@ -48,65 +49,14 @@ func mergeTables(parts ...map[string]opFields) map[string]opFields {
 	return out
 }
 
-// specFields lists each operation's request fields as fieldTable names them.
-func specFields(t *testing.T, doc *openapi3.T) map[string][]string {
-	t.Helper()
-	out := map[string][]string{}
-	for _, item := range doc.Paths.Map() {
-		for _, op := range item.Operations() {
-			var fields []string
-			for _, p := range append(slices.Clone(item.Parameters), op.Parameters...) {
-				if p.Value.In == openapi3.ParameterInQuery {
-					fields = append(fields, "?"+p.Value.Name)
-				}
-			}
-			if op.RequestBody != nil {
-				for _, mt := range op.RequestBody.Value.Content {
-					for name := range mt.Schema.Value.Properties {
-						fields = append(fields, name)
-					}
-					fields = append(fields, "*")
-				}
-			}
-			slices.Sort(fields)
-			out[op.OperationID] = slices.Compact(fields)
-		}
-	}
-	return out
-}
-
 func TestFieldTableCoversSpec(t *testing.T) {
 	doc, err := specs.LangSmith(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := specFields(t, doc)
-	for op, fields := range ops {
-		rows, ok := fieldTable[op]
-		if !ok {
-			t.Errorf("operation %s is not in fieldTable", op)
-			continue
-		}
-		for _, f := range fields {
-			row, ok := rows[f]
-			switch {
-			case !ok:
-				t.Errorf("%s: field %q is neither honoured nor refused in fieldTable", op, f)
-			case row.honoured == "" && row.refused == "", row.check == nil:
-				t.Errorf("%s: field %q: its row says nothing or checks nothing", op, f)
-			}
-		}
-		for f := range rows {
-			if !slices.Contains(fields, f) {
-				t.Errorf("%s: fieldTable has field %q, the spec does not", op, f)
-			}
-		}
-	}
-	for op := range fieldTable {
-		if _, ok := ops[op]; !ok {
-			t.Errorf("fieldTable has operation %s, the spec does not", op)
-		}
-	}
+	adaptertest.CheckFieldCoverage(t, doc, fieldTable, func(r fieldRow) bool {
+		return (r.honoured != "" || r.refused != "") && r.check != nil
+	})
 }
 
 func TestFieldTable(t *testing.T) {
