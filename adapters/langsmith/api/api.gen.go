@@ -215,15 +215,24 @@ type SandboxesBoxStatusResponseStatus string
 
 // SandboxesCaptureSnapshotPayload defines model for sandboxes.CaptureSnapshotPayload.
 type SandboxesCaptureSnapshotPayload struct {
-	Checkpoint      *string                 `json:"checkpoint,omitempty"`
-	Description     *string                 `json:"description,omitempty"`
-	DockerImage     *string                 `json:"docker_image,omitempty"`
-	FsCapacityBytes *int64                  `json:"fs_capacity_bytes,omitempty"`
-	IncludeMemory   *bool                   `json:"include_memory,omitempty"`
-	Labels          *map[string]string      `json:"labels,omitempty"`
-	Name            string                  `json:"name"`
-	RunConfig       *map[string]interface{} `json:"run_config,omitempty"`
-	Tag             *string                 `json:"tag,omitempty"`
+	// Checkpoint no checkpoints are kept: refused with 409
+	Checkpoint  *string `json:"checkpoint,omitempty"`
+	Description *string `json:"description,omitempty"`
+
+	// DockerImage exporting an image from inside the box is not supported: refused with 422
+	DockerImage     *string `json:"docker_image,omitempty"`
+	FsCapacityBytes *int64  `json:"fs_capacity_bytes,omitempty"`
+
+	// IncludeMemory true is refused with 409 on a host without CRIU
+	IncludeMemory *bool              `json:"include_memory,omitempty"`
+	Labels        *map[string]string `json:"labels,omitempty"`
+	Name          string             `json:"name"`
+
+	// RunConfig a default run configuration is not supported (run_config is per command): a non-empty one is refused with 422
+	RunConfig *map[string]interface{} `json:"run_config,omitempty"`
+
+	// Tag default latest; name:tag resolves to the snapshot
+	Tag *string `json:"tag,omitempty"`
 }
 
 // SandboxesCreateBoxPayload defines model for sandboxes.CreateBoxPayload.
@@ -245,12 +254,14 @@ type SandboxesCreateBoxPayload struct {
 
 // SandboxesCreateRegistryPayload defines model for sandboxes.CreateRegistryPayload.
 type SandboxesCreateRegistryPayload struct {
-	AuthType   *SandboxesCreateRegistryPayloadAuthType `json:"auth_type,omitempty"`
-	AwsRoleArn *string                                 `json:"aws_role_arn,omitempty"`
-	Name       string                                  `json:"name"`
-	Password   *string                                 `json:"password,omitempty"`
-	Url        string                                  `json:"url"`
-	Username   *string                                 `json:"username,omitempty"`
+	AuthType *SandboxesCreateRegistryPayloadAuthType `json:"auth_type,omitempty"`
+
+	// AwsRoleArn AWS role authentication is not supported: refused with 422
+	AwsRoleArn *string `json:"aws_role_arn,omitempty"`
+	Name       string  `json:"name"`
+	Password   *string `json:"password,omitempty"`
+	Url        string  `json:"url"`
+	Username   *string `json:"username,omitempty"`
 }
 
 // SandboxesCreateRegistryPayloadAuthType defines model for SandboxesCreateRegistryPayload.AuthType.
@@ -258,14 +269,18 @@ type SandboxesCreateRegistryPayloadAuthType string
 
 // SandboxesCreateSnapshotPayload defines model for sandboxes.CreateSnapshotPayload.
 type SandboxesCreateSnapshotPayload struct {
-	Description     *string                 `json:"description,omitempty"`
-	DockerImage     string                  `json:"docker_image"`
-	FsCapacityBytes int64                   `json:"fs_capacity_bytes"`
-	Labels          *map[string]string      `json:"labels,omitempty"`
-	Name            string                  `json:"name"`
-	RegistryId      *string                 `json:"registry_id,omitempty"`
-	RunConfig       *map[string]interface{} `json:"run_config,omitempty"`
-	Tag             *string                 `json:"tag,omitempty"`
+	Description     *string            `json:"description,omitempty"`
+	DockerImage     string             `json:"docker_image"`
+	FsCapacityBytes int64              `json:"fs_capacity_bytes"`
+	Labels          *map[string]string `json:"labels,omitempty"`
+	Name            string             `json:"name"`
+	RegistryId      *string            `json:"registry_id,omitempty"`
+
+	// RunConfig a default run configuration is not supported (run_config is per command): a non-empty one is refused with 422
+	RunConfig *map[string]interface{} `json:"run_config,omitempty"`
+
+	// Tag default latest; name:tag resolves to the snapshot
+	Tag *string `json:"tag,omitempty"`
 }
 
 // SandboxesErrorDetail defines model for sandboxes.ErrorDetail.
@@ -357,12 +372,14 @@ type SandboxesUpdateBoxPayload struct {
 
 // SandboxesUpdateRegistryPayload defines model for sandboxes.UpdateRegistryPayload.
 type SandboxesUpdateRegistryPayload struct {
-	AuthType   *SandboxesUpdateRegistryPayloadAuthType `json:"auth_type,omitempty"`
-	AwsRoleArn *string                                 `json:"aws_role_arn,omitempty"`
-	Name       *string                                 `json:"name,omitempty"`
-	Password   *string                                 `json:"password,omitempty"`
-	Url        *string                                 `json:"url,omitempty"`
-	Username   *string                                 `json:"username,omitempty"`
+	AuthType *SandboxesUpdateRegistryPayloadAuthType `json:"auth_type,omitempty"`
+
+	// AwsRoleArn AWS role authentication is not supported: refused with 422
+	AwsRoleArn *string `json:"aws_role_arn,omitempty"`
+	Name       *string `json:"name,omitempty"`
+	Password   *string `json:"password,omitempty"`
+	Url        *string `json:"url,omitempty"`
+	Username   *string `json:"username,omitempty"`
 }
 
 // SandboxesUpdateRegistryPayloadAuthType defines model for SandboxesUpdateRegistryPayload.AuthType.
@@ -495,82 +512,84 @@ type CreateSnapshotJSONRequestBody = SandboxesCreateSnapshotPayload
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx5b9u6lvhXOdDvAU36k5csze118TDoPpnbDXU6d4C2Y9DSsc0XidQjKS838HcfcJEsWfKWOk3Smz+K",
-	"OhJ1yLMvPOSVF/A44QyZkl7nyhMoE84kmj9eC8GF/hFwppAp/ZMkSUQDoihnrX9JzvQzGYwwJvrXPwQO",
-	"vI73/1oLqC37VrYkYWGfT1E2DdzPbiZvPp/7XogyEDTRYL2Om1g/dx9r2CFRJIkIw+brKQapws8o08gs",
-	"KhE8QaGoXTZOqeoFPETzVQnw0fHT/y/pkJEIJiNkcEmjCEPoz4CAfe75npol6HU8yhQOUXh6FSpEYSjh",
-	"3kklKBu6VzxVNa/mvifw3ykVGHqdr9m4HJZfWOb3fE7e/xcGSsNdYPuGRnjOBryKKJW9kBaX1ec8QsL0",
-	"9zEP6YBi2COqdt0JUaN6hOhf2OvPlJ1iwEWsIWhqnJ3WEGcJTQPWz1ZWgrYey7cR769iaExUMHIoK4zl",
-	"Jkmrod08n5wIQWbmb5GygCi97ioBl9DKVlD8agM+ApP3+qsqOhFlWJizIGcrmaJwuoWMOeIb+O6bzYvc",
-	"P9EXqP90qn9JIk7CVSjdrMxvEPWF+XvBp++orFlfTuetCF4CuLCmVZIznKpekArJC7bia4a+77E0irzv",
-	"c9/jg4FEVS+a+Wz7Xt+ynczn8d00ZQTyVW6kcT5lhc6BQC1Lq0xjLk69VET1IzBChT0yUCh6UvGkJzHg",
-	"LJRVj9OGf2rfoniSaEfDp0AlXGKiIGWKRmBBhZ6/Wex8byB7AUlIQNVsB3H1PRrWokHDCHtKRetXz3CM",
-	"IsdgwAXo7xhKud2iI9LHyMAmYUg1YBJ9KvGjau6WGRtjvBPCjMRYr+mMJHLEVW8FSaQiKrVRBEtjo92C",
-	"j6mknFllEUjCmXHjhh6aBIRG5odhpR61EM1lwL0YpSTDFWuzIEtiWaemaRKuE99xkKSyTomXNI3qNRtC",
-	"5WiX6bOsCRnoIjvqZLJGsNapTC4hflExS2iWaLNR8bsGmdXqf3s8rsSEZiHrEXpJEpUK7DrGfCIz7eJq",
-	"jNoIg8uEUxumx2T6DtlQ+7vjJ0/8OhNW0PPS+KP28WndBzy4RNGjsUOt8MWTo+OaD7YzVjFlNNZcOKo1",
-	"XCyI0hB7McZczOoj3X3Yl8xeLJMtpiwnSw2KImW9gLMBHRamWUBVZLhM2+On/gahMEvZIBJGTV7w6Uph",
-	"WOugcpK3fS9OI0WTCD8OvM5Zu44FyMa9MRE/SOC9CEONu9oNl5t3ResxuKaYZUZ56dOTdtvf6OG2H1+z",
-	"uPovFI3R5bwxmVp0T8700PXY544p/+rsdNM3E0JVb8BFz9rk+pxho6p8xiGVSsxW6gtJ1ahnwSy8wquP",
-	"L/94/bn38uOHN+dvPd97/me39/nju9e1tp9MZE/wCHtEsFpBuibvEyLlhItlXp62fz+rGe0C1mXbvGGO",
-	"VKKoWV6dWa8zVnbabUzWRie2d6+0AfN9mKXb9D9Orqu6Xu/0b8JflThQHw5u4dJMxe8VKkKjmoJeVocs",
-	"JydqhNB99YeEkMqEqGAEnIEaUQmKXyLzaghgIK2K/beO2+x6Fh9sgdrqaDTMkd6heOooVeGFfbx+PZkx",
-	"3G8NIoN644UIJ/MUb2aVSxQtzPZD9YjKxOtd0JbupY52G4ob2ev+bEVJYK3zqronnTmFWF8bF5hwSRUX",
-	"s55EIoJRL3ZV+aoLWp/TZq9XrHpVnabo2NardDEZtrnugh9L1C8gvRLF1ansBjFJ2cvcPpet3ReJwocJ",
-	"F5eUDSGkAgM9LRAWArIxFZzFyBTwAXCGEPA4Jiz0gY9RgDaVfT59JIFPmJMW0o/Q6yiRor9sb/cS8mvi",
-	"V9HQNPYhpaEP+mdnKHiaABf6UWdo2LDRjWkiZDsfm2Ki9eFhFpDs1xZmUG++KOsmuplFLlcr8sl+yBJW",
-	"5t21PLvBgi2FkBsjxmvGhLXF2VSadf14YVYvrhfSIcp6GuwpkTVmK8v/ypsgZa19b8ZmrOvSv/CFHghU",
-	"AuOswWgEdDAwZiaDBxMiIbDFqxAmVI3gv9+DnRSkIgqb8Dz/ekyiFDU4DSIgjDMakMjtyYIaEWUjuxx6",
-	"QBhMiIgbAqXiAmEgeOzAPwMNMkbCJAjO1UACZ9GsuV29eqWvW4q2q5k0T0WAPSfq21eY+ymNwnLlcW81",
-	"5bV+dZuCcF08v7Feu94CfDEDf1L56m4Uja6V3823oOJDZWOPlY0lamtyY5AKqmZd7T4tQZ8n9A80rodq",
-	"yzhCYiNBO433P43nn84besTCndov5r73AolA8Ty129BlE2vf2dRVAhEI2puA4qBZiEzRgChn5rSR/HLe",
-	"hPepVEAiyUEmGNDBDKYNhYww1aChDqqmDS6GhNG/TMOOfngw4AK4GIIMeIIhkITKQ20ZTYRgKmtmIYvl",
-	"j5RK9OIvDODzcA3qdkjjPKwiPzfVfNvFUkb8YoSQEGEiV43YO8KG3Vj7i1zY4fmnc+sEtP0fajpIFGOU",
-	"PihyiWxBFWuRGrmbwGmAIqmBnUREaWcAHxNkGnzIg9QE0CagnipkoSU/jlHMQPBU4fL0TfhE1MhyayKo",
-	"UsggZSEKaI2PF7HWs+XvrKMkMVqwMvuIJLT0oeaLokrH6d5i6d2cLAcLuGlfojr0fG+MQrrN2+ZRs605",
-	"xxNkJKFexzsxj2yjiZHmRdtG66rPp/NWyCcssyRDG3eW2fWZsCHCwXH7zIfTo7NDH84HDfPQ/PrAGTZM",
-	"9wccnLRPgQwJZVJZjJXgbAivL8jw0JD5fNB47/qUGl3KAjSUHHHGddCgsdemzMiuljvvVbbYV9kqNSqC",
-	"xKhQpytflxdL+pJHqUJfK4PAiCg6Rs1UvZwRj3GRSOmoVn/y7xTNH06oXXPHwk/ahGnR8lYxXett+ne/",
-	"3GN33G4vddg9bj0uN9XlMUufMiJm1bpWtYFO69SARujbwEtj+9LO0LiYJajVgSoJblapheS4fVZl9qeC",
-	"Xmp4euBJ+7Q68ANXkLWc6UGnFq26VCRHv+Xa/PTok51Gn+4y+uhslRAzrkASReWAmmS4aPGNMGW2/uv3",
-	"uX9VMID276I1//pdc1amcaw51PE+IwmBWJqZwqo09blMfk1mp+2nXtoKGe8qE1b9GvJdL56PJFgnIgsy",
-	"UxUsAgKHaURELoNOYMpD33DRp2GIrCAky8BApsHIgdkft1+ZWfroOA4HOpfyjaHz4R2RKjdzfkkPD1fK",
-	"xlqumy4i499dtG4Y6zjp+Nrn023ZukUkqpdUcRVo23CrZM5FuAPElZ1KnSQ6z/uWttsnQZ9INL+wAN29",
-	"Mkjal8+yAhbEZGYDnj4a5MMmdLVLNT28uTekSmI08EuRUwgRvUQbJHCmBI/A9gx6d4/avpdwWed7Uybh",
-	"qxxhFPnwzWsE3zw/q/R91+m025o1fc0ul7Zvwf6TExQSTttPrV+w+wVNs58BL+1IYzjhINtceQT/eXHx",
-	"CTS6MCI63c8nMaHqYRMWu0o6K9dGtW/m7VOWZf7IxpqAwSSEg9N2+3CNa3fN3Y6cKNULbjd+t25CX6om",
-	"WbTqS0kT83y5GlrdNmLjnfK/FQAXaVx5I27LvYu8NqwNl5aBqoCEOCBppKDVp6zVJ3IEB+anHNl+d81V",
-	"U1zKeKnHHHob86jCln95QpdVP4Ns5rO2D6ZrkENEY6qKNZeQp33jD4sJuJuLpXG/pkkt4161olAeqek8",
-	"3xhaXf/wwqrDBytir0zrcErVnQuI2k+3Hr3HgChlQErWaEKosu2kaoUbXON0WhO5MkP5kgwFCU0YROBP",
-	"7Hd5cIkmjP2v7scPoHCqYKANvmzCy4giUx1wYOEq3zdxIp/VjXxwZhfZ2NeGzC/YvdwI92joQxBxiT2p",
-	"Qsp8Y4l7nPVCKgPOGAbKh2azObcBm3uUT2u+t0dFeraabv5EIdyfcxhQIZWvNZkBZUmq4ErTaF4zr/ON",
-	"ogNSEaFdYGmehIY5ODtny85lIfqQTXlgf8A/oT9T6B5reuphQJnJJaQSSOJnWbtwEumHBL5cvGk8hWBE",
-	"BAkUikO3cq0YcJUfgTHksG7oyu7Ra22HA+eTLiwv/MxHfeDqDU9Z6Jec1qFvQcybBXboWIMwoCHGCVfI",
-	"ghlc4qyjn2U8Nx6KwCXjEz0QiFIkGOksnduig4O22WnlwuYtmaKj9lFVTrsTqoIRZUNIBFc84JG8Wd3f",
-	"rzYbAW5YYlldy7TbbDkWVO9eR7nDiPft4ZH7ESPacppSKBi4AzSAmkXIlJg9kjaUK+aK+kEHHj82xpiw",
-	"GVhfrBVc4jDWsuTDYx/+w5jtr81m87vRGcqAM2xCfjhH65q2DHmoIYyThICYHV5TAjKb5BAiCSPK0GwS",
-	"jahao1pvNf33FQzakKTYgnjUbm/uXMwODu2WC5vvNB+ukUZXThgZOG4ldycYKpzaq4mE3rvzW3co/Nmf",
-	"CXxDTeOF6Q3Syae2E7Bg1LbxzFBgcp/Mi0FTYoSBkqbYITvGGOiEsKVX+PgxUJVbHp3gm0VLIMoYlxAT",
-	"NfIBI2mT8Vpz1IQXptZpZzBVYXlJk2RtUfitJuW+LEVm9jfvTD3YlD3blMWh1L+lTdF+0ZbmCWU6OiQQ",
-	"UYWCRCZ12cG2pEm+J3yPgpc+D2c6krA780So1oCLuGFyjcmIS7db+M3TtuGblzeNWCmEAy78PJLhaoQi",
-	"f6WX4dvAhEyyp4dNOFcmcjEJjI5imCug9/nUB8m1PTONLgpCDCIiMAQiTVXaWBq74hEK7MCYRDQkSrON",
-	"KpjwNApBIAkNDA3Xdqg04T2V0oT+RGipMibOtVM8s8kJlQaMKShTCQKTiARrDaA9/fwr7ontw66UzobX",
-	"WJY/7Qbu3SrWPGn/dgt2SJMC129faXtT3Kpu5YfDXU2mLKPvqPbI9lj3knTWSZj+r+dMoPTWGZqKk6sH",
-	"mNUiS4Csd36yyVevgunaHUtAq4XNjWASMkTTfLfn5eVtmYUQJ4sdvP/92m78/v3qyP99/g/v52pk9SKE",
-	"GmV8DposJgXNLwTYXdWOj29BeTRKULzGIFOfxTNT+3AOsKwn+dHOnQNZnJI4icxu3NKRPi+ZqRFnDR2L",
-	"e4Va/km7er7OhXm7crJyInWr6PHoZmRq3c1CdqHhXaqx69G/35BUawdycgs6YMkMJNMDOOjz6aFt0yJ5",
-	"E+8K3ah3LSamNRI9X7SI1rRPmOeZApXEraYh4JW7feOmxeFWDJFFbsGElaao1mO/RVVLxfbPV9oL0y1n",
-	"cfglOfUW1RZsqoubKllaz+Vw+0zVsmusygKSt3H/QM1lO/GoNIzPnXv5OwnmjfmI/Ymx5dNGSd5o31vF",
-	"Cw9uTerr4zN7oOUFn3YXTuxmpX/FBTC3FmFVD47VhFnu3M+DVuS0KMQ9Oq3Zg5IoIu6ghnT1sn7MK1QK",
-	"0VXBPv75xr5reyh+zQjEIAcHAmUa42Hhxro9SKk77rYmyuxmp81+jktfuiCsntd6Qb9+sPlIQn7U7y5F",
-	"ndsIFk/uovXjyY0bv5pEtuuuqnvwt4YUcDAQiH9ZS7abBSvfL7KymP25eDHIQ0V77xXtpVsjcKqyvkNX",
-	"REoEjilPpSkUr9iouvsl8NJlPGvr4AW5vE+F8NIFOrtXwjP6/Eg53AmDFi9hb3hfHD3WuAoj8uaAcX7G",
-	"v+m+bwY89orniD3B+9wexb5WjXz5wPatpXHVq5D2Wi2/B3lZVqMWCxnb0UO0rvI7IbYsTJfk+aE6vQX5",
-	"V5enV9OyfUv6cmF6Xt2qfuHkYSPLNgflJcX5ifXqazuU6xWtr2Xu/xbie5/q2bt6iNK9XCtTiG7hQq2H",
-	"DOIhg/ixcvwWnTS5vN2rTpqClqzPH+pi12LV3bH9lbkAzh2DPSByxgIwV3DVnEouX1v8I0lI+do515LT",
-	"OWkeHTdkROPam7Y6R+3fTn47PXp6fLrQjEIvz7WTkPu1l3T3khDfe7JDh+hNtNXs2EGTK1HrKm8OEzjY",
-	"ImEpyf5DwlIyKP1ZuW9+t/RlNWXbt6RpF4XrG3/pvY/dGLi2m/75AhoNTUs9VdLAa9afpCjq37Z5z4mL",
-	"d9bumMzn/xcAAP//",
+	"7D35b9s4l//Kg/YDmnRlxzmaaV18WPTe7PRCne4s0HYNWnq2+UUiNSQV2xP4f//AQ7JkST5Sp0k7+WEw",
+	"jkQ98t0HH9krL+BxwhkyJb3ulSdQJpxJNH+8EoIL/SPgTCFT+idJkogGRFHODv4lOdPPZDDGmOhf/xA4",
+	"9LrefxwsoB7Yt/JAEhYO+BRl28D95Gby5vO574UoA0ETDdbruon1c/exhh0SRZKIMGy/mmKQKvyEMo3M",
+	"ohLBExSK2mXjlKp+wEM0X5UAHx49/k9JR4xEMBkjgwsaRRjCYAYE7HPP99QsQa/rUaZwhMLTq1AhCkMJ",
+	"904qQdnIveKpqnk19z2Bf6ZUYOh1v2Tjclh+YZnf8jn54F8YKA13ge1rGuEZG/IqolT2Q1pc1oDzCAnT",
+	"38c8pEOKYZ+o2nUnRI3rEaJ/YX8wU3aKIRexhqCpcXpSQ5wlNA1YP1tZCdpqLN9EfNDE0JioYOxQVhjL",
+	"dZJWQ7t5PjkRgszM3yJlAVF63VUCLqGVraD41Rp8BCbv9FdVdCLKsDBnQc4amaJwuoGMOeIb+O6b9Yvc",
+	"PdEXqP9wqn9OIk7CJpRuVubXiPrC/D3n07dU1qwvp/NGBC8BXFjTKskZTlU/SIXkBVvxJUPf91gaRd63",
+	"ue/x4VCiqhfNfLZdr2/ZTubz+G6aMgL5KtfSOJ+yQudAoJalJtOYi1M/FVH9CIxQYZ8MFYq+VDzpSww4",
+	"C2XV43Tgn9q3KJ4k2tHwKVAJF5goSJmiEVhQoeevFzvfG8p+QBISUDXbQlx9j4a1aNAwwr5S0erVM7xE",
+	"kWMw5AL0dwyl3GzRERlgZGCTMKQaMIk+lvhRNXfLjI0x3gphRmKs13RGEjnmqt9AEqmISm0UwdLYaLfg",
+	"l1RSzqyyCCThzLhxQw9NAkIj88OwUo9aiOYy4H6MUpJRw9osyJJY1qlpmoSrxPcySFJZp8RLmkb1mg2h",
+	"crTL9FnWhAx0kR11MlkjWKtUJpcQv6iYJTRLtFmr+D2DTLP63x6PKzGhWchqhF6QRKUCe44xH8lMu7ga",
+	"ozbG4CLh1IbpZTVmHBavJRCBxgR1QeAwlRjChKoxnHSeaN6S6VtkI+0pjx498uuMXwH0VXH8YefopO4D",
+	"Hlyg6NPYEaW8NpwmXGiSAmFgxsBQ8BgokzREUGPMrCbjCmSa6OEYLq/96Ki89keHRzVL2cyAxpTRWEvG",
+	"Ya0xZUGUhtiPMeZiVkVIiRT1cpdpC5wBgTGXyjziqYIXn84+L+xXIXrfhc3MbOAyQ2PKcobVkEikrB9w",
+	"NqSjKmoEQhySNFIgUgZ2VCpMMlhhEOwtIOmXCQoIeBwTFu53gQDjrIVxombAWQ29DD8rOClSs6psTRFR",
+	"KNVT0Ih3FRmBQMmjS5SguJGjzLiVJeXw6LG/RlENKdeoqTFdz/m0UUFXBg25yHV8L04jRZMIPwy97mmn",
+	"TgSRXfYvifhOAdmJMtSEENvhcvPhwWoMrqkmuSyVPz3udPy1Ucfm42sWV/+FojG6OkRMphbd41M9dDX2",
+	"ebCQf3V6su6bCaGqP+Sib/1kfR63VlU+4YhKJWaN+kJSNe5bMAtP/fLDi99ffeq/+PD+9dkbz/ee/dHr",
+	"f/rw9lWtPyYT2Rc8wj4RrGo2nv3RA/0W9ETIlKtqbeZpKnNdU4wSIuWEi2WxOOk8Oa0Z7fKRZTe3Zo5U",
+	"oqhZXp2HrLN7dtpNrN/aGOW7Q4ctMd+FhbtNV+xUpGo26iOze9ddFeGSBNVnKxt4d1OQfomK0Kim3pyV",
+	"yZfiwDFC7+XvEkIqE6KCsQ4A1ZhqnC6Q1RkRA6kpNd04rbDrWXywAWrNyVKYI71Fbd9RqsIL+3j1ejK/",
+	"sNsSWQb1xutkTmcp3swqlyhamO27ymWViVd747Wetpl2a2pv2evBrKFiVfu4sdxjEvsQ67duBCZcUsXF",
+	"rC+RiGDcj92mUdWFri65ZK8bVt1URiw65tUqXazV2FLMgh9L1C8g3Yhic6VljZik7EWDf/ksUfgw4eJC",
+	"p/IhFRjoaYGwEJBdUsFZjEwBHxqn4dyJD/wSRZbkP5DAJ8xJCxlE6HV1Mu0v29udZD+a+DWVEhKjDykN",
+	"feuLRoKnCXChH3VHhg1r3bAmQrYxty6mWx0pZwHVbm1hBvXm9wzcRDezyOViWj7Zd1nCyrzb7h6ssWBL",
+	"IfDaiPeaMW3t3oGO0Xayb6AX1w/pCGU9DXaU0xuzlaXC5T26sta+M2Mz1vXoX/hcD7SBLWsxGgEdDkuB",
+	"JEyIhMDWVl3g+r/vwE4KUhGFbXiWf31JIlvU0yACwjijAYlcywCoMVE2ssuhB4TBhIi4JVAqLlxN04J/",
+	"ChpkjIRJEJyroQTOoll7s+2URl+3lC1Uiwo8FQH2nahvvgEySGkUlgvjO9vyWOlXN9mvqIvn124nrLYA",
+	"n83AH1TJuxv1s2vlp/MNqHhf5LmbRZ4lxmnOYZAKqmY97Yktb54l9Hc0XoxqUo6R2KDSTuP9X+vZx7OW",
+	"HrHwzPaLue89RyJQPEttw0WZJ/adzYLtZpQhvOJFJjmLqe3t57M2vEulAhJJDjLBgA5nMG0pZISpFg11",
+	"fDZtcTEijP5l+Ksf7g25AC5GIAOeYAgkoXJfG1kTbJh6pVnIYvljpRK9+HMD+Cxcgbod0joLq8jPzR6R",
+	"7dcqI34+RkiIMEGwRuwtYaNerOUt1xt49vHM+hPtSkaaDhLFJUofFLlAtqCKNW6t3OPgNECR1MBOIqK0",
+	"X4EPCTINPuRBamJxE5tPFbLQkh8vUcxA8FTh8vRt+EjU2HJrIqhSyCBlIQo4uDxahG1Pl7+zPpfEaMHK",
+	"7COS0NKHmi+KKh3ye4ul93Ky7C3gpgOJat/zvUsU0rUptA/bHc05niAjCfW63rF5ZFuqjDQvGpQOrgZ8",
+	"Oj8I+YRlRmmENbumnwgbIewddU59ODk83ffhbNgyD82v95xhy/Q5wd5x5wTIiFAmlcVYCc5G8OqcjPYN",
+	"mc+GrXeuI6/VoyxAQ8kxZ1zHHxp7bRWN7Gq5815mi32ZrVKjIkiMCnXm86VS3xtIHqUKfa0MAiOi6CVm",
+	"1bMxj3GRk+kAWX/yZ4rmDyfUro1p4XJt7rVo7qyYrtXu4Ztf7iY96nSWekkfHjwst4/m4c+AMiJmVRNc",
+	"bRXVOjWkEfrWcGtsX9gZWuezBLU6UCXBzSq1kBx1TqvM/ljQSw1PDzzunFQHvucKsuZKPejEolWX1eTo",
+	"H7iGVj36eKvRJ9uMPjxtEmLj64iickhNXl20+EaYMlv/5dvcvyoYQPt30Zp/+aY5K9M41hzqep+QhEAs",
+	"zUyVV5pSXya/JknU9lMvrUHGe8pEaL+GfNeL5wMJ1onIgsxUBYuAwFEaEZHLoBOY8tDXXAxoGCIrCMky",
+	"MJBpMHZgdsftl2aWATqOw55Oy3xj6Hx4S6TKzZxf0sP9RtlYyXXT+WH8uwv8DWMdJx1fB3y6KVs3CGr1",
+	"kiquAm3DeZXMuQh3gbgKVqlnSseZX9NO5zgYEInmFxagu1cGSfvyad7wEpOZDXgGaJAP29DTLtV0q+fe",
+	"kCqJ0dAvRU4hRPTCds5osyd4BLY71rt71Pa9hMs635syCV/kGKPIh69eK/jq+VnR8JvOzN2Gt+ngd2m5",
+	"fQv2PzlBIeGk89j6Bbv10DZbI/DCjjSGE/ayfZoH8N/n5x9BowtjovODfBITqu63obAtFhCmjerAzDug",
+	"LMsckF1qAgaTEPZOOp39Fa7dHWNw5ESpnnO7nb7xcYulwpRFq74qNTHPlwur1R0odrlVKtkAcJERlvck",
+	"N9wGycvM2nBpGWjeOTwYUHYwIHIMe+anHNuTHZqrtpvM8VKP2ffW5lGFRoryhC5Bf5rvo552fDD9sRwi",
+	"GlNVLN+EPB0Yf1jM5d1cLI0HNe2YGfeqxYnySE3n+drQ6vrHdJqO2TTEXpnW4ZSqOxcQdR5vPHqHAVHK",
+	"gJSs0YRQZRunVYMbXOF0DiayMUP5nIwECU0YROAPHPR4cIEmjP2f3of3oHCqYKgNvmzDi4giU11wYOEq",
+	"34JxIp+VoHxwZhfZpa8NmV+we7kR7tPQhyDiEvtShZT5xhL3OeuHVAacMQyUD+12e24DNvcon9Z8bw9F",
+	"9W1h3vyJQrg/5zCkQipfazIDypJUwZWm0bxmXucbRRekIqaFoTRPQsMcnJ3zwM5lIfqQTblnf8A/YTBT",
+	"6B5reuphQJnJJaQSSOKnWWN8EumHBD6fv249hmBMBAkUin23cq0YcJUf9jLksG7oym73a22HPeeTzi0v",
+	"/MxHvefqNU9Z6Jec1r5vQczbBXboWIMwoCHGCVfIghlc4Kyrn2U8Nx6KwAXjEz0QiFIkGGddFkRl0NY7",
+	"rVzYvCVTdNg5rMppb0JVMKZsBIngigc8kjer+7vVZiPALUssq2uZdpvdy4Lq/dRR7ijiA3tM6ueIEW05",
+	"TSkUDNxRMUDNImRKzB5IG8oVc0X9oAsPHxpjTNgMrC/WCi5xFGtZ8uGhD/9lzPaXdrv9zegMZcAZtiE/",
+	"hqZ1TVuGPNQQxklCQMxmsSkBmf12CJGEEWVo9pvGVK1QrTea/rsKBm1IUmzsPOx01veDZkfktsuFzXea",
+	"D9dIoytn6Qwct5K7EwwVzqfWRELv3EnFOxT+7M4Evqamh8O0GenkU9sJWDBq03hmJDD5mcyLQVNihIGS",
+	"ptghu/nBjQO9wocPgarc8ugE3yxaAlHGuISYqLEPGEmbjNeaozY8N7VOO4OpCssLmiQri8JvNCl3ZSky",
+	"s79+Z+repuzYpiyOX/8tbYr2i7Y0TygzJ8AgogoFiUzqsoVtSZN8e/knCl4GPJzpSMJu8hOhDoZcxC2T",
+	"a0zGXLrdwq+etg1fvbz/xEoh7HHh55EMV2PTpW1f6WX4NjAhk+zpfhvOlIlcTAKjoxjmCugDPvVBcm3P",
+	"3M54iEFEBIZApKlKG0tjVzxGgV24JBENiTm4RxVMeBqFIJCEBoaGa5td2vCOSmlCfyIwO33oOjOe2uSE",
+	"SgPGFJRNN3kSkWClAbTn/H/FPbFd2JXSLQg1luUPu4F7t4o1jzq/3YId0qTA1dtX2t4Ut6oP8msQXE2m",
+	"LKNvqfbI9gKDJemskzD9v74zgdJbZWgqTq4eYFaLLAGy3vnROl/dBNN1TpaAVguba8EkZISmj2/Hy8s7",
+	"PAshThY7eP//pdN68u3q0H8y/4f3YzWyeuVHjTI+A00Wk4LmV19sr2pHR7egPBolKF7YkanP4pmpfTgH",
+	"WNaT/MDs1oEsTkmcRGY3bumgpJfM1Jizlo7FvUIt/7hTPbXowrxtOVk557tR9Hh4MzK16g4tu9DwLtXY",
+	"9egnNyTV2oEc34IOWDIDyfQA9gZ8um/btEjx2FqdbtS7FhPTGomeL7pNa9onzPNMgUriVtMQ8NLdM3PT",
+	"4nArhsgit2BCoymq9dhvUNVSsfPjlfbcdMtZHH5JTr1BtQGb6uKmSpbWdzncLlO17MK2soDkHeHfUXPZ",
+	"TDwqvedz517+ToJ5Yz5id2Js+bRWktfa94PiNRK3JvX18Zk9G/OcT3sLJ3az0t9w1dGtRVjVM2g1YZY7",
+	"QnSvFTktCnGPTmt2oCSKiDuoIT29rO/zCpVCdFWwj368se/ZHopfMwIxyMGeQJnGuF+4m3EHUupOzq2I",
+	"MnvZwbUf49KXrsKr57Ve0K8fbD6QkJ8avEtR5yaCxZO7aP14cuPGryaR7blLGe/9rSEF7A0F4l/Wkm1n",
+	"wcpXlTQWsz8V7xi5r2jvvKK9dAEFTlXWd+iKSInAS8pTaQrFDRtVd78EXrrXZ2UdvCCXP1MhvHQXz/aV",
+	"8Iw+31MOd8KgxUvYf8tgcfRY4yqMyJsDxvl1AW33fTvgsVc8R+wJPuD2VPe1auTLZ79vLY2r3qq002r5",
+	"T5CXZTVqsZCxLT3EwVV+vcSGhemSPN9Xpzcgf3N5upmWnVvSl3PT8+pW9QsnD2tZtj4oLynOD6xXX9uh",
+	"XK9ofS1z/7cQ35+pnr2thyhd8dWYQvQKd3PdZxD3GcT3leM36KTJ5e2n6qQpaMnq/KEudi1W3R3bX5q7",
+	"5Nwx2D0iZywAc5tXzank8g3O35OElG+wcy053eP24VFLRjSuvbSre9j57fi3k8PHRycLzSj08lw7Cfm5",
+	"9pLuXhLie4+26BC9ibaaLTtociU6uMqbwwQON0hYSrJ/n7CUDMpgVu6b3y59aaZs55Y07bx4pfivvPex",
+	"HQNXdtM/W0CjoWmpp0oaeO36kxRF/ds07zl28c7KHZP5/N8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
