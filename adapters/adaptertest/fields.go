@@ -2,6 +2,7 @@ package adaptertest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -73,4 +74,29 @@ func CheckFieldCoverage[M ~map[string]R, R any](t *testing.T, doc *openapi3.T, t
 			t.Errorf("the field table has operation %s, the spec does not", op)
 		}
 	}
+}
+
+// Operation is one operation of a spec.
+type Operation struct {
+	ID, Method, Path string
+}
+
+// Operations lists doc's operations, sorted by path and method.
+func Operations(doc *openapi3.T) []Operation {
+	var out []Operation
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			out = append(out, Operation{ID: op.OperationID, Method: method, Path: path})
+		}
+	}
+	slices.SortFunc(out, func(a, b Operation) int { return strings.Compare(a.Path+" "+a.Method, b.Path+" "+b.Method) })
+	return out
+}
+
+// Fill replaces every {param} of a spec path with values[param].
+func Fill(path string, values map[string]string) string {
+	for k, v := range values {
+		path = strings.ReplaceAll(path, "{"+k+"}", v)
+	}
+	return path
 }

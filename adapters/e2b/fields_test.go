@@ -286,3 +286,20 @@ var fieldTable = map[string]opFields{
 	},
 	"deleteTemplatesTemplateID": {},
 }
+
+// TestUndeclaredQueryRefused sends a query parameter the spec does not
+// declare to every operation: it is refused naming it, never ignored.
+func TestUndeclaredQueryRefused(t *testing.T) {
+	doc, err := specs.E2B(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t)
+	id := e.create(t, `{"templateID":"img"}`)
+	for _, op := range adaptertest.Operations(doc) {
+		t.Run(op.ID, func(t *testing.T) {
+			path := adaptertest.Fill(op.Path, map[string]string{"sandboxID": id, "templateID": "img"})
+			wantRefused(t, e.call(t, op.Method, path+"?persistent=1", e.keyA, ""), 400, "persistent")
+		})
+	}
+}

@@ -205,3 +205,35 @@ func pagingFields(path, list string, seed func(t *testing.T, e *fieldEnv)) opFie
 		"?offset": offset("offset"), "?cursor": offset("cursor"),
 	}
 }
+
+// TestUndeclaredQueryRefused sends a query parameter the spec does not
+// declare to every operation: it is refused naming it, never ignored.
+func TestUndeclaredQueryRefused(t *testing.T) {
+	doc, err := specs.LangSmith(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newFieldEnv(t)
+	for _, op := range adaptertest.Operations(doc) {
+		t.Run(op.ID, func(t *testing.T) {
+			path := adaptertest.Fill(op.Path, map[string]string{
+				"snapshot_ref": "base", "registry_name": "reg", "box_name": "dp-box", "box": "dp-box",
+			})
+			r := call(t, e.srv, op.Method, path+"?persistent=1", e.keyA, "")
+			status, token := 422, "ValidationError"
+			if strings.HasPrefix(op.Path, "/dataplane/") {
+				status, token = 400, "" // the operation's own token
+			}
+			if r.status != status {
+				t.Fatalf("status %d (%v), want %d", r.status, r.body, status)
+			}
+			if op.Method == "HEAD" {
+				return
+			}
+			gotToken, msg := detail(r)
+			if (token != "" && gotToken != token) || !strings.Contains(msg, "persistent") {
+				t.Errorf("error %s %q, want %s naming persistent", gotToken, msg, token)
+			}
+		})
+	}
+}
