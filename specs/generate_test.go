@@ -2,12 +2,19 @@ package specs
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	e2bapi "github.com/snapgate/snapgate/adapters/e2b/api"
+	lsapi "github.com/snapgate/snapgate/adapters/langsmith/api"
 )
 
 // generateLine is the directive each generated package runs:
@@ -77,4 +84,42 @@ func firstDiff(a, b []byte) string {
 		}
 	}
 	return "(one is a prefix of the other)"
+}
+
+// TestEmbeddedSpecsMatch loads the document each generated package embeds
+// and checks it describes the same routes as the one in this directory.
+// The embedded copy is oapi-codegen's rewrite (it capitalizes operation
+// ids, for one), so validation keeps using the documents here, which
+// TestGeneratedIsCurrent keeps in step with the generated code.
+func TestEmbeddedSpecsMatch(t *testing.T) {
+	for name, c := range map[string]struct {
+		embedded func() (*openapi3.T, error)
+		bundled  func(context.Context) (*openapi3.T, error)
+	}{
+		"langsmith": {lsapi.GetSpec, LangSmith},
+		"e2b":       {e2bapi.GetSpec, E2B},
+	} {
+		emb, err := c.embedded()
+		if err != nil {
+			t.Fatalf("%s: embedded spec: %v", name, err)
+		}
+		doc, err := c.bundled(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := routes(emb), routes(doc); !slices.Equal(got, want) {
+			t.Errorf("%s: embedded routes %v, bundled %v", name, got, want)
+		}
+	}
+}
+
+func routes(doc *openapi3.T) []string {
+	var out []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			out = append(out, method+" "+path)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
