@@ -22,6 +22,8 @@ type CaptureSnapshotRequest struct {
 	Retag           bool
 	Memory          bool
 	FSCapacityBytes int64
+	Description     string
+	Labels          map[string]string
 }
 
 // Capture snapshots a sandbox's filesystem (and memory, where the host can)
@@ -37,6 +39,9 @@ func (s *Sandboxes) Capture(ctx context.Context, ref string, req CaptureSnapshot
 	}
 	if sb.State != SandboxRunning && sb.State != SandboxPaused {
 		return nil, Errorf(ErrFailedPrecondition, "sandbox %s is %s; only running or paused sandboxes can be captured", sb.ID, sb.State)
+	}
+	if err := validateSnapshotAttrs(req.Tag, req.Description, req.Labels); err != nil {
+		return nil, err
 	}
 	if req.Memory && !s.opt.Engine.MemorySnapshots() {
 		return nil, Errorf(ErrFailedPrecondition, "this host cannot capture memory state (CRIU is unavailable); capture without memory to get a filesystem snapshot")
@@ -104,6 +109,7 @@ func (s *Snapshots) beginCapture(ctx context.Context, sb *Sandbox, src *Snapshot
 		ID: id, TenantID: sb.TenantID, Name: name, Tag: tag, Status: SnapshotBuilding,
 		DockerImage: src.DockerImage, RegistryID: src.RegistryID, ImageRef: ImageRefFor(id),
 		FSCapacityBytes: capacity, SourceSandboxID: sb.ID, CreatedAt: now, UpdatedAt: now,
+		Description: req.Description, Labels: req.Labels,
 		ClaimOwner: s.opt.Owner, ClaimExpires: now.Add(s.opt.BuildTimeout + time.Minute),
 	}
 	if p, err := PrincipalFrom(ctx); err == nil {

@@ -70,7 +70,8 @@ func (s *Sandboxes) resolveSnapshot(ctx context.Context, ref string, wait time.D
 	if err != nil {
 		return nil, err
 	}
-	if wait < 30*time.Second {
+	if wait <= 0 {
+		// Not given: long enough for the default snapshot's first build.
 		wait = 30 * time.Second
 	}
 	deadline := s.opt.Clock.Now().Add(wait)

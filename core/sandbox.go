@@ -71,6 +71,14 @@ type Sandbox struct {
 	OnTimeout     TimeoutAction
 	// Deadline is when the timeout action runs; zero means never.
 	Deadline time.Time
+	// IdleTTL, when > 0, pauses a running sandbox that long after it was
+	// started, resumed or given the TTL (LangSmith's idle_ttl_seconds; there
+	// is no activity tracking, so it is a TTL re-armed on every start).
+	// DeleteAfterStop, when > 0, kills a paused sandbox that long after it
+	// was paused (LangSmith's delete_after_stop_seconds). Both work through
+	// Deadline and OnTimeout.
+	IdleTTL         time.Duration
+	DeleteAfterStop time.Duration
 	// AccessToken authorizes dataplane calls into this sandbox. It stays the
 	// same across pause and resume, as the SDKs expect, and across secret
 	// key rotation: it is random and sealed at rest (a Sealer), not derived

@@ -58,10 +58,13 @@ func (s *Sandboxes) pause(ctx context.Context, sb *Sandbox) error {
 	if err := s.opt.Engine.PauseSandbox(ctx, sb.ID); err != nil {
 		return fmt.Errorf("pause sandbox %s: %w", sb.ID, err)
 	}
-	// A paused sandbox has no deadline: E2B and LangSmith keep it until
-	// resumed or killed.
-	var never time.Time
-	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, []SandboxState{SandboxRunning}, SandboxPaused, SandboxChange{Deadline: &never}); err != nil {
+	// A paused sandbox is kept until resumed or killed, unless it has a
+	// delete-after-stop time: then the reaper kills it at that deadline.
+	var deadline time.Time
+	if sb.DeleteAfterStop > 0 {
+		deadline = s.opt.Clock.Now().Add(sb.DeleteAfterStop)
+	}
+	if err := transitionSandbox(ctx, s.opt.Store, sb.ID, []SandboxState{SandboxRunning}, SandboxPaused, SandboxChange{Deadline: &deadline}); err != nil {
 		return err
 	}
 	s.opt.Logger.InfoContext(ctx, "sandbox paused", "sandbox_id", sb.ID)
@@ -69,8 +72,9 @@ func (s *Sandboxes) pause(ctx context.Context, sb *Sandbox) error {
 }
 
 // Resume makes a sandbox running again (resuming it if paused) and, when
-// timeout > 0, moves its deadline to at least now+timeout. It reports
-// whether the sandbox was paused. ErrNotFound.
+// timeout > 0 (else its idle TTL, if any), moves its deadline to at least
+// now+timeout. A resumed sandbox without either has no deadline. It
+// reports whether the sandbox was paused. ErrNotFound.
 func (s *Sandboxes) Resume(ctx context.Context, ref string, timeout time.Duration) (*Sandbox, bool, error) {
 	sb, err := s.Get(ctx, ref)
 	if err != nil {
@@ -79,6 +83,14 @@ func (s *Sandboxes) Resume(ctx context.Context, ref string, timeout time.Duratio
 	wasPaused := sb.State == SandboxPaused
 	now := s.opt.Clock.Now()
 	change := SandboxChange{}
+	if timeout <= 0 {
+		timeout = sb.IdleTTL
+	}
+	if wasPaused && timeout <= 0 {
+		// The paused sandbox's deadline was its delete-after-stop time.
+		var never time.Time
+		change.Deadline, sb.Deadline = &never, never
+	}
 	if timeout > 0 {
 		if d := now.Add(timeout); wasPaused || sb.Deadline.IsZero() || d.After(sb.Deadline) {
 			change.Deadline, sb.Deadline = &d, d
@@ -120,11 +132,18 @@ func (s *Sandboxes) SetTimeout(ctx context.Context, ref string, timeout time.Dur
 	return sb, nil
 }
 
-// SandboxUpdate changes a sandbox's name, timeout action or metadata.
+// SandboxUpdate changes a sandbox's name, timeout action, metadata, idle
+// TTL or delete-after-stop time; nil leaves a field as it is.
 type SandboxUpdate struct {
 	Name      *string
 	OnTimeout *TimeoutAction
 	Metadata  map[string]string
+	// IdleTTL re-arms a running sandbox's deadline to now+TTL with pause as
+	// its action (0: no deadline); a paused one gets it when resumed.
+	IdleTTL *time.Duration
+	// DeleteAfterStop moves a paused sandbox's deadline to now+it (0: kept
+	// until deleted); a running one gets it when paused.
+	DeleteAfterStop *time.Duration
 }
 
 // Update applies u. ErrNotFound, ErrInvalidArgument, ErrAlreadyExists.
@@ -147,6 +166,9 @@ func (s *Sandboxes) Update(ctx context.Context, ref string, u SandboxUpdate) (*S
 			return nil, err
 		}
 		sb.Metadata = u.Metadata
+	}
+	if err := s.updateLifecycle(sb, u); err != nil {
+		return nil, err
 	}
 	if err := s.opt.Store.UpdateSandbox(ctx, sb); err != nil {
 		return nil, err
@@ -201,4 +223,33 @@ func (s *Sandboxes) Locate(ctx context.Context, tenantID, ref string) (*Sandbox,
 // DefaultSize is the vCPUs and memory of a sandbox whose request names none.
 func (s *Sandboxes) DefaultSize() (int, int64) {
 	return s.opt.DefaultVCPUs, s.opt.DefaultMemory
+}
+
+// updateLifecycle applies u's idle TTL and delete-after-stop time to sb,
+// re-arming the deadline of the state each one governs.
+func (s *Sandboxes) updateLifecycle(sb *Sandbox, u SandboxUpdate) error {
+	if (u.IdleTTL != nil && *u.IdleTTL < 0) || (u.DeleteAfterStop != nil && *u.DeleteAfterStop < 0) {
+		return Errorf(ErrInvalidArgument, "idle TTL and delete-after-stop must not be negative")
+	}
+	now := s.opt.Clock.Now()
+	rearm := func(d time.Duration) {
+		sb.Deadline = time.Time{}
+		if d > 0 {
+			sb.Deadline = now.Add(d)
+		}
+	}
+	if u.IdleTTL != nil {
+		sb.IdleTTL = *u.IdleTTL
+		if sb.State != SandboxPaused {
+			rearm(sb.IdleTTL)
+			sb.OnTimeout = TimeoutPause
+		}
+	}
+	if u.DeleteAfterStop != nil {
+		sb.DeleteAfterStop = *u.DeleteAfterStop
+		if sb.State == SandboxPaused {
+			rearm(sb.DeleteAfterStop)
+		}
+	}
+	return nil
 }

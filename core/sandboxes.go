@@ -110,7 +110,12 @@ type CreateSandboxRequest struct {
 	DiskBytes int64
 	Timeout   time.Duration // 0: no deadline
 	OnTimeout TimeoutAction
-	// WaitForSnapshot bounds how long to wait for a snapshot still building.
+	// IdleTTL and DeleteAfterStop are Sandbox's; an IdleTTL takes the
+	// place of Timeout and OnTimeout.
+	IdleTTL         time.Duration
+	DeleteAfterStop time.Duration
+	// WaitForSnapshot bounds how long to wait for a snapshot still
+	// building; 0 means 30 seconds.
 	WaitForSnapshot time.Duration
 }
 
@@ -255,8 +260,11 @@ func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox,
 		return nil, Errorf(ErrInvalidArgument, "vcpus must be between 1 and %d, got %d", s.opt.MaxVCPUs, vcpus)
 	case mem < 64<<20:
 		return nil, Errorf(ErrInvalidArgument, "memory must be at least 64 MiB, got %d bytes", mem)
-	case req.Timeout < 0:
-		return nil, Errorf(ErrInvalidArgument, "timeout must not be negative")
+	case req.Timeout < 0 || req.IdleTTL < 0 || req.DeleteAfterStop < 0:
+		return nil, Errorf(ErrInvalidArgument, "timeout, idle TTL and delete-after-stop must not be negative")
+	}
+	if req.IdleTTL > 0 {
+		req.Timeout, req.OnTimeout = req.IdleTTL, TimeoutPause
 	}
 	if req.OnTimeout == "" {
 		req.OnTimeout = TimeoutKill
@@ -289,6 +297,7 @@ func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox,
 		ID: id, TenantID: p.TenantID, Name: name, TemplateRef: req.SnapshotRef, State: SandboxStarting,
 		VCPUs: vcpus, MemoryBytes: mem, Env: req.Env, Metadata: req.Metadata, OnTimeout: req.OnTimeout,
 		AccessToken: token, Node: s.opt.Node, CreatedAt: now, UpdatedAt: now,
+		IdleTTL: req.IdleTTL, DeleteAfterStop: req.DeleteAfterStop,
 	}
 	if req.Timeout > 0 {
 		sb.Deadline = now.Add(req.Timeout)

@@ -60,9 +60,13 @@ type Snapshot struct {
 	// MemorySnapshotSizeBytes is non-nil only for snapshots holding memory state.
 	MemorySnapshotSizeBytes *int64
 	SourceSandboxID         string
-	CreatedBy               string
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// Description and Labels are the client's own words about the
+	// snapshot (LangSmith), kept and returned as given.
+	Description string
+	Labels      map[string]string
+	CreatedBy   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 	// Build claim: which process works on it, and until when the claim holds.
 	ClaimOwner   string
 	ClaimExpires time.Time

@@ -100,6 +100,10 @@ type CreateSnapshotRequest struct {
 	DockerImage     string
 	FSCapacityBytes int64
 	RegistryID      string
+	// Tag the snapshot holds; "" means DefaultTag.
+	Tag         string
+	Description string
+	Labels      map[string]string
 }
 
 // ImageRefFor is the engine image name of a snapshot.
@@ -117,6 +121,12 @@ func (s *Snapshots) Create(ctx context.Context, req CreateSnapshotRequest) (*Sna
 	}
 	if req.FSCapacityBytes <= 0 {
 		return nil, Errorf(ErrInvalidArgument, "fs_capacity_bytes must be a positive number of bytes, got %d", req.FSCapacityBytes)
+	}
+	if req.Tag == "" {
+		req.Tag = DefaultTag
+	}
+	if err := validateSnapshotAttrs(req.Tag, req.Description, req.Labels); err != nil {
+		return nil, err
 	}
 	source, err := s.opt.Engine.NormalizeReference(req.DockerImage)
 	if err != nil {
@@ -142,9 +152,10 @@ func (s *Snapshots) Create(ctx context.Context, req CreateSnapshotRequest) (*Sna
 	now := s.opt.Clock.Now()
 	id := s.opt.IDs()
 	snap := &Snapshot{
-		ID: id, TenantID: p.TenantID, Name: req.Name, Tag: "latest", Status: SnapshotBuilding,
+		ID: id, TenantID: p.TenantID, Name: req.Name, Tag: req.Tag, Status: SnapshotBuilding,
 		DockerImage: source, RegistryID: req.RegistryID, ImageRef: ImageRefFor(id),
 		FSCapacityBytes: req.FSCapacityBytes, CreatedBy: p.KeyID, CreatedAt: now, UpdatedAt: now,
+		Description: req.Description, Labels: req.Labels,
 	}
 	if err := s.insertSnapshot(ctx, snap, false); err != nil {
 		if errors.Is(err, ErrAlreadyExists) {

@@ -39,6 +39,9 @@ type snapshotRow struct {
 	UpdatedAt               time.Time `gorm:"autoUpdateTime:false"`
 	ClaimOwner              string
 	ClaimExpires            *time.Time
+	// Labels is a JSON object as text.
+	Description string
+	Labels      string
 }
 
 func (snapshotRow) TableName() string { return "snapshots" }
@@ -77,7 +80,7 @@ func snapshotToRow(s *core.Snapshot) *snapshotRow {
 		MemorySnapshotSizeBytes: copyPtr(s.MemorySnapshotSizeBytes),
 		SourceSandboxID:         s.SourceSandboxID, CreatedBy: s.CreatedBy,
 		CreatedAt: dbTime(s.CreatedAt), UpdatedAt: dbTime(s.UpdatedAt),
-		ClaimOwner: s.ClaimOwner,
+		ClaimOwner: s.ClaimOwner, Description: s.Description, Labels: labelsText(s.Labels),
 	}
 	if !s.ClaimExpires.IsZero() {
 		t := dbTime(s.ClaimExpires)
@@ -95,8 +98,9 @@ func (r *snapshotRow) toCore() *core.Snapshot {
 		MemorySnapshotSizeBytes: copyPtr(r.MemorySnapshotSizeBytes),
 		SourceSandboxID:         r.SourceSandboxID, CreatedBy: r.CreatedBy,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		ClaimOwner: r.ClaimOwner,
+		ClaimOwner: r.ClaimOwner, Description: r.Description,
 	}
+	s.Labels = labelsFrom(r.Labels)
 	if r.ClaimExpires != nil {
 		s.ClaimExpires = r.ClaimExpires.UTC()
 	}
@@ -204,6 +208,9 @@ type sandboxRow struct {
 	StartedAt     *time.Time // NULL: not started yet
 	CreatedAt     time.Time  `gorm:"autoCreateTime:false"`
 	UpdatedAt     time.Time  `gorm:"autoUpdateTime:false"`
+	// Seconds; 0 for none.
+	IdleTTLSeconds         int64 `gorm:"column:idle_ttl_seconds"`
+	DeleteAfterStopSeconds int64 `gorm:"column:delete_after_stop_seconds"`
 }
 
 func (sandboxRow) TableName() string { return "sandboxes" }
@@ -247,6 +254,7 @@ func (s *Store) sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
 		Deadline: nullTime(b.Deadline), AccessToken: token, Node: b.Node,
 		StartedAt: nullTime(b.StartedAt),
 		CreatedAt: dbTime(b.CreatedAt), UpdatedAt: dbTime(b.UpdatedAt),
+		IdleTTLSeconds: seconds(b.IdleTTL), DeleteAfterStopSeconds: seconds(b.DeleteAfterStop),
 	}, nil
 }
 
@@ -272,6 +280,7 @@ func (s *Store) sandboxToCore(r *sandboxRow) (*core.Sandbox, error) {
 		Deadline: coreTime(r.Deadline), AccessToken: token, Node: r.Node,
 		StartedAt: coreTime(r.StartedAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		IdleTTL: time.Duration(r.IdleTTLSeconds) * time.Second, DeleteAfterStop: time.Duration(r.DeleteAfterStopSeconds) * time.Second,
 	}, nil
 }
 

@@ -165,8 +165,9 @@ func (s *Store) TransitionSandbox(ctx context.Context, id string, from []core.Sa
 	return &core.TransitionError{Resource: "sandbox " + id, From: current, To: string(to)}
 }
 
-// UpdateSandbox saves the name, deadline, timeout action and metadata (and
-// UpdatedAt, when set) of the live sandbox b.ID of b.TenantID. ErrNotFound
+// UpdateSandbox saves the name, deadline, timeout action, metadata, idle
+// TTL and delete-after-stop time (and UpdatedAt, when set) of the live
+// sandbox b.ID of b.TenantID. ErrNotFound
 // when it is not live; ErrAlreadyExists when another live sandbox of the
 // tenant has the name; ErrInvalidArgument for metadata CreateSandbox refuses.
 func (s *Store) UpdateSandbox(ctx context.Context, b *core.Sandbox) error {
@@ -183,6 +184,9 @@ func (s *Store) UpdateSandbox(ctx context.Context, b *core.Sandbox) error {
 		"deadline":   nullTime(b.Deadline),
 		"on_timeout": string(b.OnTimeout),
 		"metadata":   meta,
+		// LangSmith's idle TTL and delete-after-stop time.
+		"idle_ttl_seconds":          seconds(b.IdleTTL),
+		"delete_after_stop_seconds": seconds(b.DeleteAfterStop),
 	}
 	if !b.UpdatedAt.IsZero() {
 		set["updated_at"] = dbTime(b.UpdatedAt)

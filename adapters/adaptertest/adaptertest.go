@@ -1,7 +1,8 @@
 // Package adaptertest wires core for the adapters' HTTP tests: a real
 // SQLite store, the fake engine of core/coretest, keys of two tenants, and
-// a gin router set up like cmd/snapgate's. Test-only; imports core,
-// core/coretest, store and gin.
+// a gin router set up like cmd/snapgate's that can check every response
+// against the adapter's spec. Test-only; imports core, core/coretest,
+// store, gin and kin-openapi.
 package adaptertest
 
 import (
@@ -85,12 +86,20 @@ func New(t testing.TB) *Env {
 }
 
 // Serve mounts an adapter on a router configured like cmd/snapgate's
-// (percent-encoded path segments kept whole) and serves it until the test ends.
-func Serve(t testing.TB, register func(gin.IRouter) error, notFound gin.HandlerFunc) *httptest.Server {
+// (percent-encoded path segments kept whole) and serves it until the test
+// ends; see ValidateResponses for its option.
+func Serve(t testing.TB, register func(gin.IRouter) error, notFound gin.HandlerFunc, opts ...ServeOption) *httptest.Server {
 	t.Helper()
+	var cfg serveConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	r.UseRawPath, r.UnescapePathValues = true, true
+	if cfg.spec != nil {
+		r.Use(responseValidator(t, cfg.spec))
+	}
 	if err := register(r); err != nil {
 		t.Fatal(err)
 	}

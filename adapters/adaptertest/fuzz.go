@@ -2,6 +2,7 @@ package adaptertest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -72,7 +73,18 @@ func Target(template, param string, raw bool) *url.URL {
 
 // Do serves one request with h, in-process, and returns the status and body.
 func Do(h http.Handler, method string, u *url.URL, header http.Header, body []byte) (int, []byte) {
-	req := httptest.NewRequest(method, "/", bytes.NewReader(body))
+	return do(context.Background(), h, method, u, header, body)
+}
+
+// DoT is Do for a fuzz target: a response that drifts from the spec (see
+// ValidateResponses) fails t, not the server's testing.F, which must not
+// be failed from inside the target.
+func DoT(t testing.TB, h http.Handler, method string, u *url.URL, header http.Header, body []byte) (int, []byte) {
+	return do(context.WithValue(context.Background(), reporterKey{}, t), h, method, u, header, body)
+}
+
+func do(ctx context.Context, h http.Handler, method string, u *url.URL, header http.Header, body []byte) (int, []byte) {
+	req := httptest.NewRequestWithContext(ctx, method, "/", bytes.NewReader(body))
 	req.URL, req.RequestURI = u, u.RequestURI()
 	if body == nil {
 		req.Body, req.ContentLength = http.NoBody, 0

@@ -23,6 +23,7 @@ func discardLogger() *slog.Logger { return adaptertest.Logger() }
 // testEnv is the adapter served over a real SQLite store and the fake
 // engine, with keys of two tenants and a ready image snapshot of tenant A.
 type testEnv struct {
+	env        *adaptertest.Env // core, for looking at what a request did
 	srv        *httptest.Server
 	keyA, keyB string
 	snapID     string // tenant A's image snapshot "img"
@@ -35,7 +36,7 @@ func newTestEnvWith(t *testing.T, validate bool) *testEnv {
 	t.Helper()
 	ctx := t.Context()
 	env := adaptertest.New(t)
-	e := &testEnv{keyA: env.KeyA, keyB: env.KeyB}
+	e := &testEnv{env: env, keyA: env.KeyA, keyB: env.KeyB}
 	keys, snaps, boxes := env.Keys, env.Snapshots, env.Sandboxes
 
 	p, err := keys.Authenticate(ctx, e.keyA, "")
@@ -56,7 +57,7 @@ func newTestEnvWith(t *testing.T, validate bool) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = adaptertest.Serve(t, a.Register, a.NotFound)
+	e.srv = adaptertest.Serve(t, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))
 	return e
 }
 

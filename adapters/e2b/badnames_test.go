@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 )
 
 // TestHostileNamesRefused sends every hostile name (traversal, shell
@@ -82,8 +83,8 @@ func lenient(n string) bool {
 // checkRefused asserts status want with E2B's error body.
 func checkRefused(t *testing.T, what string, status int, body []byte, want int) {
 	t.Helper()
-	var e errorBody
-	if status != want || json.Unmarshal(body, &e) != nil || e.Code != want || e.Message == "" {
+	var e api.Error
+	if status != want || json.Unmarshal(body, &e) != nil || int(e.Code) != want || e.Message == "" {
 		t.Errorf("%s: got %d %s, want %d with an E2B error body", what, status, body, want)
 	}
 }

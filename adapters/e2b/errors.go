@@ -5,18 +5,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
-
-// errorBody is E2B's error shape. Both keys are contract: the JS SDK
-// decides not-found (kill -> false, getInfo -> SandboxNotFoundError) and
-// already-paused (pause -> false) by body code, and Python's generated
-// parser fails when either key is missing.
-type errorBody struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
 
 // errorTable maps each core error kind to E2B's status. The SDKs special
 // case 401 (AuthenticationError), 404, 409 (pause), 429 (RateLimitError)
@@ -48,5 +40,9 @@ func (a *API) writeError(c *gin.Context, err error) {
 	}
 	// No Retry-After on 429: the JS SDK would retry it, and a quota does
 	// not clear in seconds.
-	c.AbortWithStatusJSON(st, errorBody{Code: st, Message: core.PublicMessage(err)})
+	// api.Error is E2B's error shape. Both keys are contract: the JS SDK
+	// decides not-found (kill -> false, getInfo -> SandboxNotFoundError)
+	// and already-paused (pause -> false) by body code, and Python's
+	// generated parser fails when either key is missing.
+	c.AbortWithStatusJSON(st, api.Error{Code: int32(st), Message: core.PublicMessage(err)})
 }

@@ -55,7 +55,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &fuzzServer{h: adaptertest.Handler(adaptertest.Serve(tb, a.Register, a.NotFound)),
+	s := &fuzzServer{h: adaptertest.Handler(adaptertest.Serve(tb, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))),
 		hdr: http.Header{"X-Api-Key": {env.KeyA}, "Content-Type": {"application/json"}}}
 	st, body := adaptertest.Do(s.h, "POST", adaptertest.Target("/sandboxes", "", false), s.hdr, []byte(`{"templateID":"img","timeout":300}`))
 	var sb struct {
@@ -114,7 +114,7 @@ func FuzzRequests(f *testing.F) {
 		tried.Add(1)
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		u := adaptertest.Target(rt.Path, param, raw)
-		status, out := adaptertest.Do(s.h, rt.Method, u, s.hdr, body)
+		status, out := adaptertest.DoT(t, s.h, rt.Method, u, s.hdr, body)
 		statuses.Add(status)
 		checkE2BReply(t, rt.Method+" "+u.String(), status, out)
 	})

@@ -126,7 +126,11 @@ func (a *API) validateRoute(path string) gin.HandlerFunc {
 		return func(*gin.Context) {}
 	}
 	return func(c *gin.Context) {
-		if err := a.validator.Check(c, path); err != nil {
+		err := a.validator.UndeclaredQuery(c, path)
+		if err == nil {
+			err = a.validator.Check(c, path)
+		}
+		if err != nil {
 			a.writeError(c, err)
 		}
 	}

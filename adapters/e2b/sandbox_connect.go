@@ -5,31 +5,24 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-// connectBody is ConnectSandbox (v1, timeout required) and
-// ConnectSandboxV2 (timeout defaults to 300 seconds).
-type connectBody struct {
-	Timeout *int32 `json:"timeout"`
-	Memory  *bool  `json:"memory"`
-}
-
+// connectSandboxV1 is ConnectSandbox: timeout is required (the validator
+// refuses a body without; without validation 0 is refused as too short).
 func (a *API) connectSandboxV1(c *gin.Context) {
-	var body connectBody
+	var body api.ConnectSandbox
 	if err := bind(c, &body); err != nil {
 		a.writeError(c, err)
 		return
 	}
-	if body.Timeout == nil {
-		a.writeError(c, errTimeoutRequired)
-		return
-	}
-	a.connect(c, body)
+	a.connect(c, api.ConnectSandboxV2{Timeout: &body.Timeout, Memory: body.Memory})
 }
 
+// connectSandboxV2 is ConnectSandboxV2: timeout defaults to 300 seconds.
 func (a *API) connectSandboxV2(c *gin.Context) {
-	var body connectBody
+	var body api.ConnectSandboxV2
 	if err := bindOptional(c, &body); err != nil {
 		a.writeError(c, err)
 		return
@@ -39,7 +32,7 @@ func (a *API) connectSandboxV2(c *gin.Context) {
 
 // connect resumes a paused sandbox (201) or extends a running one's
 // timeout, never shortening it (200).
-func (a *API) connect(c *gin.Context, body connectBody) {
+func (a *API) connect(c *gin.Context, body api.ConnectSandboxV2) {
 	if err := memoryKept(body.Memory); err != nil {
 		a.writeError(c, err)
 		return
@@ -58,7 +51,7 @@ func (a *API) connect(c *gin.Context, body connectBody) {
 	if resumed {
 		st = http.StatusCreated
 	}
-	c.JSON(st, a.toSandboxJSON(c, sb))
+	c.JSON(st, a.toSandbox(c, sb))
 }
 
 // memoryKept refuses memory: false (a filesystem-only pause, or a cold

@@ -1,36 +1,14 @@
 package e2b
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
-
-// newSandboxBody is NewSandboxV2, plus v1's secure (accepted and ignored:
-// an access token is always issued, which the SDKs then send to envd).
-type newSandboxBody struct {
-	TemplateID          string            `json:"templateID"`
-	Timeout             *int32            `json:"timeout"`
-	Metadata            map[string]string `json:"metadata"`
-	EnvVars             map[string]string `json:"envVars"`
-	AutoPause           *bool             `json:"autoPause"`
-	AutoPauseMemory     *bool             `json:"autoPauseMemory"`
-	AutoResume          *autoResume       `json:"autoResume"`
-	AllowInternetAccess *bool             `json:"allow_internet_access"`
-	Network             json.RawMessage   `json:"network"`
-	IAM                 json.RawMessage   `json:"iam"`
-	MCP                 json.RawMessage   `json:"mcp"`
-	VolumeMounts        []json.RawMessage `json:"volumeMounts"`
-	Secure              *bool             `json:"secure"`
-}
-
-type autoResume struct {
-	Enabled bool `json:"enabled"`
-}
 
 // Default timeouts: E2B's spec gives v1 15 seconds (Python always sends
 // 300) and v2 300 seconds (JS sends one only when the caller sets it).
@@ -43,17 +21,34 @@ const (
 	snapshotWait = 45 * time.Second
 )
 
-func (a *API) createSandboxV1(c *gin.Context) { a.createSandbox(c, defaultTimeoutV1) }
+// createSandboxV1 is the v1 create: NewSandboxV2 plus secure, accepted
+// and ignored (an access token is always issued, which the SDKs then send
+// to envd).
+func (a *API) createSandboxV1(c *gin.Context) {
+	var v1 api.NewSandbox
+	if err := bind(c, &v1); err != nil {
+		a.writeError(c, err)
+		return
+	}
+	a.createSandbox(c, api.NewSandboxV2{
+		TemplateID: v1.TemplateID, Timeout: v1.Timeout, Metadata: v1.Metadata, EnvVars: v1.EnvVars,
+		AutoPause: v1.AutoPause, AutoPauseMemory: v1.AutoPauseMemory, AutoResume: v1.AutoResume,
+		AllowInternetAccess: v1.AllowInternetAccess, Network: v1.Network, Iam: v1.Iam, Mcp: v1.Mcp,
+		VolumeMounts: v1.VolumeMounts,
+	}, defaultTimeoutV1)
+}
 
-func (a *API) createSandboxV2(c *gin.Context) { a.createSandbox(c, defaultTimeoutV2) }
-
-func (a *API) createSandbox(c *gin.Context, defaultTimeout time.Duration) {
-	var body newSandboxBody
+func (a *API) createSandboxV2(c *gin.Context) {
+	var body api.NewSandboxV2
 	if err := bind(c, &body); err != nil {
 		a.writeError(c, err)
 		return
 	}
-	req, err := body.request(defaultTimeout)
+	a.createSandbox(c, body, defaultTimeoutV2)
+}
+
+func (a *API) createSandbox(c *gin.Context, body api.NewSandboxV2, defaultTimeout time.Duration) {
+	req, err := createRequest(body, defaultTimeout)
 	if err != nil {
 		a.writeError(c, err)
 		return
@@ -63,11 +58,11 @@ func (a *API) createSandbox(c *gin.Context, defaultTimeout time.Duration) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, a.toSandboxJSON(c, sb))
+	c.JSON(http.StatusCreated, a.toSandbox(c, sb))
 }
 
-func (b *newSandboxBody) request(defaultTimeout time.Duration) (core.CreateSandboxRequest, error) {
-	if err := b.unsupported(); err != nil {
+func createRequest(b api.NewSandboxV2, defaultTimeout time.Duration) (core.CreateSandboxRequest, error) {
+	if err := unsupported(b); err != nil {
 		return core.CreateSandboxRequest{}, err
 	}
 	if b.TemplateID == "" {
@@ -82,7 +77,7 @@ func (b *newSandboxBody) request(defaultTimeout time.Duration) (core.CreateSandb
 		onTimeout = core.TimeoutPause
 	}
 	return core.CreateSandboxRequest{
-		SnapshotRef: b.TemplateID, Env: b.EnvVars, Metadata: b.Metadata,
+		SnapshotRef: b.TemplateID, Env: deref(b.EnvVars), Metadata: deref(b.Metadata),
 		Timeout: timeout, OnTimeout: onTimeout, WaitForSnapshot: snapshotWait,
 	}, nil
 }
@@ -90,35 +85,22 @@ func (b *newSandboxBody) request(defaultTimeout time.Duration) (core.CreateSandb
 // unsupported refuses options snapgate cannot honour rather than ignore
 // them: a network policy or a filesystem-only pause silently dropped would
 // give the caller something other than what it asked for.
-func (b *newSandboxBody) unsupported() error {
+func unsupported(b api.NewSandboxV2) error {
 	switch {
 	case b.AutoPause != nil && *b.AutoPause && b.AutoPauseMemory != nil && !*b.AutoPauseMemory:
 		return core.Errorf(core.ErrInvalidArgument, "autoPauseMemory: false (filesystem-only pause) is not supported")
-	case b.AutoResume != nil && b.AutoResume.Enabled:
+	case b.AutoResume != nil && deref(b.AutoResume.Enabled):
 		return core.Errorf(core.ErrInvalidArgument, "autoResume is not supported; resume paused sandboxes with connect")
 	case b.AllowInternetAccess != nil && !*b.AllowInternetAccess:
 		return core.Errorf(core.ErrInvalidArgument, "allow_internet_access: false is not supported")
-	case setObject(b.Network):
+	case len(deref(b.Network)) > 0:
 		return core.Errorf(core.ErrInvalidArgument, "network configuration is not supported")
-	case setObject(b.IAM):
+	case len(deref(b.Iam)) > 0:
 		return core.Errorf(core.ErrInvalidArgument, "iam is not supported")
-	case len(b.MCP) > 0 && string(b.MCP) != "null":
+	case b.Mcp != nil:
 		return core.Errorf(core.ErrInvalidArgument, "mcp is not supported")
-	case len(b.VolumeMounts) > 0:
+	case len(deref(b.VolumeMounts)) > 0:
 		return core.Errorf(core.ErrInvalidArgument, "volumeMounts are not supported")
 	}
 	return nil
-}
-
-// setObject reports whether raw is a JSON object with at least one key
-// (the JS SDK sends {} for an empty network option).
-func setObject(raw json.RawMessage) bool {
-	if len(raw) == 0 {
-		return false
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return true
-	}
-	return len(m) > 0
 }

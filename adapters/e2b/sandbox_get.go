@@ -12,5 +12,5 @@ func (a *API) getSandbox(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, a.toDetailJSON(c, sb))
+	c.JSON(http.StatusOK, a.toDetail(c, sb))
 }

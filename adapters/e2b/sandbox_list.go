@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -36,9 +37,9 @@ func (a *API) listSandboxes(c *gin.Context) {
 		last := boxes[limit-1]
 		c.Header("X-Next-Token", encodeSandboxToken(last.CreatedAt, last.ID))
 	}
-	out := make([]listedSandboxJSON, 0, len(boxes))
+	out := make([]api.ListedSandbox, 0, len(boxes))
 	for _, sb := range boxes {
-		out = append(out, a.toListedJSON(sb))
+		out = append(out, a.toListed(sb))
 	}
 	c.JSON(http.StatusOK, out)
 }

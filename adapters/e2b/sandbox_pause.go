@@ -4,16 +4,14 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-)
 
-type pauseBody struct {
-	Memory *bool `json:"memory"`
-}
+	"github.com/snapgate/snapgate/adapters/e2b/api"
+)
 
 // pauseSandbox answers 204, or 409 when the sandbox is not running (the
 // SDK's pause then returns false).
 func (a *API) pauseSandbox(c *gin.Context) {
-	var body pauseBody
+	var body api.SandboxPauseRequest
 	if err := bindOptional(c, &body); err != nil {
 		a.writeError(c, err)
 		return

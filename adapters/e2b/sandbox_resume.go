@@ -5,20 +5,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-// resumeBody is ResumedSandbox; autoPause is deprecated and ignored.
-type resumeBody struct {
-	Timeout   *int32 `json:"timeout"`
-	AutoPause *bool  `json:"autoPause"`
-	Memory    *bool  `json:"memory"`
-}
-
 // resumeSandbox is the deprecated resume: unlike connect it answers 409
-// for a sandbox that is not paused.
+// for a sandbox that is not paused; autoPause, when given, sets what the
+// sandbox does at its timeout.
 func (a *API) resumeSandbox(c *gin.Context) {
-	var body resumeBody
+	var body api.ResumedSandbox
 	if err := bindOptional(c, &body); err != nil {
 		a.writeError(c, err)
 		return
@@ -47,5 +42,16 @@ func (a *API) resumeSandbox(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, a.toSandboxJSON(c, sb))
+	if body.AutoPause != nil {
+		// What the resumed sandbox does at its timeout from now on.
+		action := core.TimeoutKill
+		if *body.AutoPause {
+			action = core.TimeoutPause
+		}
+		if sb, err = a.sandboxes.Update(ctx(c), sb.ID, core.SandboxUpdate{OnTimeout: &action}); err != nil {
+			a.writeError(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusCreated, a.toSandbox(c, sb))
 }

@@ -4,23 +4,20 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-)
 
-type timeoutBody struct {
-	Timeout *int32 `json:"timeout"`
-}
+	"github.com/snapgate/snapgate/adapters/e2b/api"
+)
 
 // setSandboxTimeout moves the deadline to now+timeout; it may shorten it.
 func (a *API) setSandboxTimeout(c *gin.Context) {
-	var body timeoutBody
+	var body api.SandboxTimeoutRequest
 	if err := bind(c, &body); err != nil {
 		a.writeError(c, err)
 		return
 	}
-	timeout, err := timeoutOr(body.Timeout, 0)
-	if err == nil && timeout == 0 {
-		err = errTimeoutRequired
-	}
+	// timeout is required: the validator refuses a body without, and 0
+	// (what a missing one decodes to without validation) is too short.
+	timeout, err := timeoutOr(&body.Timeout, 0)
 	if err != nil {
 		a.writeError(c, err)
 		return

@@ -5,18 +5,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
-
-type snapshotBody struct {
-	Name string `json:"name"`
-}
 
 // createSnapshot captures a sandbox into a persistent snapshot. A name
 // already used gets a new snapshot that takes over its tag, as a repeated
 // name is a new build of the same template in E2B.
 func (a *API) createSnapshot(c *gin.Context) {
-	var body snapshotBody
+	var body api.SandboxSnapshotRequest
 	if err := bindOptional(c, &body); err != nil {
 		a.writeError(c, err)
 		return
@@ -28,7 +25,7 @@ func (a *API) createSnapshot(c *gin.Context) {
 	}
 	// The name is E2B's "[namespace/]name[:tag]", which core parses.
 	snap, err := a.sandboxes.Capture(ctx(c), c.Param("sandboxID"), core.CaptureSnapshotRequest{
-		Name: body.Name, Namespaced: true, Tag: defaultTag, Retag: true,
+		Name: deref(body.Name), Namespaced: true, Tag: defaultTag, Retag: true,
 	})
 	if err != nil {
 		a.writeError(c, err)

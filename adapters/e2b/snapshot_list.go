@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -40,7 +41,7 @@ func (a *API) listSnapshots(c *gin.Context) {
 		snaps = snaps[:limit]
 		c.Header("X-Next-Token", strconv.Itoa(offset+limit))
 	}
-	out := make([]snapshotInfoJSON, 0, len(snaps))
+	out := make([]api.SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
 		out = append(out, toSnapshotInfo(p.TenantID, s))
 	}

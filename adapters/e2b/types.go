@@ -1,69 +1,20 @@
 package e2b
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/e2b/api"
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
 // clientID is the constant E2B returns in the deprecated clientID field;
 // Python's parser requires the key.
 const clientID = "6532622b"
-
-// sandboxJSON is E2B's Sandbox (create, connect and resume responses).
-type sandboxJSON struct {
-	SandboxID       string `json:"sandboxID"`
-	TemplateID      string `json:"templateID"`
-	ClientID        string `json:"clientID"`
-	EnvdVersion     string `json:"envdVersion"`
-	EnvdAccessToken string `json:"envdAccessToken"`
-	Domain          string `json:"domain"`
-	Alias           string `json:"alias,omitempty"`
-}
-
-// listedSandboxJSON is E2B's ListedSandbox; Python requires every key
-// that is not omitempty here.
-type listedSandboxJSON struct {
-	SandboxID   string            `json:"sandboxID"`
-	TemplateID  string            `json:"templateID"`
-	Alias       string            `json:"alias,omitempty"`
-	ClientID    string            `json:"clientID"`
-	StartedAt   string            `json:"startedAt"`
-	EndAt       string            `json:"endAt"`
-	CPUCount    int               `json:"cpuCount"`
-	MemoryMB    int64             `json:"memoryMB"`
-	DiskSizeMB  int64             `json:"diskSizeMB"`
-	EnvdVersion string            `json:"envdVersion"`
-	State       string            `json:"state"`
-	Metadata    map[string]string `json:"metadata"`
-}
-
-// sandboxDetailJSON is E2B's SandboxDetail (getInfo).
-type sandboxDetailJSON struct {
-	listedSandboxJSON
-	EnvdAccessToken string        `json:"envdAccessToken"`
-	Domain          string        `json:"domain"`
-	Lifecycle       lifecycleJSON `json:"lifecycle"`
-}
-
-type lifecycleJSON struct {
-	OnTimeout  string `json:"onTimeout"`
-	AutoResume bool   `json:"autoResume"`
-}
-
-// snapshotInfoJSON is E2B's SnapshotInfo.
-type snapshotInfoJSON struct {
-	SnapshotID string   `json:"snapshotID"`
-	Names      []string `json:"names"`
-}
-
-func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // templateID is what the client asked for, or the snapshot id for a
 // sandbox started through the other vendor's API.
@@ -82,29 +33,30 @@ func (a *API) domainFor(c *gin.Context) string {
 	return c.Request.Host
 }
 
-func (a *API) toSandboxJSON(c *gin.Context, sb *core.Sandbox) sandboxJSON {
-	return sandboxJSON{
+func (a *API) toSandbox(c *gin.Context, sb *core.Sandbox) api.Sandbox {
+	domain := a.domainFor(c)
+	return api.Sandbox{
 		SandboxID: sb.ID, TemplateID: templateID(sb), ClientID: clientID,
-		EnvdVersion: a.envdVersion, EnvdAccessToken: sb.AccessToken, Domain: a.domainFor(c),
+		EnvdVersion: a.envdVersion, EnvdAccessToken: &sb.AccessToken, Domain: &domain,
 	}
 }
 
 // noDeadline stands for "never expires" in endAt, which E2B requires.
 var noDeadline = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
-func (a *API) toListedJSON(sb *core.Sandbox) listedSandboxJSON {
+func (a *API) toListed(sb *core.Sandbox) api.ListedSandbox {
 	// E2B knows only running and paused; a sandbox still starting is
 	// reported running (its create call has not returned yet).
-	state := "running"
+	state := api.Running
 	if sb.State == core.SandboxPaused {
-		state = "paused"
+		state = api.Paused
 	}
 	started := sb.StartedAt
 	if started.IsZero() {
 		started = sb.CreatedAt
 	}
-	// A paused sandbox has no deadline in core; E2B reports when it ended
-	// running. A running one without a deadline never expires.
+	// A paused sandbox without a deadline reports when it ended running;
+	// a running one without a deadline never expires.
 	end := sb.Deadline
 	switch {
 	case end.IsZero() && sb.State == core.SandboxPaused:
@@ -112,27 +64,36 @@ func (a *API) toListedJSON(sb *core.Sandbox) listedSandboxJSON {
 	case end.IsZero():
 		end = noDeadline
 	}
-	meta := sb.Metadata
+	meta := api.Metadata(sb.Metadata)
 	if meta == nil {
-		meta = map[string]string{}
+		meta = api.Metadata{}
 	}
-	return listedSandboxJSON{
+	return api.ListedSandbox{
 		SandboxID: sb.ID, TemplateID: templateID(sb), ClientID: clientID,
-		StartedAt: timestamp(started), EndAt: timestamp(end),
-		CPUCount: sb.VCPUs, MemoryMB: sb.MemoryBytes >> 20, DiskSizeMB: sb.DiskBytes >> 20,
-		EnvdVersion: a.envdVersion, State: state, Metadata: meta,
+		StartedAt: started.UTC(), EndAt: end.UTC(),
+		CpuCount: int32(sb.VCPUs), MemoryMB: megabytes(sb.MemoryBytes), DiskSizeMB: megabytes(sb.DiskBytes),
+		EnvdVersion: a.envdVersion, State: state, Metadata: &meta,
 	}
 }
 
-func (a *API) toDetailJSON(c *gin.Context, sb *core.Sandbox) sandboxDetailJSON {
-	onTimeout := string(core.TimeoutKill)
+// megabytes is a byte count in MiB, saturating at int32 (a petabyte disk
+// is not a wire error).
+func megabytes(n int64) int32 {
+	return int32(min(n>>20, math.MaxInt32))
+}
+
+func (a *API) toDetail(c *gin.Context, sb *core.Sandbox) api.SandboxDetail {
+	onTimeout := api.Kill
 	if sb.OnTimeout == core.TimeoutPause {
-		onTimeout = string(core.TimeoutPause)
+		onTimeout = api.Pause
 	}
-	return sandboxDetailJSON{
-		listedSandboxJSON: a.toListedJSON(sb),
-		EnvdAccessToken:   sb.AccessToken, Domain: a.domainFor(c),
-		Lifecycle: lifecycleJSON{OnTimeout: onTimeout},
+	l, domain := a.toListed(sb), a.domainFor(c)
+	return api.SandboxDetail{
+		SandboxID: l.SandboxID, TemplateID: l.TemplateID, Alias: l.Alias, ClientID: l.ClientID,
+		StartedAt: l.StartedAt, EndAt: l.EndAt, CpuCount: l.CpuCount, MemoryMB: l.MemoryMB, DiskSizeMB: l.DiskSizeMB,
+		EnvdVersion: l.EnvdVersion, State: l.State, Metadata: l.Metadata,
+		EnvdAccessToken: &sb.AccessToken, Domain: &domain,
+		Lifecycle: &api.SandboxLifecycle{OnTimeout: onTimeout},
 	}
 }
 
@@ -143,37 +104,25 @@ const defaultTag = "default"
 // "<namespace>/<name>:<tag>" with the tenant as namespace, an unnamed one
 // (its name is its id) "<id>:default". Every form resolves back to the
 // same snapshot through core's Lookup.
-func toSnapshotInfo(tenant string, s *core.Snapshot) snapshotInfoJSON {
+func toSnapshotInfo(tenant string, s *core.Snapshot) api.SnapshotInfo {
 	if s.Name == s.ID {
-		return snapshotInfoJSON{SnapshotID: s.ID + ":" + defaultTag, Names: []string{}}
+		return api.SnapshotInfo{SnapshotID: s.ID + ":" + defaultTag, Names: []string{}}
 	}
 	full := strings.ToLower(tenant) + "/" + s.Name
 	if s.Tag == "" {
 		// The name's tag moved to a newer build; this build is reachable
 		// by id only.
-		return snapshotInfoJSON{SnapshotID: s.ID + ":" + defaultTag, Names: []string{full}}
+		return api.SnapshotInfo{SnapshotID: s.ID + ":" + defaultTag, Names: []string{full}}
 	}
-	return snapshotInfoJSON{SnapshotID: full + ":" + s.Tag, Names: []string{full}}
+	return api.SnapshotInfo{SnapshotID: full + ":" + s.Tag, Names: []string{full}}
 }
 
-// bind decodes a required JSON body. Validation has already checked its
-// shape; this still refuses what it cannot decode when validation is off.
-func bind(c *gin.Context, v any) error {
-	if err := json.NewDecoder(c.Request.Body).Decode(v); err != nil {
-		return core.WithCause(core.ErrInvalidArgument, err, "request body is not valid JSON for this operation: %v", err)
-	}
-	return nil
-}
+// bind decodes a required JSON body (edge.Bind).
+func bind(c *gin.Context, v any) error { return edge.Bind(c, v, false) }
 
 // bindOptional decodes a JSON body that may be absent (the SDKs send {}
 // but other clients may send nothing).
-func bindOptional(c *gin.Context, v any) error {
-	err := json.NewDecoder(c.Request.Body).Decode(v)
-	if err == nil || errors.Is(err, io.EOF) {
-		return nil
-	}
-	return core.WithCause(core.ErrInvalidArgument, err, "request body is not valid JSON for this operation: %v", err)
-}
+func bindOptional(c *gin.Context, v any) error { return edge.Bind(c, v, true) }
 
 // timeoutOr converts an E2B timeout (seconds) to a duration, def when
 // absent. E2B has no "never expires": 0 is refused, as infra does (the
@@ -188,4 +137,10 @@ func timeoutOr(t *int32, def time.Duration) (time.Duration, error) {
 	return time.Duration(*t) * time.Second, nil
 }
 
-var errTimeoutRequired = core.Errorf(core.ErrInvalidArgument, "timeout is required")
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -107,7 +108,7 @@ func TestHostileLabelKeysRefused(t *testing.T) {
 // checkRefused asserts status want with LangSmith's error body.
 func checkRefused(t *testing.T, what string, status int, body []byte, want int) {
 	t.Helper()
-	var e errorBody
+	var e api.SandboxesErrorResponse
 	if status != want || json.Unmarshal(body, &e) != nil || e.Detail.Error == "" || e.Detail.Message == "" {
 		t.Errorf("%s: got %d %s, want %d with a LangSmith error body", what, status, body, want)
 	}

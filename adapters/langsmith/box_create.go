@@ -7,62 +7,62 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/adapters/edge"
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-type createBoxBody struct {
-	WaitForReady   *bool             `json:"wait_for_ready"`
-	Timeout        int               `json:"timeout"`
-	SnapshotID     string            `json:"snapshot_id"`
-	SnapshotName   string            `json:"snapshot_name"`
-	Snapshot       string            `json:"snapshot"`
-	Name           string            `json:"name"`
-	IdleTTLSeconds *int              `json:"idle_ttl_seconds"`
-	VCPUs          int               `json:"vcpus"`
-	MemBytes       int64             `json:"mem_bytes"`
-	FSCapacity     int64             `json:"fs_capacity_bytes"`
-	EnvVars        map[string]string `json:"env_vars"`
-	Labels         map[string]string `json:"labels"`
-}
-
+// createBox starts a box and answers once it is ready, whatever
+// wait_for_ready says: false only allows an earlier answer, and the SDK
+// reads a ready box the same way.
 func (a *API) createBox(c *gin.Context) {
-	var body createBoxBody
+	var body api.SandboxesCreateBoxPayload
 	if err := bind(c, &body); err != nil {
 		a.writeError(c, err)
 		return
 	}
-	ref, err := oneSnapshotRef(body)
+	req, err := createBoxRequest(body)
 	if err != nil {
 		a.writeError(c, err)
 		return
-	}
-	req := core.CreateSandboxRequest{
-		SnapshotRef: ref, Name: body.Name, VCPUs: body.VCPUs, MemoryBytes: body.MemBytes,
-		Env: body.EnvVars, Metadata: body.Labels, WaitForSnapshot: time.Duration(body.Timeout) * time.Second,
-		DiskBytes: body.FSCapacity,
-	}
-	// Idle TTL: the box is stopped (frozen) when it runs out; 0 = never.
-	if body.IdleTTLSeconds != nil && *body.IdleTTLSeconds > 0 {
-		ttl, err := secondsField("idle_ttl_seconds", int64(*body.IdleTTLSeconds))
-		if err != nil {
-			a.writeError(c, err)
-			return
-		}
-		req.Timeout, req.OnTimeout = ttl, core.TimeoutPause
 	}
 	sb, err := a.sandboxes.Create(ctx(c), req)
 	if err != nil {
 		a.writeCreateError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, a.toBoxJSON(c, sb))
+	c.JSON(http.StatusCreated, a.toBox(c, sb))
 }
 
-func oneSnapshotRef(b createBoxBody) (string, error) {
+func createBoxRequest(body api.SandboxesCreateBoxPayload) (core.CreateSandboxRequest, error) {
+	ref, err := oneSnapshotRef(body)
+	if err != nil {
+		return core.CreateSandboxRequest{}, err
+	}
+	req := core.CreateSandboxRequest{
+		SnapshotRef: ref, Name: deref(body.Name), VCPUs: deref(body.Vcpus), MemoryBytes: deref(body.MemBytes),
+		Env: deref(body.EnvVars), Metadata: deref(body.Labels), DiskBytes: deref(body.FsCapacityBytes),
+		WaitForSnapshot: time.Duration(deref(body.Timeout)) * time.Second,
+	}
+	// Idle TTL: the box is stopped (frozen) when it runs out; 0 = never.
+	ttl, err := optSeconds("idle_ttl_seconds", body.IdleTtlSeconds)
+	if err != nil {
+		return req, err
+	}
+	req.IdleTTL = deref(ttl)
+	// Delete after stop: a stopped box is deleted that long after; 0 = kept.
+	das, err := optSeconds("delete_after_stop_seconds", body.DeleteAfterStopSeconds)
+	if err != nil {
+		return req, err
+	}
+	req.DeleteAfterStop = deref(das)
+	return req, nil
+}
+
+func oneSnapshotRef(b api.SandboxesCreateBoxPayload) (string, error) {
 	var refs []string
-	for _, r := range []string{b.SnapshotID, b.SnapshotName, b.Snapshot} {
-		if r != "" {
-			refs = append(refs, r)
+	for _, r := range []*string{b.SnapshotId, b.SnapshotName, b.Snapshot} {
+		if deref(r) != "" {
+			refs = append(refs, *r)
 		}
 	}
 	if len(refs) > 1 {
@@ -92,5 +92,5 @@ func (a *API) writeCreateError(c *gin.Context, err error) {
 		a.writeError(c, err)
 		return
 	}
-	c.AbortWithStatusJSON(status, errorBody{Detail: errorDetail{Error: token, ErrorID: edge.RequestID(c), Message: core.PublicMessage(err)}})
+	c.AbortWithStatusJSON(status, errorBody(token, edge.RequestID(c), core.PublicMessage(err)))
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 )
 
 func (a *API) getBox(c *gin.Context) {
@@ -12,7 +14,7 @@ func (a *API) getBox(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, a.toBoxJSON(c, sb))
+	c.JSON(http.StatusOK, a.toBox(c, sb))
 }
 
 func (a *API) getBoxStatus(c *gin.Context) {
@@ -21,9 +23,7 @@ func (a *API) getBoxStatus(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	out := gin.H{"status": boxStatus[sb.State]}
-	if sb.StatusMessage != "" {
-		out["status_message"] = sb.StatusMessage
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, api.SandboxesBoxStatusResponse{
+		Status: api.SandboxesBoxStatusResponseStatus(boxStatus[sb.State]), StatusMessage: opt(sb.StatusMessage),
+	})
 }

@@ -1,10 +1,12 @@
 package langsmith
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -24,17 +26,18 @@ func (a *API) listBoxes(c *gin.Context) {
 		return
 	}
 	contains := strings.ToLower(c.Query("name_contains"))
-	out := []boxJSON{}
+	out := []api.SandboxesBoxResponse{}
 	for _, sb := range all {
 		if contains != "" && !strings.Contains(strings.ToLower(sb.Name), contains) {
 			continue
 		}
-		out = append(out, a.toBoxJSON(c, sb))
+		out = append(out, a.toBox(c, sb))
 	}
 	if offset >= len(out) {
 		out = out[:0]
 	} else {
 		out = out[offset:min(len(out), offset+limit)]
 	}
-	page(c, "sandboxes", out, offset, limit)
+	next, cursor := pageCursor(len(out), offset, limit)
+	c.JSON(http.StatusOK, api.SandboxesBoxList{Sandboxes: out, Items: out, NextCursor: cursor, Offset: next})
 }

@@ -2,46 +2,30 @@ package langsmith
 
 import (
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-// boxJSON is LangSmith's sandbox (box) object.
-type boxJSON struct {
-	ID            string            `json:"id"`
-	Name          string            `json:"name"`
-	Status        string            `json:"status"`
-	StatusMessage string            `json:"status_message,omitempty"`
-	SnapshotID    string            `json:"snapshot_id"`
-	DataplaneURL  string            `json:"dataplane_url"`
-	VCPUs         int               `json:"vcpus"`
-	MemBytes      int64             `json:"mem_bytes"`
-	FSCapacity    int64             `json:"fs_capacity_bytes,omitempty"`
-	Labels        map[string]string `json:"labels"`
-	CreatedAt     string            `json:"created_at"`
-	UpdatedAt     string            `json:"updated_at"`
-	StoppedAt     *string           `json:"stopped_at"`
-}
-
 // boxStatus maps core's states to LangSmith's box statuses.
-var boxStatus = map[core.SandboxState]string{
-	core.SandboxStarting: "provisioning",
-	core.SandboxRunning:  "ready",
-	core.SandboxPaused:   "stopped",
-	core.SandboxFailed:   "failed",
-	core.SandboxKilled:   "deleting",
+var boxStatus = map[core.SandboxState]api.SandboxesBoxResponseStatus{
+	core.SandboxStarting: api.SandboxesBoxResponseStatusProvisioning,
+	core.SandboxRunning:  api.SandboxesBoxResponseStatusReady,
+	core.SandboxPaused:   api.SandboxesBoxResponseStatusStopped,
+	core.SandboxFailed:   api.SandboxesBoxResponseStatusFailed,
+	core.SandboxKilled:   api.SandboxesBoxResponseStatusDeleting,
 }
 
-func (a *API) toBoxJSON(c *gin.Context, sb *core.Sandbox) boxJSON {
-	out := boxJSON{
-		ID: sb.ID, Name: sb.Name, Status: boxStatus[sb.State], StatusMessage: sb.StatusMessage,
-		SnapshotID: sb.SnapshotID, DataplaneURL: a.dataplaneURL(c, sb.ID), VCPUs: sb.VCPUs,
-		MemBytes: sb.MemoryBytes, FSCapacity: sb.DiskBytes, Labels: sb.Metadata, CreatedAt: timestamp(sb.CreatedAt), UpdatedAt: timestamp(sb.UpdatedAt),
-	}
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
+func (a *API) toBox(c *gin.Context, sb *core.Sandbox) api.SandboxesBoxResponse {
+	out := api.SandboxesBoxResponse{
+		Id: sb.ID, Name: sb.Name, Status: boxStatus[sb.State], StatusMessage: opt(sb.StatusMessage),
+		SnapshotId: sb.SnapshotID, DataplaneUrl: a.dataplaneURL(c, sb.ID), Vcpus: sb.VCPUs,
+		MemBytes: sb.MemoryBytes, FsCapacityBytes: sb.DiskBytes, Labels: labels(sb.Metadata),
+		IdleTtlSeconds: int64(sb.IdleTTL / time.Second), DeleteAfterStopSeconds: int64(sb.DeleteAfterStop / time.Second),
+		CreatedAt: timestamp(sb.CreatedAt), UpdatedAt: timestamp(sb.UpdatedAt),
 	}
 	if sb.State == core.SandboxPaused {
 		t := timestamp(sb.UpdatedAt)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
@@ -58,13 +59,13 @@ func TestDataplaneErrorTable(t *testing.T) {
 			if w.Code != tc.status {
 				t.Errorf("status = %d, want %d", w.Code, tc.status)
 			}
-			var body errorBody
+			var body map[string]any
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 				t.Fatal(err)
 			}
-			want := errorDetail{Error: tc.token, ErrorID: "req_1", Message: tc.msg}
-			if body.Detail != want {
-				t.Errorf("body = %+v, want %+v", body.Detail, want)
+			want := map[string]any{"detail": map[string]any{"error": tc.token, "error_id": "req_1", "message": tc.msg}}
+			if diff := cmp.Diff(want, body); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
 			}
 		})
 	}

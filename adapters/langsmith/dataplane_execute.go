@@ -10,36 +10,19 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-// runConfigJSON is LangSmith's RunConfig: who, where and with what
-// environment a command runs.
-type runConfigJSON struct {
-	User    string            `json:"user"`
-	WorkDir string            `json:"work_dir"`
-	EnvVars map[string]string `json:"env_vars"`
-}
-
-// commandJSON is what the HTTP execute body and the WebSocket execute frame
-// share.
+// commandJSON is what the WebSocket execute frame shares with the HTTP
+// execute body (api.DataplaneExecuteJSONBody); the WebSocket protocol has
+// no OpenAPI description, so its frames are written here.
 type commandJSON struct {
-	Command   string            `json:"command"`
-	Shell     string            `json:"shell"`
-	Env       map[string]string `json:"env"`
-	Cwd       *string           `json:"cwd"`
-	RunConfig *runConfigJSON    `json:"run_config"`
-}
-
-type executeBody struct {
-	commandJSON
-	Timeout *float64 `json:"timeout"` // seconds; default 60, 0 = no limit
-}
-
-type executeResult struct {
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	ExitCode int    `json:"exit_code"`
+	Command   string                  `json:"command"`
+	Shell     string                  `json:"shell"`
+	Env       map[string]string       `json:"env"`
+	Cwd       *string                 `json:"cwd"`
+	RunConfig *api.SandboxesRunConfig `json:"run_config"`
 }
 
 const (
@@ -72,9 +55,9 @@ func (b commandJSON) startRequest(timeout time.Duration) (core.StartProcessReque
 		req.Cwd = *b.Cwd
 	}
 	if rc := b.RunConfig; rc != nil {
-		req.Cwd, req.Env = rc.WorkDir, rc.EnvVars
-		if rc.User != "" {
-			req.User = rc.User
+		req.Cwd, req.Env = deref(rc.WorkDir), deref(rc.EnvVars)
+		if deref(rc.User) != "" {
+			req.User = *rc.User
 		}
 	}
 	return req, nil
@@ -95,13 +78,14 @@ func seconds(v *float64, def time.Duration) time.Duration {
 // execute runs a command and answers once it exited (POST /execute, what
 // the JS SDK uses without the optional ws package).
 func (a *API) execute(c *gin.Context) {
-	var body executeBody
+	var body api.DataplaneExecuteJSONRequestBody
 	if err := bind(c, &body); err != nil {
 		a.writeError(c, dataplaneErr(opCommand, err))
 		return
 	}
 	timeout := seconds(body.Timeout, defaultTimeout)
-	req, err := body.startRequest(timeout)
+	cmd := commandJSON{Command: body.Command, Shell: deref(body.Shell), Env: deref(body.Env), Cwd: body.Cwd, RunConfig: body.RunConfig}
+	req, err := cmd.startRequest(timeout)
 	if err != nil {
 		a.writeError(c, dataplaneErr(opCommand, err))
 		return
@@ -135,12 +119,12 @@ func (a *API) execute(c *gin.Context) {
 }
 
 // collect gathers a process's output until it ended.
-func collect(ctx context.Context, p *core.Process) (executeResult, core.ProcessInfo, error) {
+func collect(ctx context.Context, p *core.Process) (api.DataplaneExecuteResult, core.ProcessInfo, error) {
 	var out, errOut []byte
 	for ev := range p.Events(ctx, 0, 0) {
 		switch {
 		case ev.End != nil:
-			return executeResult{Stdout: string(out), Stderr: string(errOut)}, *ev.End, nil
+			return api.DataplaneExecuteResult{Stdout: string(out), Stderr: string(errOut)}, *ev.End, nil
 		case ev.Stream == core.Stdout:
 			out = appendCapped(out, ev.Data)
 		case ev.Stream == core.Stderr:
@@ -148,9 +132,9 @@ func collect(ctx context.Context, p *core.Process) (executeResult, core.ProcessI
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return executeResult{}, core.ProcessInfo{}, err
+		return api.DataplaneExecuteResult{}, core.ProcessInfo{}, err
 	}
-	return executeResult{}, core.ProcessInfo{}, fmt.Errorf("process %d: event stream ended without its end", p.Info().PID)
+	return api.DataplaneExecuteResult{}, core.ProcessInfo{}, fmt.Errorf("process %d: event stream ended without its end", p.Info().PID)
 }
 
 func appendCapped(b, data []byte) []byte {

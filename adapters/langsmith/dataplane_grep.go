@@ -5,25 +5,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-type grepBody struct {
-	Pattern string `json:"pattern"` // literal text, not a regular expression
-	Path    string `json:"path"`
-	Glob    string `json:"glob"`
-	Limit   int    `json:"limit"`
-}
-
-type grepMatchJSON struct {
-	Path string `json:"path"`
-	Line int    `json:"line"`
-	Text string `json:"text"`
-}
-
 // grep finds lines containing a literal text (POST /grep).
 func (a *API) grep(c *gin.Context) {
-	var body grepBody
+	var body api.DataplaneGrepJSONRequestBody // pattern is literal text, not a regular expression
 	if err := bind(c, &body); err != nil {
 		a.writeError(c, dataplaneErr(opRead, err))
 		return
@@ -34,14 +22,14 @@ func (a *API) grep(c *gin.Context) {
 		return
 	}
 	defer files.Close()
-	found, truncated, err := files.Grep(ctx(c), body.Path, body.Pattern, body.Glob, core.SearchOptions{Limit: body.Limit})
+	found, truncated, err := files.Grep(ctx(c), body.Path, body.Pattern, deref(body.Glob), core.SearchOptions{Limit: deref(body.Limit)})
 	if err != nil {
 		a.writeError(c, dataplaneErr(opRead, err))
 		return
 	}
-	matches := make([]grepMatchJSON, 0, len(found))
+	matches := make([]api.DataplaneGrepMatch, 0, len(found))
 	for _, m := range found {
-		matches = append(matches, grepMatchJSON(m))
+		matches = append(matches, api.DataplaneGrepMatch{Path: m.Path, Line: m.Line, Text: m.Text})
 	}
-	c.JSON(http.StatusOK, gin.H{"matches": matches, "truncated": truncated})
+	c.JSON(http.StatusOK, api.DataplaneGrepResult{Matches: matches, Truncated: truncated})
 }

@@ -80,7 +80,10 @@ func (a *API) validateDataplane(path string, rt dataplaneRoute) gin.HandlerFunc 
 			hidden.Body, hidden.GetBody, hidden.ContentLength = http.NoBody, nil, 0
 			c.Request = hidden
 		}
-		err := a.validator.Check(c, path)
+		err := a.validator.UndeclaredQuery(c, path)
+		if err == nil {
+			err = a.validator.Check(c, path)
+		}
 		c.Request = req
 		if err != nil {
 			a.writeError(c, dataplaneErr(rt.op, err))

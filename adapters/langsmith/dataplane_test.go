@@ -42,7 +42,7 @@ func newDataplaneEnv(t *testing.T) *dataplaneEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := adaptertest.Serve(t, a.Register, a.NotFound)
+	srv := adaptertest.Serve(t, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))
 	box := call(t, srv, "POST", "/api/v2/sandboxes/boxes", env.KeyA, `{"wait_for_ready":true,"timeout":30,"name":"dp-box"}`)
 	if box.status != 201 {
 		t.Fatalf("create box: %d %v", box.status, box.body)
@@ -90,7 +90,7 @@ func TestDataplaneExecute(t *testing.T) {
 		want                  string // substring of the body
 	}{
 		{"output and exit code", "", e.keyA, `{"command":"echo out; echo err >&2; exit 3"}`, 200,
-			`{"stdout":"out\n","stderr":"err\n","exit_code":3}`},
+			`{"exit_code":3,"stderr":"err\n","stdout":"out\n"}`},
 		{"env", "", e.keyA, `{"command":"echo $GREETING","env":{"GREETING":"hi"}}`, 200, `"stdout":"hi\n"`},
 		{"run_config env", "", e.keyA, `{"command":"echo $A","run_config":{"env_vars":{"A":"b"}}}`, 200, `"stdout":"b\n"`},
 		{"missing command exits 127", "", e.keyA, `{"command":"no-such-command-snapgate"}`, 200, `"exit_code":127`},

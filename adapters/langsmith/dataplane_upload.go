@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -31,7 +32,7 @@ func (a *API) upload(c *gin.Context) {
 		a.writeError(c, dataplaneErr(opWrite, err))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"path": info.Path, "size_bytes": info.Size})
+	c.JSON(http.StatusOK, api.DataplaneUploadResult{Path: info.Path, SizeBytes: info.Size})
 }
 
 // uploadContent returns the reader of the uploaded bytes: the multipart

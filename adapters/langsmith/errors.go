@@ -7,19 +7,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/adapters/edge"
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
 // errorBody is LangSmith's error shape. Its SDKs dispatch on the status and
 // on detail.error, so the tokens below are contract.
-type errorBody struct {
-	Detail errorDetail `json:"detail"`
-}
-
-type errorDetail struct {
-	Error   string `json:"error"`
-	ErrorID string `json:"error_id,omitempty"`
-	Message string `json:"message"`
+func errorBody(token, requestID, message string) api.SandboxesErrorResponse {
+	return api.SandboxesErrorResponse{Detail: api.SandboxesErrorDetail{Error: token, ErrorId: opt(requestID), Message: message}}
 }
 
 type errorClass struct {
@@ -128,9 +123,7 @@ func (a *API) writeError(c *gin.Context, err error) {
 	if cls.status == http.StatusTooManyRequests {
 		c.Header("Retry-After", "0")
 	}
-	c.AbortWithStatusJSON(cls.status, errorBody{Detail: errorDetail{
-		Error: cls.token, ErrorID: rid, Message: core.PublicMessage(err),
-	}})
+	c.AbortWithStatusJSON(cls.status, errorBody(cls.token, rid, core.PublicMessage(err)))
 }
 
 func (a *API) notFound(c *gin.Context) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
@@ -53,13 +54,13 @@ func TestErrorTable(t *testing.T) {
 			if ra := w.Header().Get("Retry-After"); (tc.status == 429) != (ra == "0") {
 				t.Errorf("Retry-After = %q on %d, want \"0\" exactly on 429", ra, tc.status)
 			}
-			var body errorBody
+			var body map[string]any
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 				t.Fatal(err)
 			}
-			want := errorDetail{Error: tc.token, ErrorID: "req_1", Message: tc.msg}
-			if body.Detail != want {
-				t.Errorf("body = %+v, want %+v", body.Detail, want)
+			want := map[string]any{"detail": map[string]any{"error": tc.token, "error_id": "req_1", "message": tc.msg}}
+			if diff := cmp.Diff(want, body); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -5,37 +5,36 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-type registryBody struct {
-	Name     *string `json:"name"`
-	URL      *string `json:"url"`
-	Username *string `json:"username"`
-	Password *string `json:"password"`
-	AuthType *string `json:"auth_type"`
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 func (a *API) createRegistry(c *gin.Context) {
-	var body registryBody
+	var body api.SandboxesCreateRegistryPayload
 	if err := bind(c, &body); err != nil {
 		a.writeError(c, err)
 		return
 	}
+	if err := awsRoleUnsupported(body.AwsRoleArn); err != nil {
+		a.writeError(c, err)
+		return
+	}
 	reg, err := a.registries.Create(ctx(c), core.Registry{
-		Name: deref(body.Name), URL: deref(body.URL), Username: deref(body.Username),
-		Password: deref(body.Password), AuthType: deref(body.AuthType),
+		Name: body.Name, URL: body.Url, Username: deref(body.Username),
+		Password: deref(body.Password), AuthType: string(deref(body.AuthType)),
 	})
 	if err != nil {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, toRegistryJSON(reg))
+	c.JSON(http.StatusCreated, toRegistry(reg))
+}
+
+// awsRoleUnsupported refuses an AWS role: snapgate pulls with a username
+// and password only (core refuses auth_type AWS_ROLE the same way).
+func awsRoleUnsupported(arn *string) error {
+	if deref(arn) != "" {
+		return core.Errorf(core.ErrInvalidArgument, "aws_role_arn: AWS role authentication is not supported; use auth_type DOCKER_CONFIG with a username and password")
+	}
+	return nil
 }

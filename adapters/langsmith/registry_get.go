@@ -12,5 +12,5 @@ func (a *API) getRegistry(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toRegistryJSON(reg))
+	c.JSON(http.StatusOK, toRegistry(reg))
 }

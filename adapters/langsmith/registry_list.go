@@ -1,8 +1,11 @@
 package langsmith
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -17,12 +20,13 @@ func (a *API) listRegistries(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	out := make([]registryJSON, 0, len(regs))
+	out := make([]api.SandboxesRegistryResponse, 0, len(regs))
 	for _, r := range regs {
-		out = append(out, toRegistryJSON(r))
+		out = append(out, toRegistry(r))
 	}
 	if limit == 0 {
 		limit = core.DefaultLimit
 	}
-	page(c, "registries", out, offset, limit)
+	next, cursor := pageCursor(len(out), offset, limit)
+	c.JSON(http.StatusOK, api.SandboxesRegistryList{Registries: out, Items: out, NextCursor: cursor, Offset: next})
 }

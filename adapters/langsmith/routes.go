@@ -166,7 +166,11 @@ func (a *API) validate(path string) gin.HandlerFunc {
 		return func(*gin.Context) {}
 	}
 	return func(c *gin.Context) {
-		if err := a.validator.Check(c, specPrefix+path); err != nil {
+		err := a.validator.UndeclaredQuery(c, specPrefix+path)
+		if err == nil {
+			err = a.validator.Check(c, specPrefix+path)
+		}
+		if err != nil {
 			a.writeError(c, err)
 		}
 	}

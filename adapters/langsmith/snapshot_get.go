@@ -12,5 +12,5 @@ func (a *API) getSnapshot(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toSnapshotJSON(snap))
+	c.JSON(http.StatusOK, toSnapshot(snap))
 }

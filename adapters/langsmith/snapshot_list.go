@@ -1,8 +1,11 @@
 package langsmith
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -17,12 +20,13 @@ func (a *API) listSnapshots(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	out := make([]snapshotJSON, 0, len(snaps))
+	out := make([]api.SandboxesSnapshotResponse, 0, len(snaps))
 	for _, s := range snaps {
-		out = append(out, toSnapshotJSON(s))
+		out = append(out, toSnapshot(s))
 	}
 	if limit == 0 {
 		limit = core.DefaultLimit
 	}
-	page(c, "snapshots", out, offset, limit)
+	next, cursor := pageCursor(len(out), offset, limit)
+	c.JSON(http.StatusOK, api.SandboxesSnapshotList{Snapshots: out, Items: out, NextCursor: cursor, Offset: next})
 }

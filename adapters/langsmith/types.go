@@ -1,104 +1,88 @@
 package langsmith
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
+	"github.com/snapgate/snapgate/adapters/langsmith/api"
 	"github.com/snapgate/snapgate/core"
 )
 
-// snapshotJSON is LangSmith's SnapshotResponse.
-type snapshotJSON struct {
-	ID                      string `json:"id"`
-	Name                    string `json:"name"`
-	Status                  string `json:"status"`
-	StatusMessage           string `json:"status_message,omitempty"`
-	DockerImage             string `json:"docker_image,omitempty"`
-	ImageDigest             string `json:"image_digest,omitempty"`
-	RegistryID              string `json:"registry_id,omitempty"`
-	SourceSandboxID         string `json:"source_sandbox_id,omitempty"`
-	FSCapacityBytes         int64  `json:"fs_capacity_bytes"`
-	FSUsedBytes             *int64 `json:"fs_used_bytes,omitempty"`
-	MemorySnapshotSizeBytes *int64 `json:"memory_snapshot_size_bytes,omitempty"`
-	CreatedBy               string `json:"created_by,omitempty"`
-	CreatedAt               string `json:"created_at"`
-	UpdatedAt               string `json:"updated_at"`
-}
-
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-func toSnapshotJSON(s *core.Snapshot) snapshotJSON {
-	out := snapshotJSON{
-		ID: s.ID, Name: s.Name, Status: string(s.Status), StatusMessage: s.StatusMessage,
-		DockerImage: s.DockerImage, ImageDigest: s.ImageDigest, RegistryID: s.RegistryID,
-		SourceSandboxID: s.SourceSandboxID, FSCapacityBytes: s.FSCapacityBytes,
-		MemorySnapshotSizeBytes: s.MemorySnapshotSizeBytes, CreatedBy: s.CreatedBy,
+// opt is s as an optional wire field: absent when empty.
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// labels is never null on the wire: the SDKs read it as an object.
+func labels(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func toSnapshot(s *core.Snapshot) api.SandboxesSnapshotResponse {
+	out := api.SandboxesSnapshotResponse{
+		Id: s.ID, Name: s.Name, Status: api.SandboxesSnapshotResponseStatus(s.Status), StatusMessage: opt(s.StatusMessage),
+		DockerImage: opt(s.DockerImage), ImageDigest: opt(s.ImageDigest), RegistryId: opt(s.RegistryID),
+		SourceSandboxId: opt(s.SourceSandboxID), FsCapacityBytes: s.FSCapacityBytes,
+		MemorySnapshotSizeBytes: s.MemorySnapshotSizeBytes, CreatedBy: opt(s.CreatedBy),
+		Description: opt(s.Description), Labels: labels(s.Labels),
 		CreatedAt: timestamp(s.CreatedAt), UpdatedAt: timestamp(s.UpdatedAt),
 	}
 	if s.Status == core.SnapshotReady {
 		used := s.FSUsedBytes
-		out.FSUsedBytes = &used
+		out.FsUsedBytes = &used
 	}
 	return out
 }
 
-// registryJSON is LangSmith's RegistryResponse; it never carries the password.
-type registryJSON struct {
-	ID                   string  `json:"id"`
-	Name                 string  `json:"name"`
-	URL                  string  `json:"url"`
-	Username             string  `json:"username,omitempty"`
-	AuthType             string  `json:"auth_type"`
-	AWSRoleARN           *string `json:"aws_role_arn"`
-	Provider             string  `json:"provider"`
-	RepositorySearchMode string  `json:"repository_search_mode"`
-	CreatedAt            string  `json:"created_at"`
-	CreatedBy            string  `json:"created_by,omitempty"`
-	UpdatedAt            string  `json:"updated_at"`
-	UpdatedBy            string  `json:"updated_by,omitempty"`
-}
-
-func toRegistryJSON(r *core.Registry) registryJSON {
-	return registryJSON{
-		ID: r.ID, Name: r.Name, URL: r.URL, Username: r.Username, AuthType: r.AuthType,
+// toRegistry renders a registry; it never carries the password.
+func toRegistry(r *core.Registry) api.SandboxesRegistryResponse {
+	return api.SandboxesRegistryResponse{
+		Id: r.ID, Name: r.Name, Url: r.URL, Username: opt(r.Username), AuthType: r.AuthType,
 		Provider: "DOCKER_REGISTRY", RepositorySearchMode: "NONE",
-		CreatedAt: timestamp(r.CreatedAt), CreatedBy: r.CreatedBy,
-		UpdatedAt: timestamp(r.UpdatedAt), UpdatedBy: r.CreatedBy,
+		CreatedAt: timestamp(r.CreatedAt), CreatedBy: opt(r.CreatedBy),
+		UpdatedAt: timestamp(r.UpdatedAt), UpdatedBy: opt(r.CreatedBy),
 	}
 }
 
-// page is the list envelope: the hand-written SDK clients read the vendor
-// key ("snapshots", "registries"), Stainless reads items + next_cursor, and
-// offset is the deprecated next offset (0 when done).
-func page[T any](c *gin.Context, key string, items []T, offset, limit int) {
-	next := 0
-	if len(items) == limit {
+// pageCursor is the list envelope's paging: the hand-written SDK clients
+// read the vendor key ("snapshots", "sandboxes", "registries"), Stainless
+// reads items + next_cursor, and offset is the deprecated next offset (0
+// when done). A full page may have a next one.
+func pageCursor(n, offset, limit int) (next int, cursor *string) {
+	if n == limit {
 		next = offset + limit
-	}
-	var cursor *string
-	if next > 0 {
 		s := strconv.Itoa(next)
 		cursor = &s
 	}
-	if items == nil {
-		items = []T{}
-	}
-	c.JSON(200, gin.H{key: items, "items": items, "next_cursor": cursor, "offset": next})
+	return next, cursor
 }
 
-// bind decodes a JSON body. Validation has already checked its shape; this
-// still refuses what it cannot decode when validation is off.
-func bind(c *gin.Context, v any) error {
-	dec := json.NewDecoder(c.Request.Body)
-	if err := dec.Decode(v); err != nil {
-		return core.WithCause(core.ErrInvalidArgument, err, "request body is not valid JSON for this operation: %v", err)
-	}
-	return nil
-}
+// bind decodes a required JSON body (edge.Bind).
+func bind(c *gin.Context, v any) error { return edge.Bind(c, v, false) }
+
+// bindOptional decodes a JSON body that may be absent (the SDKs send {}
+// but other clients may send nothing).
+func bindOptional(c *gin.Context, v any) error { return edge.Bind(c, v, true) }
 
 // listParams reads limit/offset (or Stainless page_size/cursor).
 func listParams(c *gin.Context) (limit, offset int, err error) {
@@ -141,4 +125,13 @@ func secondsField(field string, n int64) (time.Duration, error) {
 		return 0, core.Errorf(core.ErrInvalidArgument, "%s must be between 0 and %d, got %d", field, maxSeconds, n)
 	}
 	return time.Duration(n) * time.Second, nil
+}
+
+// optSeconds is secondsField for an optional field: nil stays nil.
+func optSeconds(field string, n *int) (*time.Duration, error) {
+	if n == nil {
+		return nil, nil
+	}
+	d, err := secondsField(field, int64(*n))
+	return &d, err
 }
