@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// The dataplane part (issue 5) drives the in-sandbox APIs through the
+// The dataplane part drives the in-sandbox APIs through the
 // vendors' official JS SDKs (tests/sdk/bench/dataplane.mjs, one node process
 // per step, timed inside node around the SDK call) against the validation-on
 // snapgate, and compares:

@@ -1,6 +1,6 @@
 package main
 
-// Load (issue 7): many concurrent snapshot creates of one image, many
+// Load: many concurrent snapshot creates of one image, many
 // concurrent sandbox creates from one snapshot, and list/get under 64
 // concurrent clients, with goroutine, fd and heap checks around it all.
 // Durations are logged only: the machine running make test is shared.

@@ -1,6 +1,6 @@
 package main
 
-// Storage faults (issue 7): Postgres unreachable for a while under a
+// Storage faults: Postgres unreachable for a while under a
 // running server, and a build bigger than its snapshot's disk. The machine's
 // Postgres is shared, so it is never restarted: the server reaches it
 // through an in-process TCP proxy the test cuts and restores.

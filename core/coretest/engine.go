@@ -1,12 +1,19 @@
-// Package coretest has fakes of core's ports for unit tests of core. The
-// real engine and store have their own integration tests; these fakes only
-// isolate core's rules (state machine, naming, tenancy, pull sharing).
+// Package coretest has fakes of core's ports for unit tests of core, and
+// the conformance suite that keeps the engine fakes honest:
+// RunEngineConformance runs on the fake Engine (with DataplaneEngine) here
+// and on core/engine against a real containerd, so what core's tests see
+// of an engine is what production does. The fakes isolate core's rules
+// (state machine, naming, tenancy, pull sharing); they record no files in
+// images and pull nothing (Fail programs a registry's refusals).
 package coretest
 
 import (
 	"context"
-	"strings"
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
+
+	"github.com/distribution/reference"
 
 	"github.com/snapgate/snapgate/core"
 )
@@ -43,14 +50,48 @@ func NewEngine(size int64) *Engine {
 	}
 }
 
+// NormalizeReference canonicalizes ref as docker does, like the real
+// engine ("busybox" -> "docker.io/library/busybox:latest"; a digest wins
+// over a tag). ErrInvalidArgument.
 func (e *Engine) NormalizeReference(ref string) (string, error) {
-	if ref == "" || strings.ContainsAny(ref, " A") {
-		return "", core.Errorf(core.ErrInvalidArgument, "docker_image %q is not a valid image reference", ref)
+	named, err := parseReference(ref)
+	if err != nil {
+		return "", err
 	}
-	if !strings.Contains(ref, ":") {
-		ref += ":latest"
+	return named.String(), nil
+}
+
+// maxReferenceLen is the real engine's bound on an image reference.
+const maxReferenceLen = 512
+
+func parseReference(ref string) (reference.Named, error) {
+	if ref == "" {
+		return nil, core.Errorf(core.ErrInvalidArgument, "docker_image is required")
 	}
-	return ref, nil
+	if len(ref) > maxReferenceLen {
+		return nil, core.Errorf(core.ErrInvalidArgument, "docker_image is %d characters long; at most %d are allowed", len(ref), maxReferenceLen)
+	}
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return nil, core.WithCause(core.ErrInvalidArgument, err, "docker_image %q is not a valid image reference: %v", ref, err)
+	}
+	return named, nil
+}
+
+// digestOf is the fake's manifest digest of an image pulled from source:
+// the digest a source pinned by digest names, else one derived from it,
+// so distinct sources are distinct images and a pushed image pulled back
+// by digest is the same one.
+func digestOf(source reference.Named) string {
+	if d, ok := source.(reference.Digested); ok {
+		return d.Digest().String()
+	}
+	return sha256Of(source.String())
+}
+
+func sha256Of(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func (e *Engine) Pull(ctx context.Context, req core.PullRequest) (core.PulledImage, error) {
@@ -61,13 +102,20 @@ func (e *Engine) Pull(ctx context.Context, req core.PullRequest) (core.PulledIma
 			return core.PulledImage{}, ctx.Err()
 		}
 	}
+	if req.Name == "" {
+		return core.PulledImage{}, core.Errorf(core.ErrInvalidArgument, "an image name is required to pull %s", req.Source)
+	}
+	source, err := parseReference(req.Source)
+	if err != nil {
+		return core.PulledImage{}, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.Pulls[req.Source]++
 	if err := e.Fail[req.Source]; err != nil {
 		return core.PulledImage{}, err
 	}
-	img := core.PulledImage{Digest: "sha256:" + strings.Repeat("a", 64), UnpackedBytes: e.Size}
+	img := core.PulledImage{Digest: digestOf(source), UnpackedBytes: e.Size}
 	e.images[req.Name] = img
 	return img, nil
 }
@@ -117,6 +165,9 @@ func (e *Engine) PullCount(source string) int {
 
 // PushImage records image name under ref in Remote.
 func (e *Engine) PushImage(_ context.Context, name, ref string, _ *core.RegistryAuth) (core.PushedImage, error) {
+	if _, err := parseReference(ref); err != nil {
+		return core.PushedImage{}, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	img, ok := e.images[name]
@@ -131,7 +182,15 @@ func (e *Engine) PushImage(_ context.Context, name, ref string, _ *core.Registry
 }
 
 // DeleteRemoteImage records ref in Deleted (and fails with DeleteErr).
+// Like the real engine's, it deletes by digest only.
 func (e *Engine) DeleteRemoteImage(_ context.Context, ref string, _ *core.RegistryAuth) error {
+	named, err := parseReference(ref)
+	if err != nil {
+		return err
+	}
+	if _, ok := named.(reference.Digested); !ok {
+		return core.Errorf(core.ErrInvalidArgument, "registry reference %s has no digest: only a manifest can be deleted", ref)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.Deleted = append(e.Deleted, ref)

@@ -7,7 +7,8 @@ import (
 )
 
 // Sandbox engine half of the fake: a map of sandbox id to runtime state.
-// StartErr, when set, makes every start fail.
+// StartErr, when set, makes every start fail. RunEngineConformance pins
+// what it shares with the real engine.
 
 func (e *Engine) sandboxes() map[string]core.RuntimeState {
 	if e.boxes == nil {
@@ -19,8 +20,19 @@ func (e *Engine) sandboxes() map[string]core.RuntimeState {
 func (e *Engine) StartSandbox(_ context.Context, spec core.SandboxSpec) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if spec.ID == "" || spec.Image == "" {
+		return core.Errorf(core.ErrInvalidArgument, "a sandbox needs an id and an image")
+	}
 	if e.StartErr != nil {
 		return e.StartErr
+	}
+	// An existing sandbox keeps a live task as it is (paused stays
+	// paused); a stopped one gets a new task.
+	if st, ok := e.sandboxes()[spec.ID]; ok {
+		if st == core.RuntimeStopped {
+			e.sandboxes()[spec.ID] = core.RuntimeRunning
+		}
+		return nil
 	}
 	if _, ok := e.images[spec.Image]; !ok {
 		return core.Errorf(core.ErrNotFound, "image %s not found", spec.Image)
@@ -43,14 +55,18 @@ func (e *Engine) ReserveWarm(_ context.Context, image string, _ int64) string {
 	return ids[0]
 }
 
+// setState moves a sandbox from `from` to `to`; one already in `to` is
+// success, one without a live task ErrFailedPrecondition.
 func (e *Engine) setState(id string, from, to core.RuntimeState) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st, ok := e.sandboxes()[id]
-	if !ok {
+	switch {
+	case !ok:
 		return core.Errorf(core.ErrNotFound, "sandbox %s not found", id)
-	}
-	if st == from {
+	case st == core.RuntimeStopped:
+		return core.Errorf(core.ErrFailedPrecondition, "sandbox %s is not running", id)
+	case st == from:
 		e.sandboxes()[id] = to
 	}
 	return nil
@@ -78,6 +94,16 @@ func (e *Engine) Crash(id string) {
 	delete(e.sandboxes(), id)
 }
 
+// Stop makes a sandbox's task exit and keeps its container, as a host or
+// containerd restart leaves it (RuntimeStopped).
+func (e *Engine) Stop(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.sandboxes()[id]; ok {
+		e.sandboxes()[id] = core.RuntimeStopped
+	}
+}
+
 func (e *Engine) SandboxState(_ context.Context, id string) (core.RuntimeState, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -97,7 +123,17 @@ func (e *Engine) ListSandboxContainers(context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// CaptureSandbox records a new image for a sandbox in any state (a
+// stopped one too), leaving the state as it was. The image's digest
+// derives from its name; no files are recorded.
 func (e *Engine) CaptureSandbox(_ context.Context, req core.CaptureRequest) (core.CapturedImage, error) {
+	if req.Memory {
+		return core.CapturedImage{}, core.Errorf(core.ErrFailedPrecondition,
+			"this server cannot capture a sandbox's memory (CRIU is unavailable on this host): capture the sandbox without memory")
+	}
+	if req.SandboxID == "" || req.Name == "" {
+		return core.CapturedImage{}, core.Errorf(core.ErrInvalidArgument, "a capture needs a sandbox id and an image name")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.sandboxes()[req.SandboxID]; !ok {
@@ -106,7 +142,7 @@ func (e *Engine) CaptureSandbox(_ context.Context, req core.CaptureRequest) (cor
 	if e.CaptureErr != nil {
 		return core.CapturedImage{}, e.CaptureErr
 	}
-	img := core.PulledImage{Digest: "sha256:" + req.Name, UnpackedBytes: e.Size + 1}
+	img := core.PulledImage{Digest: sha256Of("capture " + req.Name), UnpackedBytes: e.Size + 1}
 	e.images[req.Name] = img
 	return core.CapturedImage{Digest: img.Digest, UnpackedBytes: img.UnpackedBytes}, nil
 }

@@ -18,7 +18,8 @@ import (
 
 // ingestChunk is the size of each content-store write. Every write is one
 // blocking gRPC round trip, so tar's 512-byte headers and 32 KiB copies
-// must be gathered first (ENGINE-NOTES pitfall 7).
+// must be gathered first, or a layer of many small files costs a round
+// trip per header.
 const ingestChunk = 1 << 20
 
 // uncompressedLabel tells containerd a layer blob's diff ID.
@@ -27,7 +28,7 @@ const uncompressedLabel = "containerd.io/uncompressed"
 // writeLayerBlob streams the upper directory dir as a plain tar layer into
 // the content store (inside the caller's lease) and returns its
 // descriptor. For a plain tar the blob digest is the diff ID. Never
-// gzipped here: compressing random data costs seconds (pitfall 8). A
+// gzipped here: compressing random data costs seconds and saves nothing. A
 // layer growing past max bytes (0: no bound) fails with
 // ErrFailedPrecondition before more reaches the store.
 func (e *Engine) writeLayerBlob(ctx context.Context, dir string, max int64) (ocispec.Descriptor, error) {

@@ -16,7 +16,7 @@ import (
 
 // A capture records a sandbox's root filesystem as a new image: the
 // layers it was started from plus one layer with what changed. The fast
-// path (overlayfs, ENGINE-NOTES "What this suggests"):
+// path (overlayfs):
 //
 //  1. Prepare a temporary snapshot on the sandbox snapshot's parent.
 //  2. Copy the sandbox's overlay upper directory into the temporary

@@ -21,8 +21,9 @@ import (
 	"github.com/snapgate/snapgate/core"
 )
 
-// GC labels (ENGINE-NOTES pitfall 2): a manifest keeps its config and
-// layers, a config keeps the snapshot its image is unpacked to.
+// GC labels: once the capture's lease is gone, containerd collects what no
+// label references, so a manifest names its config and layers, and a
+// config the snapshot its image is unpacked to.
 const (
 	gcConfigLabel   = "containerd.io/gc.ref.content.config"
 	gcLayerLabel    = "containerd.io/gc.ref.content.l.%d"

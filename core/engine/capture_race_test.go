@@ -17,7 +17,7 @@ import (
 	"github.com/snapgate/snapgate/core"
 )
 
-// The capture-race attack (issue 11): a sandbox keeps swapping a directory
+// The capture-race attack: a sandbox keeps swapping a directory
 // of its own for a symlink to a host directory, from inside and through
 // host-side renames (as the dataplane's Move would, also while the sandbox
 // is frozen), while captures run. A capture that follows the symlink on the

@@ -142,7 +142,7 @@ func checkTopLayer(t *testing.T, ci capturedImage, fast bool) {
 		}
 	}
 	if fast && byName["opt/data/.wh..wh..opq"] == nil {
-		// The diff service writes .wh.a and .wh.b instead (ENGINE-NOTES 6).
+		// The diff service writes a whiteout per entry (.wh.a, .wh.b) instead.
 		t.Errorf("layer lacks the opaque marker of opt/data")
 	}
 	if h := byName["work/private"]; h == nil || h.Mode&0o7777 != 0o700 || h.Uid != 1000 || h.Gid != 1000 {

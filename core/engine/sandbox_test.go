@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -197,22 +196,7 @@ func TestSandboxRestartsStoppedTask(t *testing.T) {
 	id := e.start(t, img)
 	e.sh(t, id, "echo kept > /root/file")
 
-	c, err := e.raw.LoadContainer(e.nsCtx(ctx), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := c.Task(e.nsCtx(ctx), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exited, err := task.Wait(e.nsCtx(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Kill(e.nsCtx(ctx), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+	e.stopTask(t, id)
 	e.wantState(t, id, core.RuntimeStopped)
 	if err := e.eng.PauseSandbox(ctx, id); !errors.Is(err, core.ErrFailedPrecondition) {
 		t.Errorf("PauseSandbox of a stopped sandbox = %v, want ErrFailedPrecondition", err)

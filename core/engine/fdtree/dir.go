@@ -9,8 +9,8 @@
 // RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV.
 //
 // A symlink swapped in for a directory makes the open fail (ELOOP or
-// ENOTDIR) instead of leading out of the tree: that is the whole point
-// (STYLE.md section 12). It imports only the standard library and x/sys.
+// ENOTDIR) instead of leading out of the tree: that is the whole point.
+// It imports only the standard library and x/sys.
 package fdtree
 
 import (
