@@ -49,8 +49,8 @@ func (r processRPC) Start(ctx context.Context, req *connect.Request[process.Star
 	})
 }
 
-// follow streams p's events through send: start, output, end (envd.md
-// §5), keepalives in silences, and deadline_exceeded when the call's
+// follow streams p's events through send: start, output, end (the order
+// envd sends them in), keepalives in silences, and deadline_exceeded when the call's
 // deadline passes (killing p when kill is set and core's own timeout did
 // not).
 func (r processRPC) follow(ctx context.Context, h http.Header, p *core.Process, kill bool, send func(*process.ProcessEvent) error) error {
