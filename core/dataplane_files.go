@@ -277,12 +277,6 @@ func (f *Files) Open(ctx context.Context, p string) (ReadSeekCloser, FileInfo, e
 	return file, f.info(abs, real, fi), nil
 }
 
-// ReadSeekCloser is an open file.
-type ReadSeekCloser interface {
-	io.ReadSeeker
-	io.Closer
-}
-
 // Write streams r into path (truncating), creating missing parents owned
 // by the user, and chowns the file to the user. A final symlink is written
 // through. Never holds the content in memory. ErrInvalidArgument (path is
