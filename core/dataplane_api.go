@@ -61,6 +61,9 @@ type DataplaneEngine interface {
 	// process exits 127 (126 when not executable). ErrNotFound (sandbox),
 	// ErrFailedPrecondition (paused or stopped).
 	StartProcess(ctx context.Context, sandboxID string, spec ProcessSpec, stdout, stderr io.Writer) (RunningProcess, error)
+	// OpenFS opens the sandbox's filesystem while its task exists (running
+	// or paused). Close it after use. ErrNotFound, ErrFailedPrecondition.
+	OpenFS(ctx context.Context, sandboxID string) (SandboxFS, error)
 	// RootFS returns the host path where the sandbox's root filesystem is
 	// mounted while its task exists. Core opens it with os.OpenRoot, so no
 	// path (.., symlinks) can leave it. ErrNotFound, ErrFailedPrecondition.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/rootfs"
 )
 
 // StateFunc reports a sandbox's runtime state, like
@@ -95,6 +96,29 @@ func (e *DataplaneEngine) RootFS(ctx context.Context, id string) (string, error)
 		return root, nil
 	}
 	return root, seedRoot(root)
+}
+
+// OpenFS implements core.DataplaneEngine with DirFS over the sandbox's
+// directory.
+func (e *DataplaneEngine) OpenFS(ctx context.Context, id string) (core.SandboxFS, error) {
+	root, err := e.RootFS(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return DirFS(root)
+}
+
+// DirFS is the core.SandboxFS of a sandbox whose root is the host
+// directory dir and whose ids are the host's, for fakes of
+// core.DataplaneEngine. It is the containerd engine's own implementation
+// (core/rootfs), so core's tests of hostile trees (symlinks out,
+// FIFOs, device nodes, proc) exercise the code that meets them.
+func DirFS(dir string) (core.SandboxFS, error) {
+	fsys, err := rootfs.Open(dir, rootfs.IDMap{})
+	if err != nil {
+		return nil, core.WithCause(core.ErrFailedPrecondition, err, "sandbox root %s cannot be opened", dir)
+	}
+	return fsys, nil
 }
 
 // IDMap implements core.DataplaneEngine: the fake's sandboxes share the

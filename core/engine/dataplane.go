@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/rootfs"
 )
 
 // defaultPath is the PATH of a process whose sandbox's image sets none.
@@ -78,6 +79,49 @@ func applyProcessSpec(proc *specs.Process, spec core.ProcessSpec) {
 		AdditionalGids: append([]uint32(nil), spec.AdditionalGIDs...),
 		Umask:          proc.User.Umask,
 	}
+}
+
+// OpenFS implements core.DataplaneEngine: the sandbox's root as the host
+// reaches it through its task's init process (/proc/<pid>/root, which
+// shows the container's mounts too and works while the task is frozen),
+// served by rootfs with the sandbox's id shift: what the dataplane makes
+// for a user is owned by the user's host id in the sandbox's range.
+// ErrNotFound, ErrFailedPrecondition (no live task).
+func (e *Engine) OpenFS(ctx context.Context, sandboxID string) (core.SandboxFS, error) {
+	dir, shift, err := e.rootDir(ctx, sandboxID)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := rootfs.Open(dir, rootfs.IDMap{ToHost: shift.toHost, ToSandbox: shift.toSandbox})
+	if err != nil {
+		// The task ended since.
+		return nil, core.WithCause(core.ErrFailedPrecondition, err, "sandbox %s is not running", sandboxID)
+	}
+	return fsys, nil
+}
+
+// rootDir is the host path of the sandbox's root while its task lives,
+// and the sandbox's id range. ErrNotFound, ErrFailedPrecondition.
+func (e *Engine) rootDir(ctx context.Context, sandboxID string) (string, idShift, error) {
+	ctx = e.withNS(ctx)
+	c, task, st, err := e.sandboxTask(ctx, sandboxID)
+	if err != nil {
+		return "", idShift{}, err
+	}
+	switch st {
+	case containerd.Running, containerd.Paused, containerd.Pausing:
+	default:
+		return "", idShift{}, notRunning(sandboxID)
+	}
+	pid := task.Pid()
+	if pid == 0 {
+		return "", idShift{}, notRunning(sandboxID)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return "", idShift{}, classify(err, "load sandbox "+sandboxID)
+	}
+	return "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root", shiftOf(labels), nil
 }
 
 // RootFS implements core.DataplaneEngine: the root of the task's init

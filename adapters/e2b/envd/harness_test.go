@@ -23,6 +23,7 @@ import (
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/coretest"
 	"github.com/snapgate/snapgate/specs"
 )
 
@@ -43,6 +44,15 @@ func (e *hostEngine) RootFS(_ context.Context, id string) (string, error) {
 		return r, nil
 	}
 	return "", core.Errorf(core.ErrNotFound, "sandbox %s has no task", id)
+}
+
+// OpenFS serves the sandbox's directory as the fakes do.
+func (e *hostEngine) OpenFS(ctx context.Context, id string) (core.SandboxFS, error) {
+	root, err := e.RootFS(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return coretest.DirFS(root)
 }
 
 // HoldFiles: the host engine never captures, so nothing waits.
