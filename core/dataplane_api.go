@@ -64,15 +64,6 @@ type DataplaneEngine interface {
 	// OpenFS opens the sandbox's filesystem while its task exists (running
 	// or paused). Close it after use. ErrNotFound, ErrFailedPrecondition.
 	OpenFS(ctx context.Context, sandboxID string) (SandboxFS, error)
-	// RootFS returns the host path where the sandbox's root filesystem is
-	// mounted while its task exists. Core opens it with os.OpenRoot, so no
-	// path (.., symlinks) can leave it. ErrNotFound, ErrFailedPrecondition.
-	RootFS(ctx context.Context, sandboxID string) (string, error)
-	// IDMap tells how the sandbox's user and group ids appear on the host
-	// (through RootFS): core gives what it writes the host ids of the
-	// sandbox's owners, and reads owners back as the sandbox sees them.
-	// ErrNotFound.
-	IDMap(ctx context.Context, sandboxID string) (IDMap, error)
 	// HoldFiles is taken around every dataplane call that changes the
 	// sandbox's files (write, mkdir, move, remove): it waits while a
 	// capture has the sandbox frozen, and keeps a capture from freezing it
@@ -80,37 +71,6 @@ type DataplaneEngine interface {
 	// never wait for one another, and reads take nothing. It fails only
 	// when ctx ends. Call release exactly once.
 	HoldFiles(ctx context.Context, sandboxID string) (release func(), err error)
-}
-
-// IDMap is a sandbox's user namespace as the host sees it: ids 0..Size-1
-// inside are Host..Host+Size-1 outside. The zero IDMap is the identity (a
-// sandbox in the host's user namespace).
-type IDMap struct{ Host, Size uint32 }
-
-// overflowID is "nobody", the id the kernel shows for an unmapped one.
-const overflowID = 65534
-
-// ToHost is the host id of id inside the sandbox (the host id of
-// overflowID for ids the sandbox does not have).
-func (m IDMap) ToHost(id uint32) uint32 {
-	if m.Size == 0 {
-		return id
-	}
-	if id >= m.Size {
-		id = overflowID
-	}
-	return m.Host + id
-}
-
-// ToSandbox is how the sandbox sees host id (overflowID when unmapped).
-func (m IDMap) ToSandbox(id uint32) uint32 {
-	if m.Size == 0 {
-		return id
-	}
-	if id < m.Host || id-m.Host >= m.Size {
-		return overflowID
-	}
-	return id - m.Host
 }
 
 // StartProcessRequest asks the dataplane for a process in a sandbox.

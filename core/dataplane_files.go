@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"syscall"
 )
 
 // Files opens the sandbox's filesystem as user ("" = DefaultUser, falling
@@ -19,31 +17,37 @@ func (d *Dataplane) Files(ctx context.Context, t *Target, user string) (*Files, 
 	if err != nil {
 		return nil, err
 	}
-	s, err := d.openFS(ctx, id)
+	s, err := d.opt.Engine.OpenFS(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	accts := readAccounts(s)
+	accts := readAccounts(ctx, s)
 	u, err := accts.user(user)
 	if err != nil {
-		s.root.Close()
+		s.Close()
 		return nil, err
 	}
-	hold := func(ctx context.Context) (func(), error) { return d.opt.Engine.HoldFiles(ctx, id) }
-	return &Files{fs: s, user: u, accts: accts, hold: hold}, nil
+	return &Files{
+		fs: s, user: u, accts: accts,
+		open: func(ctx context.Context) (SandboxFS, error) { return d.opt.Engine.OpenFS(ctx, id) },
+		hold: func(ctx context.Context) (func(), error) { return d.opt.Engine.HoldFiles(ctx, id) },
+	}, nil
 }
 
 // Files is a sandbox's filesystem seen as one user. Paths are resolved
 // like envd does: absolute as given, relative under the user's home, "~"
-// expanded; symlinks resolve as inside the sandbox (an absolute target
-// starts at the sandbox's root, ".." stops there), and nothing outside the
-// sandbox's root is ever reached (os.Root). Operations run with the
-// gateway's rights, like envd's: the user owns what is created, its
-// permissions are not checked. Safe for concurrent use.
+// expanded; the SandboxFS resolves symlinks as inside the sandbox (an
+// absolute target starts at the sandbox's root, ".." stops there) and
+// never reaches outside it. Operations run with the gateway's rights,
+// like envd's: the user owns what is created, its permissions are not
+// checked. Safe for concurrent use.
 type Files struct {
-	fs    sandboxFS
+	fs    SandboxFS
 	user  account
 	accts accounts
+	// open opens another handle on the sandbox's filesystem (a Watch
+	// outlives f); nil on the read-only Files a Watch makes.
+	open func(ctx context.Context) (SandboxFS, error)
 	// hold is DataplaneEngine.HoldFiles for this sandbox; nil on the
 	// read-only Files a Watch makes.
 	hold func(ctx context.Context) (release func(), err error)
@@ -64,12 +68,11 @@ func (f *Files) changing(ctx context.Context) (release func(), err error) {
 	return release, nil
 }
 
-// hostUID and hostGID own what the user creates, as the host writes it.
-func (f *Files) hostUID() int { return int(f.fs.ids.ToHost(f.user.UID)) }
-func (f *Files) hostGID() int { return int(f.fs.ids.ToHost(f.user.GID)) }
+// owner owns what the user creates.
+func (f *Files) owner() Owner { return Owner{UID: f.user.UID, GID: f.user.GID} }
 
 // Close releases the filesystem handle.
-func (f *Files) Close() error { return f.fs.root.Close() }
+func (f *Files) Close() error { return f.fs.Close() }
 
 // Home is the user's home directory.
 func (f *Files) Home() string {
@@ -89,41 +92,29 @@ func (f *Files) Stat(ctx context.Context, p string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	real, fi, err := f.fs.stat(abs, false)
+	st, err := f.fs.Stat(ctx, abs, false)
 	if err != nil {
 		return FileInfo{}, fsError(err, abs)
 	}
-	return f.info(abs, real, fi), nil
+	return f.info(abs, st), nil
 }
 
-// info describes fi, found at real, as the entry abs.
-func (f *Files) info(abs, real string, fi os.FileInfo) FileInfo {
+// info describes st as the entry abs, owners named as the sandbox names
+// them.
+func (f *Files) info(abs string, st FileStat) FileInfo {
 	out := FileInfo{
 		Name: path.Base(abs), Path: abs, Type: FileTypeFile,
-		Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime(),
+		Size: st.Size, Mode: st.Mode, ModTime: st.ModTime,
+		Owner: f.accts.userName(st.UID), Group: f.accts.groupName(st.GID),
 	}
 	switch {
-	case fi.IsDir():
+	case st.Mode.IsDir():
 		out.Type = FileTypeDir
-	case fi.Mode()&fs.ModeSymlink != 0:
+	case st.Mode&fs.ModeSymlink != 0:
 		out.Type = FileTypeSymlink
-		out.SymlinkTarget = f.linkTarget(real)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		out.Owner = f.accts.userName(f.fs.ids.ToSandbox(st.Uid))
-		out.Group = f.accts.groupName(f.fs.ids.ToSandbox(st.Gid))
+		out.SymlinkTarget = st.Target
 	}
 	return out
-}
-
-// linkTarget is where the symlink at real leads in the sandbox (as an
-// absolute path), or its raw text when that cannot be resolved.
-func (f *Files) linkTarget(real string) string {
-	if target, err := f.fs.resolve(real, true); err == nil {
-		return target
-	}
-	raw, _ := f.fs.root.Readlink(rel(real))
-	return raw
 }
 
 // MakeDir creates dir and its parents, owned by the user. created is false
@@ -139,55 +130,22 @@ func (f *Files) MakeDir(ctx context.Context, dir string) (info FileInfo, created
 	if err != nil {
 		return FileInfo{}, false, err
 	}
-	real, fi, err := f.fs.stat(abs, true)
+	st, err := f.fs.Stat(ctx, abs, true)
 	switch {
-	case err == nil && fi.IsDir():
-		return f.info(abs, real, fi), false, nil
+	case err == nil && st.Mode.IsDir():
+		return f.info(abs, st), false, nil
 	case err == nil:
 		return FileInfo{}, false, Errorf(ErrInvalidArgument, "path '%s' already exists and is not a directory", abs)
 	case !errors.Is(err, fs.ErrNotExist):
 		return FileInfo{}, false, fsError(err, abs)
 	}
-	if err := f.mkdirs(real, abs); err != nil {
-		return FileInfo{}, false, err
+	if err := f.fs.MkdirAll(ctx, abs, f.owner()); err != nil {
+		return FileInfo{}, false, mkdirError(err, abs)
 	}
-	if fi, err = f.fs.root.Lstat(rel(real)); err != nil {
+	if st, err = f.fs.Stat(ctx, abs, true); err != nil {
 		return FileInfo{}, false, fsError(err, abs)
 	}
-	return f.info(abs, real, fi), true, nil
-}
-
-// mkdirs creates the missing directories of the resolved path real, owned
-// by the user. abs names it in errors.
-func (f *Files) mkdirs(real, abs string) error {
-	cur := "/"
-	for _, name := range splitPath(real) {
-		cur = path.Join(cur, name)
-		fi, err := f.fs.root.Lstat(rel(cur))
-		switch {
-		case err == nil && fi.IsDir():
-			continue
-		case err == nil:
-			return Errorf(ErrInvalidArgument, "'%s' is not a directory (in '%s')", cur, abs)
-		case !errors.Is(err, fs.ErrNotExist):
-			return fsError(err, abs)
-		}
-		if err := f.fs.root.Mkdir(rel(cur), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fsError(err, abs)
-		}
-		if err := f.fs.root.Lchown(rel(cur), f.hostUID(), f.hostGID()); err != nil {
-			return fsError(err, abs)
-		}
-	}
-	return nil
-}
-
-func splitPath(p string) []string {
-	var out []string
-	for p = path.Clean("/" + p); p != "/"; p = path.Dir(p) {
-		out = append([]string{path.Base(p)}, out...)
-	}
-	return out
+	return f.info(abs, st), true, nil
 }
 
 // Move renames src to dst (creating dst's parents). A final symlink is
@@ -207,28 +165,20 @@ func (f *Files) Move(ctx context.Context, src, dst string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	srcReal, _, err := f.fs.stat(srcAbs, false)
-	if err != nil {
+	if _, err := f.fs.Stat(ctx, srcAbs, false); err != nil {
 		return FileInfo{}, fsError(err, srcAbs)
 	}
-	dstReal, err := f.fs.resolve(dstAbs, false)
-	if err != nil {
-		return FileInfo{}, fsError(err, dstAbs)
-	}
-	if srcReal == "/" || dstReal == "/" {
+	if srcAbs == "/" || dstAbs == "/" {
 		return FileInfo{}, Errorf(ErrInvalidArgument, "the root directory cannot be moved")
 	}
-	if err := f.mkdirs(path.Dir(dstReal), dstAbs); err != nil {
-		return FileInfo{}, err
+	if err := f.fs.Rename(ctx, srcAbs, dstAbs, f.owner()); err != nil {
+		return FileInfo{}, mkdirError(err, dstAbs)
 	}
-	if err := f.fs.root.Rename(rel(srcReal), rel(dstReal)); err != nil {
-		return FileInfo{}, fsError(err, dstAbs)
-	}
-	fi, err := f.fs.root.Lstat(rel(dstReal))
+	st, err := f.fs.Stat(ctx, dstAbs, false)
 	if err != nil {
 		return FileInfo{}, fsError(err, dstAbs)
 	}
-	return f.info(dstAbs, dstReal, fi), nil
+	return f.info(dstAbs, st), nil
 }
 
 // Remove deletes path recursively; a missing path is success. A final
@@ -243,42 +193,33 @@ func (f *Files) Remove(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	real, err := f.fs.resolve(abs, false)
-	if err != nil {
-		return fsError(err, abs)
-	}
-	if real == "/" {
+	if abs == "/" {
 		return Errorf(ErrInvalidArgument, "the root directory cannot be removed")
 	}
-	if err := f.fs.root.RemoveAll(rel(real)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := f.fs.RemoveAll(ctx, abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fsError(err, abs)
 	}
 	return nil
 }
 
 // Open opens a regular file for reading (seekable, for Range requests).
-// ErrNotFound ("path '<abs>' does not exist"), ErrInvalidArgument (a
-// directory or not a regular file).
+// A FIFO, socket, device node or kernel (proc, sysfs) file is refused
+// without ever being opened for reading. ErrNotFound ("path '<abs>' does
+// not exist"), ErrInvalidArgument (a directory or not a regular file).
 func (f *Files) Open(ctx context.Context, p string) (ReadSeekCloser, FileInfo, error) {
 	abs, err := f.Resolve(p)
 	if err != nil {
 		return nil, FileInfo{}, err
 	}
-	real, err := f.fs.resolve(abs, true)
+	file, st, err := f.fs.Open(ctx, abs)
 	if err != nil {
 		return nil, FileInfo{}, fsError(err, abs)
 	}
-	// Checked on an O_PATH handle, then reopened: a FIFO, socket, device
-	// node or /proc file is refused without ever being opened for reading.
-	file, fi, err := f.fs.openContent(real, abs, os.O_RDONLY)
-	if err != nil {
-		return nil, FileInfo{}, fsError(err, abs)
-	}
-	return file, f.info(abs, real, fi), nil
+	return file, f.info(abs, st), nil
 }
 
 // Write streams r into path (truncating), creating missing parents owned
-// by the user, and chowns the file to the user. A final symlink is written
+// by the user, and gives the file to the user. A final symlink is written
 // through. Never holds the content in memory. ErrInvalidArgument (path is
 // a directory or not a regular file), ErrResourceExhausted (no space left).
 func (f *Files) Write(ctx context.Context, p string, r io.Reader) (FileInfo, error) {
@@ -291,63 +232,55 @@ func (f *Files) Write(ctx context.Context, p string, r io.Reader) (FileInfo, err
 	if err != nil {
 		return FileInfo{}, err
 	}
-	real, err := f.fs.resolve(abs, true)
-	if err != nil {
-		return FileInfo{}, fsError(err, abs)
-	}
-	if real == "/" {
+	if abs == "/" {
 		return FileInfo{}, Errorf(ErrInvalidArgument, "path '%s' is a directory", abs)
 	}
-	if err := f.mkdirs(path.Dir(real), abs); err != nil {
-		return FileInfo{}, err
-	}
-	file, err := f.fs.openForWrite(real, abs)
+	file, err := f.fs.Create(ctx, abs, f.owner())
 	if err != nil {
-		return FileInfo{}, fsError(err, abs)
+		return FileInfo{}, mkdirError(err, abs)
 	}
-	fi, err := f.fill(ctx, file, r, abs)
+	st, err := fill(ctx, file, r, abs)
 	if cerr := file.Close(); err == nil && cerr != nil {
 		err = fsError(cerr, abs)
 	}
 	if err != nil {
 		return FileInfo{}, err
 	}
-	return f.info(abs, real, fi), nil
+	return f.info(abs, st), nil
 }
 
-// fill copies r into the open file and gives it to the user.
-func (f *Files) fill(ctx context.Context, file *os.File, r io.Reader, abs string) (os.FileInfo, error) {
-	// openForWrite checked already; a second look on the handle written
-	// to costs one fstat and keeps this safe if that ever changes.
-	fi, err := file.Stat()
-	if err == nil {
-		err = checkContent(file, fi, abs, false)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := file.Chown(f.hostUID(), f.hostGID()); err != nil {
-		return nil, fsError(err, abs)
-	}
-	if _, err := io.Copy(file, ctxReader{ctx: ctx, r: r}); err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) { // the file's side
-			return nil, fsError(err, abs)
+// fill copies r into the open file.
+func fill(ctx context.Context, file FileWriter, r io.Reader, abs string) (FileStat, error) {
+	cr := &ctxReader{ctx: ctx, r: r}
+	if _, err := io.Copy(file, cr); err != nil {
+		if cr.err != nil && errors.Is(err, cr.err) { // the content's side
+			return FileStat{}, WithCause(ErrInvalidArgument, err, "reading the content for '%s' failed", abs)
 		}
-		return nil, WithCause(ErrInvalidArgument, err, "reading the content for '%s' failed", abs)
+		return FileStat{}, fsError(err, abs)
 	}
-	return file.Stat()
+	st, err := file.Stat()
+	if err != nil {
+		return FileStat{}, fsError(err, abs)
+	}
+	return st, nil
 }
 
-// ctxReader stops a copy once ctx ends.
+// ctxReader stops a copy once ctx ends, and keeps the error that ended
+// it (the client's side of the copy).
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
+	err error
 }
 
-func (c ctxReader) Read(b []byte) (int, error) {
+func (c *ctxReader) Read(b []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
+		c.err = err
 		return 0, err
 	}
-	return c.r.Read(b)
+	n, err := c.r.Read(b)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
 }

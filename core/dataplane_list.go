@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -22,97 +21,47 @@ func (f *Files) List(ctx context.Context, dir string, depth int) ([]FileInfo, er
 	if err != nil {
 		return nil, err
 	}
-	sub, real, err := f.openDir(abs)
-	if err != nil {
+	if _, err := f.statDir(ctx, abs); err != nil {
 		return nil, err
 	}
-	defer sub.Close()
 	out := []FileInfo{}
-	w := walker{ctx: ctx, limit: maxListEntries, visit: func(relPath string, fi os.FileInfo) {
-		out = append(out, f.info(path.Join(abs, relPath), path.Join(real, relPath), fi))
-	}}
-	if err := w.walk(sub, "", max(depth, 1)); err != nil {
-		return nil, w.classify(err, abs)
+	seen := 0
+	err = f.fs.Walk(ctx, abs, max(depth, 1), func(rel string, st FileStat) error {
+		if seen++; seen > maxListEntries {
+			return errTooManyEntries
+		}
+		out = append(out, f.info(path.Join(abs, rel), st))
+		return nil
+	})
+	if err != nil {
+		return nil, walkError(ctx, err, abs, maxListEntries)
 	}
 	slices.SortFunc(out, func(a, b FileInfo) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
 }
 
-// openDir opens the directory abs (through links) as a root of its own.
-// ErrNotFound, ErrInvalidArgument (not a directory).
-func (f *Files) openDir(abs string) (*os.Root, string, error) {
-	real, fi, err := f.fs.stat(abs, true)
+// statDir describes abs, the start of a walk, which must be (or link to)
+// a directory. ErrNotFound, ErrInvalidArgument (not a directory).
+func (f *Files) statDir(ctx context.Context, abs string) (FileStat, error) {
+	st, err := f.fs.Stat(ctx, abs, true)
 	if err != nil {
-		return nil, "", fsError(err, abs)
+		return FileStat{}, fsError(err, abs)
 	}
-	if !fi.IsDir() {
-		return nil, "", Errorf(ErrInvalidArgument, "path '%s' is not a directory", abs)
+	if !st.Mode.IsDir() {
+		return FileStat{}, Errorf(ErrInvalidArgument, "path '%s' is not a directory", abs)
 	}
-	sub, err := f.fs.root.OpenRoot(rel(real))
-	if err != nil {
-		return nil, "", fsError(err, abs)
-	}
-	return sub, real, nil
-}
-
-// walker visits a directory tree through *os.Root handles (one per
-// directory, so each step is one openat below the last), never following
-// symlinks.
-type walker struct {
-	ctx   context.Context
-	limit int
-	seen  int
-	visit func(relPath string, fi os.FileInfo)
+	return st, nil
 }
 
 var errTooManyEntries = Errorf(ErrInvalidArgument, "too many entries")
 
-// walk visits the entries of r (at relPath) and, depth > 1, below them.
-// Entries that vanish meanwhile are skipped.
-func (w *walker) walk(r *os.Root, relPath string, depth int) error {
-	d, err := r.Open(".")
-	if err != nil {
-		return err
-	}
-	entries, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := w.ctx.Err(); err != nil {
-			return err
-		}
-		if w.seen++; w.seen > w.limit {
-			return errTooManyEntries
-		}
-		fi, err := e.Info()
-		if err != nil {
-			continue
-		}
-		p := path.Join(relPath, e.Name())
-		w.visit(p, fi)
-		if depth <= 1 || !fi.IsDir() {
-			continue
-		}
-		sub, err := r.OpenRoot(e.Name())
-		if err != nil {
-			continue
-		}
-		err = w.walk(sub, p, depth-1)
-		sub.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *walker) classify(err error, abs string) error {
+// walkError classifies the error of a walk under abs that stops at limit
+// entries.
+func walkError(ctx context.Context, err error, abs string, limit int) error {
 	if err == errTooManyEntries {
-		return Errorf(ErrInvalidArgument, "'%s' has more than %d entries at that depth: list less deep", abs, w.limit)
+		return Errorf(ErrInvalidArgument, "'%s' has more than %d entries at that depth: list less deep", abs, limit)
 	}
-	if w.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return WithCause(ErrUnavailable, err, "listing '%s' was interrupted", abs)
 	}
 	return fsError(err, abs)

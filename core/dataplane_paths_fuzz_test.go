@@ -70,7 +70,7 @@ func newConfinement(t testing.TB) *confinement {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := dpe.RootFS(ctx, id)
+	root, err := dpe.RootDir(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,15 +5,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"path"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Filesystem search for LangSmith's glob and grep: a walk over Files.List,
-// one directory at a time so it stops at the result cap, the visit budget
+// Filesystem search for LangSmith's glob and grep: one SandboxFS.Walk that
+// skips what cannot match and stops at the result cap, the visit budget
 // or the deadline, whichever comes first. A capped search is an answer
 // marked truncated, not an error.
 
@@ -216,41 +216,31 @@ type visitFunc func(rel string, info FileInfo) (descend, stop bool)
 // (truncated) or every entry was seen. Only the caller's own cancellation
 // is an error; directories that vanish or cannot be read are skipped.
 func (w *walk) run(visit visitFunc) (truncated bool, err error) {
-	truncated, err = w.dir(w.root, "", visit)
+	err = w.f.fs.Walk(w.ctx, w.root, 0, func(rel string, st FileStat) error {
+		if w.visits++; w.visits > maxSearchVisits || w.ctx.Err() != nil {
+			truncated = true
+			return fs.SkipAll
+		}
+		descend, stop := visit(rel, w.f.info(path.Join(w.root, rel), st))
+		switch {
+		case stop:
+			truncated = true
+			return fs.SkipAll
+		case !descend:
+			return fs.SkipDir
+		}
+		return nil
+	})
 	if err := w.parent.Err(); err != nil {
 		return false, err
 	}
-	return truncated || w.ctx.Err() != nil, err
-}
-
-func (w *walk) dir(abs, rel string, visit visitFunc) (bool, error) {
-	entries, err := w.f.List(w.ctx, abs, 1)
+	if w.ctx.Err() != nil {
+		return true, nil
+	}
 	if err != nil {
-		if rel == "" {
-			return false, err
-		}
-		return false, nil
+		return false, fsError(err, w.root)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	for _, e := range entries {
-		if w.ctx.Err() != nil {
-			return true, nil
-		}
-		if w.visits++; w.visits > maxSearchVisits {
-			return true, nil
-		}
-		erel := path.Join(rel, e.Name)
-		descend, stop := visit(erel, e)
-		if stop {
-			return true, nil
-		}
-		if descend {
-			if stopped, err := w.dir(e.Path, erel, visit); stopped || err != nil {
-				return stopped, err
-			}
-		}
-	}
-	return false, nil
+	return truncated, nil
 }
 
 // globSegments splits a glob pattern and checks each segment's syntax.

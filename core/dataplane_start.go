@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -83,51 +82,32 @@ func (d *Dataplane) start(ctx context.Context, sb *Sandbox, req StartProcessRequ
 // processSpec resolves user, working directory, command and environment
 // against the sandbox's own files.
 func (d *Dataplane) processSpec(ctx context.Context, sb *Sandbox, req StartProcessRequest) (ProcessSpec, error) {
-	s, err := d.openFS(ctx, sb.ID)
+	s, err := d.opt.Engine.OpenFS(ctx, sb.ID)
 	if err != nil {
 		return ProcessSpec{}, err
 	}
-	defer s.root.Close()
-	u, err := readAccounts(s).user(req.User)
+	defer s.Close()
+	u, err := readAccounts(ctx, s).user(req.User)
 	if err != nil {
 		return ProcessSpec{}, err
 	}
-	cwd, err := workDir(s, req.Cwd, u.Home)
+	cwd, err := workDir(ctx, s, req.Cwd, u.Home)
 	if err != nil {
 		return ProcessSpec{}, err
 	}
 	return ProcessSpec{
-		Argv: commandFor(s, req.Argv),
+		Argv: commandFor(ctx, s, req.Argv),
 		Env:  processEnv(u, sb.Env, req.Env),
 		Cwd:  cwd, UID: u.UID, GID: u.GID, AdditionalGIDs: u.Groups,
 		Stdin: req.Stdin,
 	}, nil
 }
 
-// openFS opens the sandbox's root filesystem. ErrNotFound,
-// ErrFailedPrecondition.
-func (d *Dataplane) openFS(ctx context.Context, id string) (sandboxFS, error) {
-	ids, err := d.opt.Engine.IDMap(ctx, id)
-	if err != nil {
-		return sandboxFS{}, err
-	}
-	dir, err := d.opt.Engine.RootFS(ctx, id)
-	if err != nil {
-		return sandboxFS{}, err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		// The task ended between the two calls.
-		return sandboxFS{}, WithCause(ErrFailedPrecondition, err, "sandbox %s is not running", id)
-	}
-	return sandboxFS{root: root, ids: ids}, nil
-}
-
 // workDir is the process's working directory: cwd expanded like a path,
 // or the home directory (/ when it does not exist).
-func workDir(s sandboxFS, cwd, home string) (string, error) {
+func workDir(ctx context.Context, s SandboxFS, cwd, home string) (string, error) {
 	if cwd == "" {
-		if home != "" && s.isDir(home) {
+		if home != "" && isDir(ctx, s, home) {
 			return path.Clean(home), nil
 		}
 		return "/", nil
@@ -136,7 +116,7 @@ func workDir(s sandboxFS, cwd, home string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !s.isDir(abs) {
+	if !isDir(ctx, s, abs) {
 		return "", Errorf(ErrInvalidArgument, "working directory '%s' does not exist or is not a directory", abs)
 	}
 	return abs, nil
@@ -145,15 +125,28 @@ func workDir(s sandboxFS, cwd, home string) (string, error) {
 // commandFor runs a shell the image lacks with the image's /bin/sh, or
 // else with the busybox every sandbox has. Busybox sh accepts what SDKs
 // pass to bash (-l, -c, --login, --noprofile).
-func commandFor(s sandboxFS, argv []string) []string {
+func commandFor(ctx context.Context, s SandboxFS, argv []string) []string {
 	name := argv[0]
-	if !path.IsAbs(name) || !slices.Contains(shells, path.Base(name)) || s.isExecutable(name) {
+	if !path.IsAbs(name) || !slices.Contains(shells, path.Base(name)) || isExecutable(ctx, s, name) {
 		return slices.Clone(argv)
 	}
-	if name != "/bin/sh" && s.isExecutable("/bin/sh") {
+	if name != "/bin/sh" && isExecutable(ctx, s, "/bin/sh") {
 		return append([]string{"/bin/sh"}, argv[1:]...)
 	}
 	return append([]string{SandboxBusybox, "sh"}, argv[1:]...)
+}
+
+// isExecutable reports whether p is (or links to) a regular file with an
+// execute bit.
+func isExecutable(ctx context.Context, s SandboxFS, p string) bool {
+	st, err := s.Stat(ctx, p, true)
+	return err == nil && st.Mode.IsRegular() && st.Mode.Perm()&0o111 != 0
+}
+
+// isDir reports whether p is (or links to) a directory.
+func isDir(ctx context.Context, s SandboxFS, p string) bool {
+	st, err := s.Stat(ctx, p, true)
+	return err == nil && st.Mode.IsDir()
 }
 
 // processEnv is what core sets on top of the sandbox's environment (the

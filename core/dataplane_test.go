@@ -55,7 +55,7 @@ func newDPEnv(t *testing.T, tweak ...func(*core.DataplaneOptions)) *dpEnv {
 // root is the sandbox's directory on the host.
 func (e *dpEnv) root(t *testing.T) string {
 	t.Helper()
-	dir, err := e.dpe.RootFS(t.Context(), e.sb.ID)
+	dir, err := e.dpe.RootDir(t.Context(), e.sb.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

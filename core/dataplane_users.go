@@ -1,6 +1,8 @@
 package core
 
 import (
+	"context"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,9 +39,9 @@ const accountFileLimit = 4 << 20
 
 // readAccounts reads the sandbox's /etc/passwd and /etc/group; missing or
 // unreadable files count as empty (an image may have neither).
-func readAccounts(s sandboxFS) accounts {
+func readAccounts(ctx context.Context, s SandboxFS) accounts {
 	var a accounts
-	if b, err := s.readSmall("/etc/passwd", accountFileLimit); err == nil {
+	if b, err := readSmall(ctx, s, "/etc/passwd", accountFileLimit); err == nil {
 		for f := range colonRecords(b, 7) {
 			uid, err1 := strconv.ParseUint(f[2], 10, 32)
 			gid, err2 := strconv.ParseUint(f[3], 10, 32)
@@ -48,7 +50,7 @@ func readAccounts(s sandboxFS) accounts {
 			}
 		}
 	}
-	if b, err := s.readSmall("/etc/group", accountFileLimit); err == nil {
+	if b, err := readSmall(ctx, s, "/etc/group", accountFileLimit); err == nil {
 		for f := range colonRecords(b, 4) {
 			gid, err := strconv.ParseUint(f[2], 10, 32)
 			if err != nil || f[0] == "" {
@@ -62,6 +64,18 @@ func readAccounts(s sandboxFS) accounts {
 		}
 	}
 	return a
+}
+
+// readSmall reads at most limit bytes of a small file (passwd, group),
+// through links. The sandbox may have made /etc/passwd a FIFO or a device
+// node: the SandboxFS refuses those.
+func readSmall(ctx context.Context, s SandboxFS, p string, limit int64) ([]byte, error) {
+	f, _, err := s.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // colonRecords yields the lines of a passwd-style file that have at least

@@ -2,11 +2,9 @@ package core
 
 import (
 	"context"
-	"os"
 	"path"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -23,33 +21,35 @@ const (
 )
 
 // Watch streams changes under dir (recursively when asked) until ctx ends;
-// the channel is closed then, or once dir itself is removed. It compares
-// snapshots taken every 200 ms: a file created and removed in between is
-// not seen, a move is a FileRenamed of the old name then a FileCreated of
-// the new one, and a directory reports only its own creation, removal and
-// mode changes. The watch keeps its own handle: closing f does not end it.
-// ErrNotFound, ErrInvalidArgument (not a directory).
+// the channel is closed then, or once dir itself is removed (or replaced).
+// It compares snapshots taken every 200 ms: a file created and removed in
+// between is not seen, a move is a FileRenamed of the old name then a
+// FileCreated of the new one, and a directory reports only its own
+// creation, removal and mode changes. The watch keeps its own handle:
+// closing f does not end it. ErrNotFound, ErrInvalidArgument (not a
+// directory).
 func (f *Files) Watch(ctx context.Context, dir string, recursive bool) (<-chan FileEvent, error) {
 	abs, err := f.Resolve(dir)
 	if err != nil {
 		return nil, err
 	}
-	sub, real, err := f.openDir(abs)
+	if f.open == nil {
+		return nil, Errorf(ErrFailedPrecondition, "this view of the sandbox's files cannot watch")
+	}
+	s, err := f.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	top, err := f.fs.root.OpenRoot(".")
-	if err != nil {
-		sub.Close()
-		return nil, fsError(err, abs)
-	}
-	w := &watch{
-		files: &Files{fs: sandboxFS{root: top}, user: f.user, accts: f.accts},
-		dir:   sub, abs: abs, real: real, depth: 1,
-	}
+	w := &watch{files: &Files{fs: s, user: f.user, accts: f.accts}, abs: abs, depth: 1}
 	if recursive {
 		w.depth = recursiveDepth
 	}
+	st, err := w.files.statDir(ctx, abs)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	w.ino = st.Ino
 	prev, _ := w.scan(ctx)
 	ch := make(chan FileEvent, 64)
 	go w.run(ctx, ch, prev)
@@ -57,24 +57,14 @@ func (f *Files) Watch(ctx context.Context, dir string, recursive bool) (<-chan F
 }
 
 type watch struct {
-	files     *Files // for entry descriptions; owns its root handle
-	dir       *os.Root
-	abs, real string
-	depth     int
+	files *Files // read-only, for entry descriptions; owns its handle
+	abs   string
+	ino   uint64 // the watched directory's, 0 when unknown
+	depth int
 }
 
-// entryState is what a snapshot remembers of an entry.
-type entryState struct {
-	ino   uint64
-	size  int64
-	mtime time.Time
-	mode  os.FileMode
-	info  os.FileInfo
-}
-
-func (w *watch) run(ctx context.Context, ch chan<- FileEvent, prev map[string]entryState) {
+func (w *watch) run(ctx context.Context, ch chan<- FileEvent, prev map[string]FileStat) {
 	defer close(ch)
-	defer w.dir.Close()
 	defer w.files.Close()
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
@@ -85,9 +75,9 @@ func (w *watch) run(ctx context.Context, ch chan<- FileEvent, prev map[string]en
 		case <-tick.C:
 		}
 		cur, complete := w.scan(ctx)
-		gone := w.removed()
+		gone := w.removed(ctx)
 		if gone {
-			cur, complete = map[string]entryState{}, true
+			cur, complete = map[string]FileStat{}, true
 		}
 		for _, ev := range w.diff(prev, cur, complete) {
 			select {
@@ -103,45 +93,44 @@ func (w *watch) run(ctx context.Context, ch chan<- FileEvent, prev map[string]en
 	}
 }
 
-// removed reports whether the watched directory was deleted.
-func (w *watch) removed() bool {
-	fi, err := w.dir.Stat(".")
+// removed reports whether the watched directory was deleted or another
+// took its place.
+func (w *watch) removed(ctx context.Context) bool {
+	st, err := w.files.fs.Stat(ctx, w.abs, true)
 	if err != nil {
-		return true
+		return ctx.Err() == nil
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Nlink == 0
+	return !st.Mode.IsDir() || (w.ino != 0 && st.Ino != w.ino)
 }
 
 // scan snapshots the tree; complete is false when it was cut short.
-func (w *watch) scan(ctx context.Context) (map[string]entryState, bool) {
-	out := map[string]entryState{}
-	wk := walker{ctx: ctx, limit: maxWatchEntries, visit: func(relPath string, fi os.FileInfo) {
-		es := entryState{size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode(), info: fi}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			es.ino = st.Ino
+func (w *watch) scan(ctx context.Context) (map[string]FileStat, bool) {
+	out := map[string]FileStat{}
+	err := w.files.fs.Walk(ctx, w.abs, w.depth, func(rel string, st FileStat) error {
+		if len(out) >= maxWatchEntries {
+			return errTooManyEntries
 		}
-		out[relPath] = es
-	}}
-	err := wk.walk(w.dir, "", w.depth)
+		out[rel] = st
+		return nil
+	})
 	return out, err == nil
 }
 
 // diff turns two snapshots into events: removals and renames, then
 // creations, then writes and mode changes, each sorted by name. Without a
 // complete current snapshot, nothing counts as removed.
-func (w *watch) diff(prev, cur map[string]entryState, complete bool) []FileEvent {
+func (w *watch) diff(prev, cur map[string]FileStat, complete bool) []FileEvent {
 	created := map[uint64]bool{}
 	var gone, added, changed []FileEvent
 	for name, s := range cur {
 		old, ok := prev[name]
 		switch {
 		case !ok:
-			created[s.ino] = true
+			created[s.Ino] = true
 			added = append(added, w.event(name, FileCreated, s))
-		case s.mode != old.mode:
+		case s.Mode != old.Mode:
 			changed = append(changed, w.event(name, FileChmod, s))
-		case !s.info.IsDir() && (s.size != old.size || !s.mtime.Equal(old.mtime) || s.ino != old.ino):
+		case !s.Mode.IsDir() && (s.Size != old.Size || !s.ModTime.Equal(old.ModTime) || s.Ino != old.Ino):
 			changed = append(changed, w.event(name, FileWritten, s))
 		}
 	}
@@ -150,7 +139,7 @@ func (w *watch) diff(prev, cur map[string]entryState, complete bool) []FileEvent
 			continue
 		}
 		t := FileRemoved
-		if s.ino != 0 && created[s.ino] {
+		if s.Ino != 0 && created[s.Ino] {
 			t = FileRenamed
 		}
 		gone = append(gone, FileEvent{Name: name, Type: t})
@@ -161,7 +150,7 @@ func (w *watch) diff(prev, cur map[string]entryState, complete bool) []FileEvent
 	return slices.Concat(gone, added, changed)
 }
 
-func (w *watch) event(name string, t FileEventType, s entryState) FileEvent {
-	info := w.files.info(path.Join(w.abs, name), path.Join(w.real, name), s.info)
+func (w *watch) event(name string, t FileEventType, s FileStat) FileEvent {
+	info := w.files.info(path.Join(w.abs, name), s)
 	return FileEvent{Name: name, Type: t, Entry: &info}
 }

@@ -1,9 +1,9 @@
 // Package core is snapgate's domain: the rules both vendor APIs share,
 // written once, with no knowledge of HTTP, SQL or containerd. It imports
-// the standard library, golang.org/x/sys (the dataplane's file calls) and
-// a UUID package; never gin, gorm, kin-openapi or containerd. The adapters
-// (LangSmith, E2B, envd) call into it, and store and core/engine implement
-// its ports, so every arrow points at core.
+// the standard library and a UUID package; never gin, gorm, kin-openapi
+// or containerd. The adapters (LangSmith, E2B, envd) call into it, and
+// store and core/engine implement its ports, so every arrow points at
+// core.
 //
 // Services hold the business rules, one per concern: Snapshots (image
 // snapshots built asynchronously by claimed workers, and the record of
@@ -19,7 +19,9 @@
 // consumers and speaking only core types: Store (snapshots, sandboxes,
 // keys, registries, nodes; every write of a state is a compare-and-set),
 // Engine, SandboxEngine and DataplaneEngine (images, containers, processes,
-// files), Clock, Sealer (secrets at rest) and Observer (metrics).
+// files), SandboxFS (a sandbox's files, which DataplaneEngine opens: how
+// to touch a hostile tree is the engine's, what a client may do and is
+// told is core's), Clock, Sealer (secrets at rest) and Observer (metrics).
 // core/coretest has in-memory fakes of them for core's own tests.
 //
 // Errors leave core, and every port, with one of the kinds in errors.go
@@ -27,7 +29,9 @@
 // kind with a message safe to show a client and a cause that goes to logs
 // only: KindOf and PublicMessage read the outermost classified error of a
 // chain, so a NotFound wrapped in an Unavailable is answered unavailable,
-// not not-found.
+// not not-found. SandboxFS alone speaks errno (the vocabulary of
+// filesystems, which an agent in a microVM carries as a number): core
+// classifies its errors once, naming the path as the client wrote it.
 // Each adapter maps kinds to its vendor's statuses and bodies in one table.
 //
 // Sandboxes (SandboxState) and snapshots (SnapshotStatus) are state

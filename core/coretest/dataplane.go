@@ -86,8 +86,10 @@ func (e *DataplaneEngine) check(ctx context.Context, id string) error {
 	return nil
 }
 
-// RootFS implements core.DataplaneEngine.
-func (e *DataplaneEngine) RootFS(ctx context.Context, id string) (string, error) {
+// RootDir is the host directory of sandbox id's root filesystem, seeded
+// on first use, for tests to plant and inspect files. ErrNotFound,
+// ErrFailedPrecondition as State says.
+func (e *DataplaneEngine) RootDir(ctx context.Context, id string) (string, error) {
 	if err := e.check(ctx, id); err != nil {
 		return "", err
 	}
@@ -99,9 +101,10 @@ func (e *DataplaneEngine) RootFS(ctx context.Context, id string) (string, error)
 }
 
 // OpenFS implements core.DataplaneEngine with DirFS over the sandbox's
-// directory.
+// directory: its ids are the host's (its files are the test process's
+// own).
 func (e *DataplaneEngine) OpenFS(ctx context.Context, id string) (core.SandboxFS, error) {
-	root, err := e.RootFS(ctx, id)
+	root, err := e.RootDir(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -119,15 +122,6 @@ func DirFS(dir string) (core.SandboxFS, error) {
 		return nil, core.WithCause(core.ErrFailedPrecondition, err, "sandbox root %s cannot be opened", dir)
 	}
 	return fsys, nil
-}
-
-// IDMap implements core.DataplaneEngine: the fake's sandboxes share the
-// host's ids (its files are the test process's own).
-func (e *DataplaneEngine) IDMap(ctx context.Context, id string) (core.IDMap, error) {
-	if err := e.check(ctx, id); err != nil {
-		return core.IDMap{}, err
-	}
-	return core.IDMap{}, nil
 }
 
 // HoldFiles implements core.DataplaneEngine. The fake never captures, so
@@ -166,7 +160,7 @@ func (e *DataplaneEngine) StartProcess(ctx context.Context, id string, spec core
 	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
 		return nil, core.Errorf(core.ErrInvalidArgument, "a command is required")
 	}
-	root, err := e.RootFS(ctx, id)
+	root, err := e.RootDir(ctx, id)
 	if err != nil {
 		return nil, err
 	}

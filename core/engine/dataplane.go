@@ -9,7 +9,6 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/snapgate/snapgate/core"
@@ -124,54 +123,9 @@ func (e *Engine) rootDir(ctx context.Context, sandboxID string) (string, idShift
 	return "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root", shiftOf(labels), nil
 }
 
-// RootFS implements core.DataplaneEngine: the root of the task's init
-// process as the host sees it (/proc/<pid>/root). It reaches the
-// container's mounts too, and works while the task is frozen. The path
-// stays valid only while the task lives: open it (os.OpenRoot) at once.
-// ErrNotFound, ErrFailedPrecondition (no live task).
-func (e *Engine) RootFS(ctx context.Context, sandboxID string) (string, error) {
-	ctx = e.withNS(ctx)
-	_, task, st, err := e.sandboxTask(ctx, sandboxID)
-	if err != nil {
-		return "", err
-	}
-	switch st {
-	case containerd.Running, containerd.Paused, containerd.Pausing:
-	default:
-		return "", notRunning(sandboxID)
-	}
-	pid := task.Pid()
-	if pid == 0 {
-		return "", notRunning(sandboxID)
-	}
-	return "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root", nil
-}
-
 // HoldFiles implements core.DataplaneEngine: a shared hold on the
 // sandbox's files lock, which a capture takes alone while it has the
 // sandbox frozen (frozen).
 func (e *Engine) HoldFiles(ctx context.Context, sandboxID string) (release func(), err error) {
 	return e.files.rlock(ctx, sandboxID)
-}
-
-// IDMap implements core.DataplaneEngine: the sandbox's id range (the zero
-// IDMap for a sandbox in the host's user namespace). ErrNotFound.
-func (e *Engine) IDMap(ctx context.Context, sandboxID string) (core.IDMap, error) {
-	ctx = e.withNS(ctx)
-	c, err := e.client.LoadContainer(ctx, sandboxID)
-	if errdefs.IsNotFound(err) {
-		return core.IDMap{}, core.WithCause(core.ErrNotFound, err, "sandbox %s not found", sandboxID)
-	}
-	if err != nil {
-		return core.IDMap{}, classify(err, "load sandbox "+sandboxID)
-	}
-	labels, err := c.Labels(ctx)
-	if err != nil {
-		return core.IDMap{}, classify(err, "load sandbox "+sandboxID)
-	}
-	s := shiftOf(labels)
-	if !s.on() {
-		return core.IDMap{}, nil
-	}
-	return core.IDMap{Host: s.base, Size: idRangeSize}, nil
 }

@@ -101,7 +101,7 @@ func TestDataplaneChangesWaitForCaptureThaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	root, err := e.eng.RootFS(t.Context(), id)
+	root, err := engine.RootDir(t.Context(), e.eng, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,7 +168,7 @@ func TestProcessStdinAndSignals(t *testing.T) {
 	}
 }
 
-func TestProcessStateErrorsAndRootFS(t *testing.T) {
+func TestProcessStateErrorsAndOpenFS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	ctx := t.Context()
@@ -178,29 +176,30 @@ func TestProcessStateErrorsAndRootFS(t *testing.T) {
 	if _, err := e.eng.StartProcess(ctx, "sb-missing", core.ProcessSpec{Argv: []string{"true"}}, io.Discard, io.Discard); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("missing sandbox: %v", err)
 	}
-	if _, err := e.eng.RootFS(ctx, "sb-missing"); !errors.Is(err, core.ErrNotFound) {
-		t.Errorf("RootFS of a missing sandbox: %v", err)
+	if _, err := e.eng.OpenFS(ctx, "sb-missing"); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("OpenFS of a missing sandbox: %v", err)
 	}
-	dir, err := e.eng.RootFS(ctx, id)
+	fsys, err := e.eng.OpenFS(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.OpenRoot(dir)
+	defer fsys.Close()
+	w, err := fsys.Create(ctx, "/tmp/from-host", core.Owner{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer root.Close()
-	if err := root.WriteFile("tmp/from-host", []byte("hello sandbox"), 0o644); err != nil {
-		t.Fatal(err)
+	_, err = io.WriteString(w, "hello sandbox")
+	if cerr := w.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
 	}
 	if got := e.sh(t, id, "cat /tmp/from-host; echo inside > /tmp/from-sandbox"); got != "hello sandbox" {
 		t.Errorf("the sandbox sees %q", got)
 	}
-	if b, err := root.ReadFile("tmp/from-sandbox"); string(b) != "inside\n" || err != nil {
-		t.Errorf("the host sees %q, %v", b, err)
+	if b := readFS(t, fsys, "/tmp/from-sandbox"); b != "inside\n" {
+		t.Errorf("the host sees %q", b)
 	}
-	if _, err := root.Stat(strings.TrimPrefix(core.SandboxBusybox, "/")); err != nil {
-		t.Errorf("the busybox mount is not visible through RootFS: %v", err)
+	if _, err := fsys.Stat(ctx, core.SandboxBusybox, false); err != nil {
+		t.Errorf("the busybox mount is not visible through OpenFS: %v", err)
 	}
 
 	if err := e.eng.PauseSandbox(ctx, id); err != nil {
@@ -209,10 +208,27 @@ func TestProcessStateErrorsAndRootFS(t *testing.T) {
 	if _, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"true"}}, io.Discard, io.Discard); !errors.Is(err, core.ErrFailedPrecondition) {
 		t.Errorf("paused: %v", err)
 	}
-	if d, err := e.eng.RootFS(ctx, id); err != nil || d != dir {
-		t.Errorf("RootFS while paused = %q, %v", d, err)
+	paused, err := e.eng.OpenFS(ctx, id)
+	if err != nil {
+		t.Fatalf("OpenFS while paused: %v", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "tmp/from-sandbox")); string(b) != "inside\n" || err != nil {
-		t.Errorf("files of a paused sandbox: %q, %v", b, err)
+	defer paused.Close()
+	if b := readFS(t, paused, "/tmp/from-sandbox"); b != "inside\n" {
+		t.Errorf("files of a paused sandbox: %q", b)
 	}
+}
+
+// readFS reads the file p of fsys.
+func readFS(t *testing.T, fsys core.SandboxFS, p string) string {
+	t.Helper()
+	r, _, err := fsys.Open(t.Context(), p)
+	if err != nil {
+		t.Fatalf("open %s: %v", p, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read %s: %v", p, err)
+	}
+	return string(b)
 }

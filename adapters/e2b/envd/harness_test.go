@@ -37,7 +37,8 @@ type hostEngine struct {
 	roots map[string]string
 }
 
-func (e *hostEngine) RootFS(_ context.Context, id string) (string, error) {
+// rootDir is sandbox id's root filesystem on the host.
+func (e *hostEngine) rootDir(id string) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if r, ok := e.roots[id]; ok {
@@ -46,9 +47,10 @@ func (e *hostEngine) RootFS(_ context.Context, id string) (string, error) {
 	return "", core.Errorf(core.ErrNotFound, "sandbox %s has no task", id)
 }
 
-// OpenFS serves the sandbox's directory as the fakes do.
-func (e *hostEngine) OpenFS(ctx context.Context, id string) (core.SandboxFS, error) {
-	root, err := e.RootFS(ctx, id)
+// OpenFS serves the sandbox's directory as the fakes do (with the test
+// process's own ids).
+func (e *hostEngine) OpenFS(_ context.Context, id string) (core.SandboxFS, error) {
+	root, err := e.rootDir(id)
 	if err != nil {
 		return nil, err
 	}
@@ -58,11 +60,8 @@ func (e *hostEngine) OpenFS(ctx context.Context, id string) (core.SandboxFS, err
 // HoldFiles: the host engine never captures, so nothing waits.
 func (e *hostEngine) HoldFiles(context.Context, string) (func(), error) { return func() {}, nil }
 
-// IDMap: the test's files are the test process's own.
-func (e *hostEngine) IDMap(context.Context, string) (core.IDMap, error) { return core.IDMap{}, nil }
-
 func (e *hostEngine) StartProcess(ctx context.Context, id string, spec core.ProcessSpec, stdout, stderr io.Writer) (core.RunningProcess, error) {
-	root, err := e.RootFS(ctx, id)
+	root, err := e.rootDir(id)
 	if err != nil {
 		return nil, err
 	}
