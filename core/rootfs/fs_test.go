@@ -1,17 +1,14 @@
 package rootfs_test
 
 import (
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/coretest"
 	"github.com/snapgate/snapgate/core/rootfs"
 )
 
@@ -78,86 +75,38 @@ func TestOwnersAreShifted(t *testing.T) {
 	}
 }
 
-func TestMkdirAllNamesTheComponentInTheWay(t *testing.T) {
+// The suite every SandboxFS passes, on a directory of the test's and on
+// one whose owners are shifted as in a user namespace.
+func TestConformance(t *testing.T) {
 	t.Parallel()
-	s, dir := open(t, rootfs.IDMap{})
-	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err := s.MkdirAll(t.Context(), "/file/sub", core.Owner{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
-	var pe *fs.PathError
-	if !errors.As(err, &pe) || pe.Path != "/file" || !errors.Is(err, syscall.ENOTDIR) {
-		t.Errorf("MkdirAll through a file: %v, want ENOTDIR naming /file", err)
-	}
+	t.Run("host ids", func(t *testing.T) {
+		t.Parallel()
+		s, dir := open(t, rootfs.IDMap{})
+		coretest.RunSandboxFSConformance(t, dirEnv(s, dir, core.Owner{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}))
+	})
+	t.Run("shifted ids", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("chown to another uid needs root")
+		}
+		t.Parallel()
+		s, dir := open(t, shifted)
+		coretest.RunSandboxFSConformance(t, dirEnv(s, dir, core.Owner{UID: 1000, GID: 1000}))
+	})
 }
 
-func TestCreateRefusesWhatIsNotARegularFile(t *testing.T) {
-	t.Parallel()
-	s, dir := open(t, rootfs.IDMap{})
-	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(filepath.Join(dir, "dir"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	me := core.Owner{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
-	for p, mode := range map[string]fs.FileMode{"/fifo": fs.ModeNamedPipe, "/dir": fs.ModeDir, "/": fs.ModeDir} {
-		var re *core.RefusedFileError
-		if _, err := s.Create(t.Context(), p, me); !errors.As(err, &re) || re.Mode != mode {
-			t.Errorf("Create %s: %v, want refused as %v", p, err, mode)
-		}
-		if _, _, err := s.Open(t.Context(), p); !errors.As(err, &re) || re.Mode != mode {
-			t.Errorf("Open %s: %v, want refused as %v", p, err, mode)
-		}
-	}
-}
-
-func TestWalkOrderDepthAndSkips(t *testing.T) {
-	t.Parallel()
-	s, dir := open(t, rootfs.IDMap{})
-	for _, d := range []string{"a/x/deep", "b", "skip/inner"} {
-		if err := os.MkdirAll(filepath.Join(dir, "top", d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink("/top/a", filepath.Join(dir, "top/link")); err != nil {
-		t.Fatal(err)
-	}
-	walk := func(depth int, stopAt string) ([]string, map[string]string) {
-		var seen []string
-		targets := map[string]string{}
-		err := s.Walk(t.Context(), "/top", depth, func(rel string, st core.FileStat) error {
-			seen = append(seen, rel)
-			if st.Target != "" {
-				targets[rel] = st.Target
+// dirEnv plants symlinks and FIFOs in dir from the host.
+func dirEnv(s *rootfs.FS, dir string, owner core.Owner) coretest.SandboxFSEnv {
+	return coretest.SandboxFSEnv{
+		FS: s, Owner: owner,
+		Symlink: func(t *testing.T, target, p string) {
+			if err := os.Symlink(target, filepath.Join(dir, p)); err != nil {
+				t.Fatal(err)
 			}
-			switch rel {
-			case "skip":
-				return fs.SkipDir
-			case stopAt:
-				return fs.SkipAll
+		},
+		Mkfifo: func(t *testing.T, p string) {
+			if err := syscall.Mkfifo(filepath.Join(dir, p), 0o644); err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("Walk depth %d: %v", depth, err)
-		}
-		return seen, targets
-	}
-	all, targets := walk(0, "")
-	if want := []string{"a", "a/x", "a/x/deep", "b", "link", "skip"}; !slices.Equal(all, want) {
-		t.Errorf("Walk = %q, want %q (symlinks not followed, skip not entered)", all, want)
-	}
-	if targets["link"] != "/top/a" {
-		t.Errorf("symlink target = %q", targets["link"])
-	}
-	if two, _ := walk(2, ""); !slices.Equal(two, []string{"a", "a/x", "b", "link", "skip"}) {
-		t.Errorf("Walk depth 2 = %q", two)
-	}
-	if stopped, _ := walk(0, "a/x"); strings.Join(stopped, ",") != "a,a/x" {
-		t.Errorf("Walk stopped at a/x = %q", stopped)
-	}
-	if err := s.Walk(t.Context(), "/top/link", 1, func(string, core.FileStat) error { return nil }); err != nil {
-		t.Errorf("Walk through a symlinked directory: %v", err)
+		},
 	}
 }
