@@ -198,6 +198,15 @@ func (e *Engine) createWarm(ctx context.Context, key warmKey) (string, error) {
 	// interrupted halfway can leave a container record without its task.
 	ctx, cancel := context.WithTimeout(e.withNS(context.WithoutCancel(ctx)), warmTimeout)
 	defer cancel()
+	// Held like a start's: a kill of the container (listed as soon as its
+	// record exists) waits until the task is made, else it could delete
+	// the record while the task is being created, leaving a task without
+	// a container (a `runc init` that waits forever).
+	unlock, err := e.sandboxes.lock(ctx, id)
+	if err != nil {
+		return "", classify(err, "warm sandbox "+id)
+	}
+	defer unlock()
 	spec := core.SandboxSpec{ID: id, Image: key.image, DiskBytes: key.disk}
 	c, err := e.createContainer(ctx, spec, map[string]string{poolLabel: key.image})
 	if err != nil {
