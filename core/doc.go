@@ -13,7 +13,10 @@
 // dead node's sandboxes), Keys and Registries. A handler turns a vendor
 // request into one service call and the answer back into the vendor's
 // shape; tenancy comes from the Principal in the context, never from the
-// request. Service methods name the error kinds they return.
+// request. Service methods name the error kinds they return. In a
+// cluster, which node serves a call is core's decision too: Sandboxes.Where
+// (a call about a sandbox) and Sandboxes.Create (placement) answer an
+// *ElsewhereError naming the node, and the HTTP edge proxies the call there.
 //
 // Ports are the interfaces a service needs, declared here beside their
 // consumers and speaking only core types: Store (snapshots, sandboxes,

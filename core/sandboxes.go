@@ -37,6 +37,12 @@ type SandboxesOptions struct {
 	// Nodes, when set, refuses a sandbox this node has no room for
 	// (ErrResourceExhausted).
 	Nodes *Nodes
+	// Cluster: other nodes share the store and a snapshot registry, so
+	// creates are placed across them and calls about a sandbox are
+	// answered by the node that holds it (Where, *ElsewhereError). Needs
+	// Nodes. Without a snapshot registry a snapshot lives on one node only,
+	// so there is no cluster to place in.
+	Cluster bool
 }
 
 // Sandboxes is the sandbox service: start from snapshots, pause, resume,
@@ -65,6 +71,9 @@ const DefaultSnapshotName = "base"
 func NewSandboxes(opt SandboxesOptions) (*Sandboxes, error) {
 	if opt.Store == nil || opt.Engine == nil || opt.Snapshots == nil || opt.Node == "" {
 		return nil, errors.New("sandboxes: store, engine, snapshots and node are required")
+	}
+	if opt.Cluster && opt.Nodes == nil {
+		return nil, errors.New("sandboxes: a cluster needs nodes")
 	}
 	if opt.Clock == nil {
 		opt.Clock = SystemClock{}
@@ -119,8 +128,9 @@ type CreateSandboxRequest struct {
 	WaitForSnapshot time.Duration
 }
 
-// Create starts a sandbox on this node and returns it running.
-// ErrInvalidArgument, ErrNotFound (snapshot), ErrFailedPrecondition
+// Create starts a sandbox on this node and returns it running; in a
+// cluster, an *ElsewhereError when placement chose another node (nothing
+// is recorded here then). ErrInvalidArgument, ErrNotFound (snapshot), ErrFailedPrecondition
 // (snapshot failed or not ready), ErrAlreadyExists (name),
 // ErrResourceExhausted (sandbox quota, or no room on this node),
 // ErrUnavailable (engine).
@@ -134,6 +144,9 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 		return nil, err
 	}
 	if err := s.precheckQuota(ctx, p.TenantID); err != nil {
+		return nil, err
+	}
+	if err := s.place(ctx, sb); err != nil {
 		return nil, err
 	}
 	if s.opt.Nodes != nil {
