@@ -1,7 +1,12 @@
-// Package edge is the HTTP plumbing both vendor adapters share: request
-// validation against a bundled OpenAPI document (kin-openapi), request ids
-// and API-key extraction. It knows no vendor's shapes: adapters turn its
-// errors into their own bodies. Imports: core, gin, kin-openapi.
+// Package edge is the HTTP plumbing every vendor adapter shares. Its
+// Router mounts each adapter's API as a Vendor (routes, authentication,
+// error writer) behind the same steps: vendor label, request id, panic
+// recovery, body limit or stream deadlines, and cluster forwarding (a call
+// is proxied to the node core says must answer it: Locator, Forward). It
+// also validates requests against a bundled OpenAPI document (kin-openapi)
+// and reads API keys. It knows no vendor's paths or shapes: adapters
+// describe theirs and turn its errors (ErrTooLarge, ErrBadGateway) into
+// their own bodies. Imports: core, gin, kin-openapi.
 package edge
 
 import (

@@ -1,4 +1,4 @@
-package edge
+package edge_test
 
 import (
 	"bytes"
@@ -14,13 +14,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/specs"
 )
 
 // specOp is one operation of a bundled spec, registered with a validator.
 type specOp struct {
-	v              *Validator
+	v              *edge.Validator
 	method, path   string // path in gin syntax
 	params         []string
 	contentTypeFor string
@@ -37,7 +38,7 @@ func specOps(tb testing.TB) ([]specOp, []adaptertest.Seed) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		v := NewValidator(spec)
+		v := edge.NewValidator(spec)
 		paths := spec.Paths.InMatchingOrder()
 		slices.Sort(paths)
 		for _, p := range paths {
@@ -127,7 +128,7 @@ func FuzzDescribe(f *testing.F) {
 		tried.Add(1)
 		se := &openapi3.SchemaError{Reason: reason}
 		errs := openapi3.MultiError{se, errors.New(reason)}
-		if Describe(errs) == "" || Describe(nil) == "" {
+		if edge.Describe(errs) == "" || edge.Describe(nil) == "" {
 			t.Fatalf("empty description for %q", reason)
 		}
 	})
@@ -135,8 +136,8 @@ func FuzzDescribe(f *testing.F) {
 
 func TestDescribeNilOrEmptyNeverPanics(t *testing.T) {
 	for _, err := range []error{nil, openapi3.MultiError{}, openapi3.MultiError{nil}} {
-		if got := Describe(err); got == "" {
-			t.Errorf("Describe(%#v) = %q", err, got)
+		if got := edge.Describe(err); got == "" {
+			t.Errorf("edge.Describe(%#v) = %q", err, got)
 		}
 	}
 }
