@@ -208,23 +208,6 @@ func (s *Sandboxes) kill(ctx context.Context, sb *Sandbox, reason string) error 
 	return nil
 }
 
-// Locate returns the sandbox ref names, in any state, for routing a call
-// to the node that holds it: by id (any tenant when tenantID is empty, as
-// ids are global), else by live name within tenantID. It checks no
-// credentials: the node that answers does. ErrNotFound.
-func (s *Sandboxes) Locate(ctx context.Context, tenantID, ref string) (*Sandbox, error) {
-	sb, err := s.opt.Store.GetSandbox(ctx, tenantID, ref)
-	if err == nil || !errors.Is(err, ErrNotFound) || tenantID == "" {
-		return sb, err
-	}
-	return s.opt.Store.GetSandboxByName(ctx, tenantID, ref)
-}
-
-// DefaultSize is the vCPUs and memory of a sandbox whose request names none.
-func (s *Sandboxes) DefaultSize() (int, int64) {
-	return s.opt.DefaultVCPUs, s.opt.DefaultMemory
-}
-
 // updateLifecycle applies u's idle TTL and delete-after-stop time to sb,
 // re-arming the deadline of the state each one governs.
 func (s *Sandboxes) updateLifecycle(sb *Sandbox, u SandboxUpdate) error {

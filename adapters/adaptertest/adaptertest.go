@@ -1,8 +1,8 @@
 // Package adaptertest wires core for the adapters' HTTP tests: a real
 // SQLite store, the fake engine of core/coretest, keys of two tenants, and
-// a gin router set up like cmd/snapgate's that can check every response
-// against the adapter's spec. Test-only; imports core, core/coretest,
-// store, gin and kin-openapi.
+// an edge.Router set up like cmd/snapgate's that can check every response
+// against the adapter's spec. Test-only; imports adapters/edge, core,
+// core/coretest, store, gin and kin-openapi.
 package adaptertest
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/coretest"
 	"github.com/snapgate/snapgate/store"
@@ -85,25 +86,24 @@ func New(t testing.TB) *Env {
 	return e
 }
 
-// Serve mounts an adapter on a router configured like cmd/snapgate's
-// (percent-encoded path segments kept whole) and serves it until the test
-// ends; see ValidateResponses for its option.
-func Serve(t testing.TB, register func(gin.IRouter) error, notFound gin.HandlerFunc, opts ...ServeOption) *httptest.Server {
+// Serve mounts an adapter (its Mount method) on an edge.Router as
+// cmd/snapgate configures one, minus body limits and forwarding, and
+// serves it until the test ends; see ValidateResponses for its option.
+func Serve(t testing.TB, mount func(*edge.Router) error, opts ...ServeOption) *httptest.Server {
 	t.Helper()
 	var cfg serveConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	r.UseRawPath, r.UnescapePathValues = true, true
+	var outer []gin.HandlerFunc
 	if cfg.spec != nil {
-		r.Use(responseValidator(t, cfg.spec))
+		outer = append(outer, responseValidator(t, cfg.spec))
 	}
-	if err := register(r); err != nil {
+	r := edge.NewRouter(edge.Options{Logger: Logger(), Outer: outer})
+	if err := mount(r); err != nil {
 		t.Fatal(err)
 	}
-	r.NoRoute(notFound)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv

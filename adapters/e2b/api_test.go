@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/specs"
 )
@@ -57,7 +57,7 @@ func newTestEnvWith(t *testing.T, validate bool) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = adaptertest.Serve(t, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))
+	e.srv = adaptertest.Serve(t, a.Mount, adaptertest.ValidateResponses(spec))
 	return e
 }
 
@@ -246,15 +246,15 @@ func TestBadRequestsWithoutValidation(t *testing.T) {
 	}
 }
 
-func TestRegisterRefusesRoutesMissingFromSpec(t *testing.T) {
+func TestMountRefusesRoutesMissingFromSpec(t *testing.T) {
 	for _, validate := range []bool{true, false} {
 		a, err := New(Options{Sandboxes: &core.Sandboxes{}, Snapshots: &core.Snapshots{}, Keys: &core.Keys{},
 			Spec: &openapi3.T{Paths: openapi3.NewPaths()}, Validate: validate})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.Register(gin.New()); err == nil || !strings.Contains(err.Error(), "not in the spec") {
-			t.Errorf("Register with an empty spec (validate %v): %v, want a missing-route error", validate, err)
+		if err := a.Mount(edge.NewRouter(edge.Options{})); err == nil || !strings.Contains(err.Error(), "not in the spec") {
+			t.Errorf("Mount with an empty spec (validate %v): %v, want a missing-route error", validate, err)
 		}
 	}
 }

@@ -22,6 +22,8 @@ var errorTable = map[error]int{
 	core.ErrFailedPrecondition: http.StatusConflict,
 	core.ErrResourceExhausted:  http.StatusTooManyRequests,
 	core.ErrUnavailable:        http.StatusServiceUnavailable,
+	edge.ErrTooLarge:           http.StatusRequestEntityTooLarge,
+	edge.ErrBadGateway:         http.StatusBadGateway,
 }
 
 func status(err error) int {
@@ -32,8 +34,12 @@ func status(err error) int {
 }
 
 // writeError is the adapter's single error writer: every failure, from
-// validation, auth or core, leaves through here.
+// validation, auth, the edge or core, leaves through here; a create that
+// core placed on another node is sent there instead.
 func (a *API) writeError(c *gin.Context, err error) {
+	if edge.Forward(c, err) {
+		return
+	}
 	st := status(err)
 	if st >= 500 {
 		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", edge.RequestID(c), "status", st, "err", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -32,10 +33,13 @@ func TestErrorTable(t *testing.T) {
 			429, "sandbox count limit reached: 5 of 5 sandboxes running or paused"},
 		{core.Errorf(core.ErrUnavailable, "down"), 503, "down"},
 		{fmt.Errorf("wrapped: %w", core.Errorf(core.ErrNotFound, "gone")), 404, "gone"},
+		{core.Errorf(edge.ErrTooLarge, "too big"), 413, "too big"},
+		{core.WithCause(edge.ErrBadGateway, errors.New("dial 10.0.0.2"), "retry"), 502, "retry"},
+		{&core.ElsewhereError{Node: "b", Address: "http://10.0.0.2"}, 500, "internal error"},
 		{errors.New("db exploded at 10.0.0.1"), 500, "internal error"},
 	}
-	if len(errorTable) != len(core.Kinds) {
-		t.Fatalf("errorTable maps %d kinds, core has %d", len(errorTable), len(core.Kinds))
+	if want := len(core.Kinds) + len(edge.Kinds); len(errorTable) != want {
+		t.Fatalf("errorTable maps %d kinds, core and edge have %d", len(errorTable), want)
 	}
 	gin.SetMode(gin.TestMode)
 	a := &API{log: discardLogger()}

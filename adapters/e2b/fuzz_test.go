@@ -55,7 +55,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &fuzzServer{h: adaptertest.Handler(adaptertest.Serve(tb, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))),
+	s := &fuzzServer{h: adaptertest.Handler(adaptertest.Serve(tb, a.Mount, adaptertest.ValidateResponses(spec))),
 		hdr: http.Header{"X-Api-Key": {env.KeyA}, "Content-Type": {"application/json"}}}
 	st, body := adaptertest.Do(s.h, "POST", adaptertest.Target("/sandboxes", "", false), s.hdr, []byte(`{"templateID":"img","timeout":300}`))
 	var sb struct {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
@@ -75,48 +76,55 @@ func New(opt Options) (*API, error) {
 
 type route struct {
 	method, path string // gin syntax; the spec writes {param}
+	locate       edge.Locator
 	handler      gin.HandlerFunc
 }
 
 // routes lists what is served. JS 2.51 uses the /v2 create and connect,
 // Python and older JS the v1 ones; both behave the same.
 func (a *API) routes() []route {
+	sandbox, anyNode := edge.Param("sandboxID"), edge.AnyNode
 	return []route{
-		{"POST", "/sandboxes", a.createSandboxV1},
-		{"POST", "/v2/sandboxes", a.createSandboxV2},
-		{"GET", "/v2/sandboxes", a.listSandboxes},
-		{"GET", "/sandboxes/:sandboxID", a.getSandbox},
-		{"DELETE", "/sandboxes/:sandboxID", a.killSandbox},
-		{"POST", "/sandboxes/:sandboxID/connect", a.connectSandboxV1},
-		{"POST", "/v2/sandboxes/:sandboxID/connect", a.connectSandboxV2},
-		{"POST", "/sandboxes/:sandboxID/timeout", a.setSandboxTimeout},
-		{"POST", "/sandboxes/:sandboxID/pause", a.pauseSandbox},
-		{"POST", "/sandboxes/:sandboxID/resume", a.resumeSandbox},
-		{"POST", "/sandboxes/:sandboxID/snapshots", a.createSnapshot},
-		{"GET", "/snapshots", a.listSnapshots},
-		{"DELETE", "/templates/:templateID", a.deleteTemplate},
+		{"POST", "/sandboxes", edge.Places, a.createSandboxV1},
+		{"POST", "/v2/sandboxes", edge.Places, a.createSandboxV2},
+		{"GET", "/v2/sandboxes", anyNode, a.listSandboxes},
+		{"GET", "/sandboxes/:sandboxID", sandbox, a.getSandbox},
+		{"DELETE", "/sandboxes/:sandboxID", sandbox, a.killSandbox},
+		{"POST", "/sandboxes/:sandboxID/connect", sandbox, a.connectSandboxV1},
+		{"POST", "/v2/sandboxes/:sandboxID/connect", sandbox, a.connectSandboxV2},
+		{"POST", "/sandboxes/:sandboxID/timeout", sandbox, a.setSandboxTimeout},
+		{"POST", "/sandboxes/:sandboxID/pause", sandbox, a.pauseSandbox},
+		{"POST", "/sandboxes/:sandboxID/resume", sandbox, a.resumeSandbox},
+		{"POST", "/sandboxes/:sandboxID/snapshots", sandbox, a.createSnapshot},
+		{"GET", "/snapshots", anyNode, a.listSnapshots},
+		{"DELETE", "/templates/:templateID", anyNode, a.deleteTemplate},
 	}
 }
 
-// Register mounts every route. It fails when a route has no operation in
-// the spec (validation on or off), so the spec always covers what is
-// served. The router must have
-// UseRawPath and UnescapePathValues set: the SDKs percent-encode template
-// ids ("ns%2Fname%3Atag") into one path segment.
-func (a *API) Register(r gin.IRouter) error {
+// Mount mounts every route on r. It fails when a route has no operation
+// in the spec (validation on or off), so the spec always covers what is
+// served. E2B answers unknown routes under its paths, and those no vendor
+// owns. The SDKs percent-encode template ids ("ns%2Fname%3Atag") into one
+// path segment, which the edge's router keeps whole.
+func (a *API) Mount(r *edge.Router) error {
+	v := edge.Vendor{
+		Label: "e2b", Owns: []string{"/sandboxes", "/v2/sandboxes", "/snapshots", "/templates"}, Fallback: true,
+		Authenticate: a.authenticate, WriteError: a.writeError,
+	}
 	for _, rt := range a.routes() {
 		if err := a.validator.Add(rt.method, rt.path); err != nil {
 			return fmt.Errorf("e2b: %w", err)
 		}
-		r.Handle(rt.method, rt.path, edge.AssignRequestID, a.authenticate, a.validateRoute(rt.path), rt.handler)
+		snapshot := ""
+		if strings.Contains(rt.path, ":templateID") {
+			snapshot = "templateID"
+		}
+		v.Routes = append(v.Routes, edge.Route{
+			Method: rt.method, Path: rt.path, Locate: rt.locate, Snapshot: snapshot,
+			Handlers: []gin.HandlerFunc{a.validateRoute(rt.path), rt.handler},
+		})
 	}
-	return nil
-}
-
-// NotFound answers an unknown route in E2B's error shape.
-func (a *API) NotFound(c *gin.Context) {
-	edge.AssignRequestID(c)
-	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	return r.Mount(v)
 }
 
 // validateRoute returns the validation middleware of one route (its gin

@@ -29,7 +29,7 @@ func newTestServer(t *testing.T) (srv *httptest.Server, keyA, keyB string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return adaptertest.Serve(t, a.Register, a.NotFound, adaptertest.ValidateResponses(spec)), env.KeyA, env.KeyB
+	return adaptertest.Serve(t, a.Mount, adaptertest.ValidateResponses(spec)), env.KeyA, env.KeyB
 }
 
 type reply struct {

@@ -29,26 +29,33 @@ type dataplaneRoute struct {
 	op           string // operation token of the route's failures
 	handler      gin.HandlerFunc
 	// streamed bodies are hidden from validation, which would read them
-	// into memory (see validateDataplane).
+	// into memory (see validateDataplane), and have no body limit.
 	streamed bool
+	// stream: a download, whose answer may rightly last.
+	stream bool
 }
 
 func (a *API) dataplaneRoutes() []dataplaneRoute {
 	return []dataplaneRoute{
-		{"POST", "/execute", opCommand, a.execute, false},
-		{"GET", "/execute/ws", opCommand, a.executeWS, false},
-		{"POST", "/upload", opWrite, a.upload, true},
-		{"GET", "/download", opRead, a.download, false},
-		{"HEAD", "/download", opRead, a.download, false},
-		{"POST", "/glob", opRead, a.glob, false},
-		{"POST", "/grep", opRead, a.grep, false},
+		{"POST", "/execute", opCommand, a.execute, false, false},
+		{"GET", "/execute/ws", opCommand, a.executeWS, false, false},
+		{"POST", "/upload", opWrite, a.upload, true, true},
+		{"GET", "/download", opRead, a.download, false, true},
+		{"HEAD", "/download", opRead, a.download, false, true},
+		{"POST", "/glob", opRead, a.glob, false, false},
+		{"POST", "/grep", opRead, a.grep, false, false},
 	}
 }
 
-// registerDataplane mounts the dataplane when the adapter has one.
-func (a *API) registerDataplane(r gin.IRouter) error {
+// mountDataplane mounts the dataplane, a vendor of its own (its errors
+// have their own tokens), when the adapter has one.
+func (a *API) mountDataplane(r *edge.Router) error {
 	if a.dataplane == nil {
 		return nil
+	}
+	v := edge.Vendor{
+		Label: "langsmith-dataplane", Owns: []string{"/dataplane"},
+		Authenticate: a.authenticate, WriteError: a.writeError,
 	}
 	for _, rt := range a.dataplaneRoutes() {
 		path := dataplanePrefix + rt.path
@@ -57,9 +64,12 @@ func (a *API) registerDataplane(r gin.IRouter) error {
 				return fmt.Errorf("langsmith dataplane: %w", err)
 			}
 		}
-		r.Handle(rt.method, path, edge.AssignRequestID, a.authenticate, a.validateDataplane(path, rt), rt.handler)
+		v.Routes = append(v.Routes, edge.Route{
+			Method: rt.method, Path: path, Locate: edge.Param("box"), Upload: rt.streamed, Stream: rt.stream,
+			Handlers: []gin.HandlerFunc{a.validateDataplane(path, rt), rt.handler},
+		})
 	}
-	return nil
+	return r.Mount(v)
 }
 
 // validateDataplane is validate for a dataplane route: a bad request is the

@@ -42,7 +42,7 @@ func newDataplaneEnv(t *testing.T) *dataplaneEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := adaptertest.Serve(t, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))
+	srv := adaptertest.Serve(t, a.Mount, adaptertest.ValidateResponses(spec))
 	box := call(t, srv, "POST", "/api/v2/sandboxes/boxes", env.KeyA, `{"wait_for_ready":true,"timeout":30,"name":"dp-box"}`)
 	if box.status != 201 {
 		t.Fatalf("create box: %d %v", box.status, box.body)

@@ -34,6 +34,8 @@ var errorTable = map[error]errorClass{
 	core.ErrUnavailable:        {http.StatusServiceUnavailable, "ServiceUnavailable"},
 	core.ErrUnauthenticated:    {http.StatusForbidden, "Forbidden"},
 	core.ErrPermissionDenied:   {http.StatusForbidden, "Forbidden"},
+	edge.ErrTooLarge:           {http.StatusRequestEntityTooLarge, "PayloadTooLarge"},
+	edge.ErrBadGateway:         {http.StatusBadGateway, "BadGateway"},
 }
 
 var internalClass = errorClass{http.StatusInternalServerError, "InternalError"}
@@ -113,8 +115,12 @@ func classify(err error) errorClass {
 }
 
 // writeError is the adapter's single error writer: every failure, from
-// validation, auth or core, leaves through here.
+// validation, auth, the edge or core, leaves through here; a create that
+// core placed on another node is sent there instead.
 func (a *API) writeError(c *gin.Context, err error) {
+	if edge.Forward(c, err) {
+		return
+	}
 	cls := classify(err)
 	rid := edge.RequestID(c)
 	if cls.status >= 500 {
@@ -124,10 +130,6 @@ func (a *API) writeError(c *gin.Context, err error) {
 		c.Header("Retry-After", "0")
 	}
 	c.AbortWithStatusJSON(cls.status, errorBody(cls.token, rid, core.PublicMessage(err)))
-}
-
-func (a *API) notFound(c *gin.Context) {
-	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 }
 
 // wsErrorTypes is the error_type of a WebSocket error frame by kind. The

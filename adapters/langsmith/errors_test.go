@@ -32,10 +32,13 @@ func TestErrorTable(t *testing.T) {
 		{core.Errorf(core.ErrUnavailable, "down"), 503, "ServiceUnavailable", "down"},
 		{core.Errorf(core.ErrUnauthenticated, "missing API key"), 403, "Forbidden", "missing API key"},
 		{core.Errorf(core.ErrPermissionDenied, "no"), 403, "Forbidden", "no"},
+		{core.Errorf(edge.ErrTooLarge, "too big"), 413, "PayloadTooLarge", "too big"},
+		{core.WithCause(edge.ErrBadGateway, errors.New("dial 10.0.0.2"), "retry"), 502, "BadGateway", "retry"},
+		{&core.ElsewhereError{Node: "b", Address: "http://10.0.0.2"}, 500, "InternalError", "internal error"},
 		{errors.New("db exploded at 10.0.0.1"), 500, "InternalError", "internal error"},
 	}
-	if len(errorTable) != len(core.Kinds) {
-		t.Fatalf("errorTable maps %d kinds, core has %d", len(errorTable), len(core.Kinds))
+	if want := len(core.Kinds) + len(edge.Kinds); len(errorTable) != want {
+		t.Fatalf("errorTable maps %d kinds, core and edge have %d", len(errorTable), want)
 	}
 	gin.SetMode(gin.TestMode)
 	a := &API{log: discardLogger()}

@@ -57,7 +57,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &fuzzServer{h: adaptertest.Handler(adaptertest.Serve(tb, a.Register, a.NotFound, adaptertest.ValidateResponses(spec))),
+	s := &fuzzServer{h: adaptertest.Handler(adaptertest.Serve(tb, a.Mount, adaptertest.ValidateResponses(spec))),
 		hdr: http.Header{"X-Api-Key": {env.KeyA}, "Content-Type": {"application/json"}}}
 	st, body := adaptertest.Do(s.h, "POST", adaptertest.Target("/v2/sandboxes/boxes", "", false), s.hdr,
 		[]byte(`{"wait_for_ready":true,"timeout":30,"name":"dp-box"}`))

@@ -74,77 +74,76 @@ func New(opt Options) (*API, error) {
 
 type route struct {
 	method, path string // path relative to the prefix, gin syntax
+	locate       edge.Locator
 	handler      gin.HandlerFunc
 }
 
 func (a *API) routes() []route {
+	box, anyNode := edge.Param("box_name"), edge.AnyNode
 	return []route{
-		{"POST", "/snapshots", a.createSnapshot},
-		{"GET", "/snapshots", a.listSnapshots},
-		{"GET", "/snapshots/:snapshot_ref", a.getSnapshot},
-		{"DELETE", "/snapshots/:snapshot_ref", a.deleteSnapshot},
-		{"POST", "/registries", a.createRegistry},
-		{"GET", "/registries", a.listRegistries},
-		{"GET", "/registries/:registry_name", a.getRegistry},
-		{"PATCH", "/registries/:registry_name", a.updateRegistry},
-		{"DELETE", "/registries/:registry_name", a.deleteRegistry},
-		{"POST", "/boxes", a.createBox},
-		{"GET", "/boxes", a.listBoxes},
-		{"GET", "/boxes/:box_name", a.getBox},
-		{"PATCH", "/boxes/:box_name", a.updateBox},
-		{"DELETE", "/boxes/:box_name", a.deleteBox},
-		{"GET", "/boxes/:box_name/status", a.getBoxStatus},
-		{"POST", "/boxes/:box_name/start", a.startBox},
-		{"POST", "/boxes/:box_name/stop", a.stopBox},
-		{"POST", "/boxes/:box_name/snapshot", a.captureBox},
+		{"POST", "/snapshots", anyNode, a.createSnapshot},
+		{"GET", "/snapshots", anyNode, a.listSnapshots},
+		{"GET", "/snapshots/:snapshot_ref", anyNode, a.getSnapshot},
+		{"DELETE", "/snapshots/:snapshot_ref", anyNode, a.deleteSnapshot},
+		{"POST", "/registries", anyNode, a.createRegistry},
+		{"GET", "/registries", anyNode, a.listRegistries},
+		{"GET", "/registries/:registry_name", anyNode, a.getRegistry},
+		{"PATCH", "/registries/:registry_name", anyNode, a.updateRegistry},
+		{"DELETE", "/registries/:registry_name", anyNode, a.deleteRegistry},
+		{"POST", "/boxes", edge.Places, a.createBox},
+		{"GET", "/boxes", anyNode, a.listBoxes},
+		{"GET", "/boxes/:box_name", box, a.getBox},
+		{"PATCH", "/boxes/:box_name", box, a.updateBox},
+		{"DELETE", "/boxes/:box_name", box, a.deleteBox},
+		{"GET", "/boxes/:box_name/status", box, a.getBoxStatus},
+		{"POST", "/boxes/:box_name/start", box, a.startBox},
+		{"POST", "/boxes/:box_name/stop", box, a.stopBox},
+		{"POST", "/boxes/:box_name/snapshot", box, a.captureBox},
 	}
 }
 
-// Register mounts every route under every prefix. It fails when a route has
-// no operation in the spec, so the spec always covers what is served.
-func (a *API) Register(r gin.IRouter) error {
+// Mount mounts every route under every prefix on r, then the dataplane
+// when the adapter has one. It fails when a route has no operation in the
+// spec, so the spec always covers what is served.
+func (a *API) Mount(r *edge.Router) error {
+	v := edge.Vendor{Label: "langsmith", Owns: owned(), Authenticate: a.authenticate, WriteError: a.writeError}
 	for _, rt := range a.routes() {
 		if a.validator != nil {
 			if err := a.validator.Add(rt.method, specPrefix+rt.path); err != nil {
-				err = fmt.Errorf("langsmith: %w", err)
-				return err
+				return fmt.Errorf("langsmith: %w", err)
 			}
 		}
+		snapshot := ""
+		if strings.Contains(rt.path, ":snapshot_ref") {
+			snapshot = "snapshot_ref"
+		}
 		for _, prefix := range Prefixes {
-			r.Handle(rt.method, prefix+rt.path, edge.AssignRequestID, a.authenticate, a.validate(rt.path), rt.handler)
+			v.Routes = append(v.Routes, edge.Route{
+				Method: rt.method, Path: prefix + rt.path, Locate: rt.locate, Snapshot: snapshot,
+				Handlers: []gin.HandlerFunc{a.validate(rt.path), rt.handler},
+			})
 		}
 	}
-	return a.registerDataplane(r)
+	if err := r.Mount(v); err != nil {
+		return err
+	}
+	return a.mountDataplane(r)
 }
 
-// Owns reports whether a request path belongs to this adapter (for the
-// router's not-found handler to answer in LangSmith's shape).
-// E2B serves /v2/sandboxes itself, so there only LangSmith's own sub-trees
-// count.
-func Owns(path string) bool {
-	if strings.HasPrefix(path, "/dataplane/") {
-		return true
-	}
+// owned lists the paths whose unknown routes answer in LangSmith's shape.
+// E2B serves /v2/sandboxes itself, so there only LangSmith's own
+// sub-trees count.
+func owned() []string {
+	var out []string
 	for _, p := range Prefixes {
-		if p == specPrefix {
-			continue
-		}
-		if path == p || strings.HasPrefix(path, p+"/") {
-			return true
+		if p != specPrefix {
+			out = append(out, p)
 		}
 	}
 	for _, sub := range []string{"/snapshots", "/registries", "/boxes"} {
-		if p := specPrefix + sub; path == p || strings.HasPrefix(path, p+"/") {
-			return true
-		}
+		out = append(out, specPrefix+sub)
 	}
-	return false
-}
-
-// NotFound answers an unknown route under a LangSmith prefix.
-func (a *API) NotFound(c *gin.Context) {
-	edge.AssignRequestID(c)
-	a.writeError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	return out
 }
 
 // authenticate resolves the API key (X-Api-Key in any casing, or a bearer

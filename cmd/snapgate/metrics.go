@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -14,8 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/snapgate/snapgate/adapters/e2b/envd"
-	"github.com/snapgate/snapgate/adapters/langsmith"
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -35,14 +33,9 @@ type metrics struct {
 	sandboxes *prometheus.GaugeVec
 }
 
-// Label values of the vendor label.
-const (
-	vendorLangSmith = "langsmith"
-	vendorDataplane = "langsmith-dataplane"
-	vendorE2B       = "e2b"
-	vendorEnvd      = "envd"
-	vendorOther     = "other"
-)
+// vendorOther is the vendor label of requests no vendor's mount answered
+// (health, metrics, unknown paths no vendor owns).
+const vendorOther = "other"
 
 // unmatchedRoute is the route label of requests no route matched: their
 // raw paths hold ids and would make a series per request.
@@ -128,18 +121,26 @@ func (m *metrics) ImagePushed(bytes int64) {
 }
 
 // instrument counts and times every request. It must be the outermost
-// middleware so that panics turned into 500s are counted too.
+// middleware so that panics turned into 500s are counted too, and counts
+// from a defer, so calls cut off by a panic are as well. The vendor label
+// is the one the answering mount set.
 func (m *metrics) instrument() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
+		defer func() {
+			route := c.FullPath()
+			if route == "" {
+				route = unmatchedRoute
+			}
+			vendor := edge.Label(c)
+			if vendor == "" {
+				vendor = vendorOther
+			}
+			labels := []string{route, methodLabel(c.Request.Method), vendor, strconv.Itoa(c.Writer.Status())}
+			m.requests.WithLabelValues(labels...).Inc()
+			m.latency.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+		}()
 		c.Next()
-		route := c.FullPath()
-		if route == "" {
-			route = unmatchedRoute
-		}
-		labels := []string{route, methodLabel(c.Request.Method), vendorOf(c.Request.URL.Path), strconv.Itoa(c.Writer.Status())}
-		m.requests.WithLabelValues(labels...).Inc()
-		m.latency.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
 	}
 }
 
@@ -152,32 +153,6 @@ func methodLabel(method string) string {
 		return method
 	}
 	return "other"
-}
-
-// vendorOf names the API a request path belongs to, by prefix. E2B and
-// LangSmith share /v2/sandboxes; langsmith.Owns tells its sub-trees apart.
-func vendorOf(path string) string {
-	switch {
-	case strings.HasPrefix(path, "/dataplane/"):
-		return vendorDataplane
-	case langsmith.Owns(path):
-		return vendorLangSmith
-	case envd.Owns(path):
-		return vendorEnvd
-	case under(path, "/sandboxes", "/v2/sandboxes", "/snapshots", "/templates"):
-		return vendorE2B
-	}
-	return vendorOther
-}
-
-// under reports whether path is one of prefixes or below one of them.
-func under(path string, prefixes ...string) bool {
-	for _, p := range prefixes {
-		if path == p || strings.HasPrefix(path, p+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 // handler serves the registry in Prometheus's text format. The sandbox

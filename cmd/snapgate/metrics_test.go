@@ -11,34 +11,6 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-func TestVendorOf(t *testing.T) {
-	t.Parallel()
-	cases := []struct{ path, want string }{
-		{"/api/v2/sandboxes/snapshots", vendorLangSmith},
-		{"/v2/sandboxes/boxes/b1/status", vendorLangSmith},
-		{"/api/v1/v2/sandboxes/registries", vendorLangSmith},
-		{"/v2/sandboxes", vendorE2B},
-		{"/v2/sandboxes/i123/connect", vendorE2B},
-		{"/sandboxes/i123", vendorE2B},
-		{"/snapshots", vendorE2B},
-		{"/templates/t1", vendorE2B},
-		{"/dataplane/b1/execute", vendorDataplane},
-		{"/files", vendorEnvd},
-		{"/health", vendorEnvd},
-		{"/process.Process/Start", vendorEnvd},
-		{"/filesystem.Filesystem/ListDir", vendorEnvd},
-		{"/healthz", vendorOther},
-		{"/metrics", vendorOther},
-		{"/sandboxesfoo", vendorOther},
-		{"/", vendorOther},
-	}
-	for _, tc := range cases {
-		if got := vendorOf(tc.path); got != tc.want {
-			t.Errorf("vendorOf(%q) = %q, want %q", tc.path, got, tc.want)
-		}
-	}
-}
-
 func TestMethodLabelIsBounded(t *testing.T) {
 	t.Parallel()
 	for method, want := range map[string]string{"GET": "GET", "DELETE": "DELETE", "BREW": "other", "get": "other"} {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
+	"github.com/snapgate/snapgate/adapters/edge"
 )
 
 // The attack: an integer past what the server's types hold (2^63 and up,
@@ -21,7 +22,7 @@ import (
 // reach the store.
 func TestOverflowingIntegersAreRefused(t *testing.T) {
 	t.Parallel()
-	r, key := vendorRouter(t, recoverJSON(adaptertest.Logger()), limitBody(1<<20))
+	r, key := vendorRouter(t, edge.Options{Logger: adaptertest.Logger(), BodyLimit: 1 << 20})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	const (

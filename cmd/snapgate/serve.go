@@ -18,6 +18,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/snapgate/snapgate/adapters/e2b"
+	"github.com/snapgate/snapgate/adapters/e2b/envd"
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/adapters/langsmith"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/engine"
@@ -174,7 +176,7 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	}
 	boxes, err := core.NewSandboxes(core.SandboxesOptions{
 		Store: s.store, Engine: s.engine, Snapshots: snaps, Logger: logger, Node: s.cfg.NodeName,
-		Quotas: s.cfg.Quotas, Nodes: nodes,
+		Quotas: s.cfg.Quotas, Nodes: nodes, Cluster: s.cfg.SnapshotRegistry != nil,
 		DefaultImage: s.cfg.DefaultImage, DefaultFSCapacity: s.cfg.DefaultDiskBytes, Fault: faultFunc(s.cfg.Fault, logger),
 		ReconcileInterval: s.cfg.ReconcileInterval,
 	})
@@ -187,77 +189,71 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	spec, err := specs.LangSmith(ctx)
-	if err != nil {
-		return err
-	}
-	ls, err := langsmith.New(langsmith.Options{
-		Snapshots: snaps, Sandboxes: boxes, Keys: keys, Spec: spec, Logger: logger,
-		Validate: !s.cfg.DisableValidation, PublicURL: s.cfg.PublicURL,
-		Registries: &core.Registries{Store: s.store, Clock: core.SystemClock{}, IDs: uuid.NewString},
-		Dataplane:  dp,
-	})
-	if err != nil {
-		return err
-	}
-	e2bSpec, err := specs.E2B(ctx)
-	if err != nil {
-		return err
-	}
-	eb, err := e2b.New(e2b.Options{
-		Sandboxes: boxes, Snapshots: snaps, Keys: keys, Spec: e2bSpec, Logger: logger,
-		Validate: !s.cfg.DisableValidation, Domain: s.cfg.E2BDomain,
-	})
-	if err != nil {
-		return err
-	}
 	s.Snapshots, s.Sandboxes, s.Dataplane, s.Nodes = snaps, boxes, dp, nodes
-	// Without a snapshot registry snapshots live on one node only, so
-	// there is no cluster to forward within, and single-node requests are
-	// spared the look-up of their sandbox's node.
-	var fw *forwarder
-	if s.cfg.SnapshotRegistry != nil {
-		fw = &forwarder{nodes: nodes, sandboxes: boxes, keys: keys, self: s.cfg.NodeName, log: logger}
+	mounts, err := s.adapters(ctx, keys, logger)
+	if err != nil {
+		return err
 	}
-	s.Handler, err = s.router(ls, eb, fw, logger)
+	s.Handler, err = s.router(mounts, logger)
 	return err
 }
 
-func (s *Server) router(ls *langsmith.API, eb *e2b.API, fw *forwarder, logger *slog.Logger) (http.Handler, error) {
+// adapters builds each vendor's adapter; each mounts itself on the router.
+func (s *Server) adapters(ctx context.Context, keys *core.Keys, logger *slog.Logger) ([]func(*edge.Router) error, error) {
+	validate := !s.cfg.DisableValidation
+	lsSpec, err := specs.LangSmith(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := langsmith.New(langsmith.Options{
+		Snapshots: s.Snapshots, Sandboxes: s.Sandboxes, Keys: keys, Spec: lsSpec, Logger: logger,
+		Validate: validate, PublicURL: s.cfg.PublicURL,
+		Registries: &core.Registries{Store: s.store, Clock: core.SystemClock{}, IDs: uuid.NewString},
+		Dataplane:  s.Dataplane,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e2bSpec, err := specs.E2B(ctx)
+	if err != nil {
+		return nil, err
+	}
+	eb, err := e2b.New(e2b.Options{
+		Sandboxes: s.Sandboxes, Snapshots: s.Snapshots, Keys: keys, Spec: e2bSpec, Logger: logger,
+		Validate: validate, Domain: s.cfg.E2BDomain,
+	})
+	if err != nil {
+		return nil, err
+	}
+	envdSpec, err := specs.Envd(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := envd.New(envd.Options{Dataplane: s.Dataplane, Spec: envdSpec, Logger: logger, Validate: validate})
+	if err != nil {
+		return nil, err
+	}
+	return []func(*edge.Router) error{ls.Mount, eb.Mount, ev.Mount}, nil
+}
+
+// router mounts the vendors' APIs beside health and metrics. Calls about a
+// sandbox another live node holds, and creates placed on another node,
+// are proxied there by the mounts (core decides; only in a cluster).
+func (s *Server) router(mounts []func(*edge.Router) error, logger *slog.Logger) (*edge.Router, error) {
 	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	// Names may hold '/', sent as %2F inside one path segment.
-	r.UseRawPath = true
-	r.UnescapePathValues = true
-	r.Use(s.metrics.instrument())
-	r.Use(recoverJSON(logger), accessLog(logger), progress(s.cfg.HTTP.Progress), limitBody(s.cfg.MaxBodyBytes))
+	r := edge.NewRouter(edge.Options{
+		Logger: logger, BodyLimit: s.cfg.MaxBodyBytes, Progress: s.cfg.HTTP.Progress,
+		Cluster: s.Sandboxes, Node: s.cfg.NodeName,
+		Outer: []gin.HandlerFunc{s.metrics.instrument(), accessLog(logger)},
+	})
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics.handler(s.Sandboxes, logger))
-	// Calls about a sandbox another live node holds, and creates placed on
-	// another node, are proxied there before any adapter sees them.
-	if fw != nil {
-		r.Use(fw.handle)
-	}
-	if err := ls.Register(r); err != nil {
-		return nil, err
-	}
-	if err := eb.Register(r); err != nil {
-		return nil, err
-	}
-	if err := s.registerDataplanes(r, s.Dataplane, logger); err != nil {
-		return nil, err
-	}
-	// Unknown routes answer in the shape of the vendor whose paths they
-	// look like; E2B shares /v2/sandboxes, so LangSmith keeps only its own
-	// sub-trees there.
-	r.NoRoute(func(c *gin.Context) {
-		if langsmith.Owns(c.Request.URL.Path) {
-			ls.NotFound(c)
-			return
+	for _, mount := range mounts {
+		if err := mount(r); err != nil {
+			return nil, err
 		}
-		eb.NotFound(c)
-	})
+	}
 	return r, nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,31 +15,44 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
+	"github.com/snapgate/snapgate/adapters/edge"
 )
 
-// hygieneServer is both adapters behind the middleware serve.go uses for
-// deadlines and body limits, served by newHTTPServer with timeouts on
-// loopback, plus stand-ins for an upload (POST /files) and a download
-// (GET /files): the deadlines follow the path, not the handler.
+// hygieneServer is both adapters behind the deadlines and body limits the
+// router of serve.go sets, served by newHTTPServer with timeouts on
+// loopback, plus a stand-in vendor with an upload (POST /files) and a
+// download (GET /files): the deadlines follow the routes' declarations,
+// not the handlers.
 func hygieneServer(t *testing.T, to HTTPTimeouts, limit int64) (addr, key string) {
 	t.Helper()
-	r, key := vendorRouter(t, recoverJSON(adaptertest.Logger()), progress(to.Progress), limitBody(limit))
-	r.POST("/files", func(c *gin.Context) {
+	r, key := vendorRouter(t, edge.Options{Logger: adaptertest.Logger(), BodyLimit: limit, Progress: to.Progress})
+	upload := func(c *gin.Context) {
 		n, err := io.Copy(io.Discard, c.Request.Body)
 		if err != nil {
 			c.String(http.StatusBadRequest, "read %d bytes: %v", n, err)
 			return
 		}
 		c.String(http.StatusOK, "%d", n)
-	})
-	r.GET("/files", func(c *gin.Context) {
+	}
+	download := func(c *gin.Context) {
 		chunk := []byte(strings.Repeat("x", 64<<10))
 		for c.Request.Context().Err() == nil {
 			if _, err := c.Writer.Write(chunk); err != nil {
 				return
 			}
 		}
+	}
+	err := r.Mount(edge.Vendor{
+		Label: "standin", Authenticate: func(*gin.Context) {},
+		WriteError: func(c *gin.Context, err error) { c.AbortWithStatus(http.StatusInternalServerError) },
+		Routes: []edge.Route{
+			{Method: "POST", Path: "/files", Locate: edge.AnyNode, Upload: true, Handlers: []gin.HandlerFunc{upload}},
+			{Method: "GET", Path: "/files", Locate: edge.AnyNode, Stream: true, Handlers: []gin.HandlerFunc{download}},
+		},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -170,12 +182,15 @@ func TestOversizedBodyGetsAReadable413(t *testing.T) {
 	to.Read = 10 * time.Second // the body must not be cut by the read timeout
 	addr, key := hygieneServer(t, to, 1024)
 	big := strings.Repeat("a", 4<<20)
-	cases := []struct{ name, head, body string }{
-		{"with Content-Length", fmt.Sprintf("POST /v2/sandboxes/snapshots HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\n"+
-			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", key, len(big)), big},
-		{"chunked", fmt.Sprintf("POST /sandboxes HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\n"+
+	cases := []struct {
+		name, head, body string
+		langsmith        bool
+	}{
+		{"LangSmith with Content-Length", fmt.Sprintf("POST /v2/sandboxes/snapshots HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\n"+
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", key, len(big)), big, true},
+		{"E2B chunked", fmt.Sprintf("POST /sandboxes HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\n"+
 			"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", key),
-			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(big), big)},
+			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(big), big), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,12 +211,7 @@ func TestOversizedBodyGetsAReadable413(t *testing.T) {
 				t.Fatalf("read the response: %v", err)
 			}
 			raw, _ := io.ReadAll(resp.Body)
-			var e struct {
-				Detail struct{ Error string } `json:"detail"`
-				Code   int                    `json:"code"`
-			}
-			if resp.StatusCode != http.StatusRequestEntityTooLarge || json.Unmarshal(raw, &e) != nil ||
-				e.Detail.Error != "PayloadTooLarge" || e.Code != 413 {
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || !vendorTooLarge(raw, tc.langsmith) {
 				t.Errorf("got %d %s, want 413 with the vendor error body", resp.StatusCode, raw)
 			}
 		})

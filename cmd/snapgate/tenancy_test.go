@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -85,9 +85,9 @@ func TestTenantsAreSealedApart(t *testing.T) {
 func walkAsB(t *testing.T, h *harness, logs *logBuffer, a tenantA, b tenantB) {
 	t.Helper()
 	table := tenancyTable(a, b)
-	engine, ok := h.srv.Handler.(*gin.Engine)
+	engine, ok := h.srv.Handler.(*edge.Router)
 	if !ok {
-		t.Fatalf("server handler is %T, want *gin.Engine", h.srv.Handler)
+		t.Fatalf("server handler is %T, want *edge.Router", h.srv.Handler)
 	}
 	served := map[string]bool{}
 	for _, r := range engine.Routes() {

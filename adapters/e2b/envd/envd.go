@@ -113,12 +113,20 @@ func (a *API) routes() []route {
 	return out
 }
 
-// Register mounts every route at the root of r, beside the platform API
+// Mount mounts every route at the root of r, beside the platform API
 // (envd's paths do not collide with it). It fails when /health or /files
-// has no operation in the spec, validation on or off.
-func (a *API) Register(r gin.IRouter) error {
+// has no operation in the spec, validation on or off. envd takes no API
+// key: its Authenticate step finds the sandbox a request is for (route),
+// whose access token the node holding it checks (open), so a call is
+// forwarded before anything else reads the sandbox.
+func (a *API) Mount(r *edge.Router) error {
+	v := edge.Vendor{
+		Label: "envd", Owns: []string{"/health", "/files", "/process.Process", "/filesystem.Filesystem"},
+		Authenticate: a.route, WriteError: a.fail,
+	}
+	sandbox := edge.Func(func(c *gin.Context) string { return c.GetString(sandboxKey) })
 	for _, rt := range a.routes() {
-		chain := []gin.HandlerFunc{edge.AssignRequestID, setRPC(rt.rpc), a.route}
+		var chain []gin.HandlerFunc
 		if rt.open {
 			chain = append(chain, a.open)
 		}
@@ -128,9 +136,16 @@ func (a *API) Register(r gin.IRouter) error {
 			}
 			chain = append(chain, a.validateRoute(rt.path))
 		}
-		r.Handle(rt.method, rt.path, append(chain, rt.handler)...)
+		v.Routes = append(v.Routes, edge.Route{
+			Method: rt.method, Path: rt.path, Locate: sandbox,
+			// Every call but /health streams (Connect streams, /files
+			// both ways); uploads go to the sandbox's disk.
+			Stream: rt.path != "/health", Upload: rt.method == "POST" && rt.path == "/files",
+			Prepare:  []gin.HandlerFunc{setRPC(rt.rpc)},
+			Handlers: append(chain, rt.handler),
+		})
 	}
-	return nil
+	return r.Mount(v)
 }
 
 // validateRoute returns the validation middleware of one route; a no-op

@@ -9,6 +9,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -48,6 +49,11 @@ var errorTable = map[error]outcome{
 	errNotRunning:              {connect.CodeUnavailable, http.StatusBadGateway},
 	errUnimplemented:           {connect.CodeUnimplemented, http.StatusNotImplemented},
 	errDeadline:                {connect.CodeDeadlineExceeded, http.StatusGatewayTimeout},
+	// The node holding the sandbox did not answer: what E2B's gateway
+	// says of a sandbox it cannot reach.
+	edge.ErrBadGateway: {connect.CodeUnavailable, http.StatusBadGateway},
+	// connect-go answers an oversized message resource_exhausted.
+	edge.ErrTooLarge: {connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
 }
 
 var internal = outcome{connect.CodeInternal, http.StatusInternalServerError}
@@ -126,7 +132,7 @@ func (a *API) fail(c *gin.Context, err error) {
 		err = deadlineError()
 	}
 	o := outcomeOf(err)
-	if o == internal || o.code == connect.CodeUnavailable && o.status != http.StatusBadGateway {
+	if o == internal || o.code == connect.CodeUnavailable && o.status != http.StatusBadGateway || core.KindOf(err) == edge.ErrBadGateway {
 		a.log.ErrorContext(ctx(c), "envd request failed", append(logAttrs(c), "err", err)...)
 	}
 	msg := core.PublicMessage(err)

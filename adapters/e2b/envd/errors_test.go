@@ -7,12 +7,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/gin-gonic/gin"
 
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -65,8 +67,8 @@ func TestErrorTable(t *testing.T) {
 			}
 		})
 	}
-	// Every core kind is in the table.
-	for _, k := range core.Kinds {
+	// Every core and edge kind is in the table.
+	for _, k := range append(slices.Clone(core.Kinds), edge.Kinds...) {
 		if _, ok := errorTable[k]; !ok {
 			t.Errorf("kind %v has no entry", k)
 		}
@@ -120,6 +122,13 @@ func TestNotRunningIs502Everywhere(t *testing.T) {
 			if want := `{"code":502,"message":"The sandbox i1 is not running"}`; r.Code != 502 || r.Body.String() != want {
 				t.Errorf("%q, %v: %d %s, want 502 %s", ct, cause, r.Code, r.Body, want)
 			}
+		}
+	}
+	// So is a sandbox whose node does not answer a forwarded call.
+	for _, ct := range []string{"", "application/json", "application/connect+json"} {
+		r := answer(a, ct, core.WithCause(edge.ErrBadGateway, errors.New("dial 10.0.0.2"), "retry shortly"))
+		if want := `{"code":502,"message":"retry shortly"}`; r.Code != 502 || r.Body.String() != want {
+			t.Errorf("%q, node gone: %d %s, want 502 %s", ct, r.Code, r.Body, want)
 		}
 	}
 	// Other failures to open pass through.

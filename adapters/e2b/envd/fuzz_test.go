@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
-	"github.com/gin-gonic/gin"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -148,9 +147,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(a.Close)
-	srv := adaptertest.Serve(tb, a.Register, func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusNotFound, httpError{Code: http.StatusNotFound, Message: "no route"})
-	})
+	srv := adaptertest.Serve(tb, a.Mount)
 	return &fuzzServer{h: adaptertest.Handler(srv), hdr: http.Header{
 		"E2b-Sandbox-Id": {sb.ID}, "E2b-Sandbox-Port": {envdPort}, "X-Access-Token": {sb.AccessToken},
 		"Connect-Protocol-Version": {"1"},

@@ -50,23 +50,6 @@ func (a *API) route(c *gin.Context) {
 	}
 }
 
-// Owns reports whether path is one of envd's routes (E2B's in-sandbox
-// API), which snapgate serves at its root beside the platform API.
-func Owns(path string) bool {
-	return path == "/health" || path == "/files" ||
-		strings.HasPrefix(path, "/process.Process/") || strings.HasPrefix(path, "/filesystem.Filesystem/")
-}
-
-// SandboxID is the sandbox an envd request is routed to, as route reads
-// it: the E2b-Sandbox-Id header, else the host; "" when neither names one.
-func SandboxID(r *http.Request) string {
-	if id := r.Header.Get("E2b-Sandbox-Id"); id != "" {
-		return id
-	}
-	id, _ := fromHost(r.Host)
-	return id
-}
-
 // fromHost parses "<port>-<sandboxID>.<domain>[:port]".
 func fromHost(host string) (id, port string) {
 	if h, _, err := net.SplitHostPort(host); err == nil {

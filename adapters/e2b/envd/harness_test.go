@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/coretest"
@@ -172,9 +170,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
-	h.srv = adaptertest.Serve(t, a.Register, func(c *gin.Context) {
-		c.AbortWithStatusJSON(404, httpError{Code: 404, Message: "no route"})
-	})
+	h.srv = adaptertest.Serve(t, a.Mount)
 	return h
 }
 
