@@ -66,8 +66,12 @@ func TestTwoNodes(t *testing.T) {
 	// and both vendors' APIs reach either box through either node.
 	call(t, b.url, "GET", lsPrefix+"/boxes/on-a", nil, http.StatusOK)
 	execute(t, b.url, boxA["id"].(string), "true")
-	call(t, a.url, "GET", "/sandboxes/"+boxB["id"].(string), nil, http.StatusOK)
+	infoB := call(t, a.url, "GET", "/sandboxes/"+boxB["id"].(string), nil, http.StatusOK)
 	call(t, b.url, "GET", "/sandboxes/"+boxA["id"].(string), nil, http.StatusOK)
+	// envd finds its sandbox by header, not path: through A as well.
+	if got := envdRead(t, a.url, boxB["id"].(string), infoB["envdAccessToken"].(string), "/srv/note"); got != "made-on-a\n" {
+		t.Errorf("envd read of B's box through A: %q, want %q", got, "made-on-a\n")
+	}
 
 	// A dies without a word.
 	a.stop(syscall.SIGKILL)
@@ -138,6 +142,28 @@ func execute(t *testing.T, base, boxID, command string) string {
 	}
 	s, _ := r["stdout"].(string)
 	return s
+}
+
+// envdRead reads a file of a sandbox through envd at base, routed by the
+// E2b-Sandbox-Id header as the SDKs do with E2B_SANDBOX_URL.
+func envdRead(t *testing.T, base, id, token, path string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", base+"/files?path="+url.QueryEscape(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("E2b-Sandbox-Id", id)
+	req.Header.Set("X-Access-Token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("envd GET /files %s of %s through %s: %d %s", path, id, base, resp.StatusCode, raw)
+	}
+	return string(raw)
 }
 
 func waitSnapshotReady(t *testing.T, base, id string) {
