@@ -194,11 +194,18 @@ func (m *mount) enter(rt Route) gin.HandlerFunc {
 }
 
 // recovery answers a panic as an internal error in the vendor's shape (the
-// writer logs it, with the stack). http.ErrAbortHandler goes on up: it
-// means the answer was cut (a forwarded one whose node went away), and
-// net/http must drop the connection rather than end the answer as if it
-// were whole.
+// writer logs it, with the stack).
 func (m *mount) recovery(c *gin.Context) {
+	recoverAnswer(c, func(p any) {
+		m.v.WriteError(c, fmt.Errorf("panic in %s %s: %v\n%s", c.Request.Method, c.FullPath(), p, debug.Stack()))
+	})
+}
+
+// recoverAnswer runs the rest of c's chain and hands a panic to answer.
+// http.ErrAbortHandler goes on up: it means the answer was cut (a
+// forwarded one whose node went away), and net/http must drop the
+// connection rather than end the answer as if it were whole.
+func recoverAnswer(c *gin.Context, answer func(p any)) {
 	defer func() {
 		p := recover()
 		if p == nil {
@@ -207,7 +214,7 @@ func (m *mount) recovery(c *gin.Context) {
 		if p == http.ErrAbortHandler {
 			panic(p)
 		}
-		m.v.WriteError(c, fmt.Errorf("panic in %s %s: %v\n%s", c.Request.Method, c.FullPath(), p, debug.Stack()))
+		answer(p)
 	}()
 	c.Next()
 }

@@ -95,17 +95,9 @@ func (r *Router) Mounted() []MountedRoute { return r.mounted }
 // lets http.ErrAbortHandler go on up, as mounts do.
 func recoverPlain(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		defer func() {
-			p := recover()
-			if p == nil {
-				return
-			}
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
+		recoverAnswer(c, func(p any) {
 			logger.ErrorContext(c.Request.Context(), "panic in handler", "route", c.FullPath(), "panic", p)
 			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"message": "internal error"})
-		}()
-		c.Next()
+		})
 	}
 }

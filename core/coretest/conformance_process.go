@@ -12,19 +12,20 @@ import (
 	"github.com/snapgate/snapgate/core"
 )
 
-// lockedBuffer is a bytes.Buffer the engine may write from its goroutines.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer the engine may write from its goroutines
+// (a process's output copiers).
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -46,7 +47,7 @@ func wantProcessRefused(t *testing.T, env EngineEnv, id string, kind error) {
 // runProcess runs spec in sandbox id and returns how it ended and its output.
 func runProcess(t *testing.T, env EngineEnv, id string, spec core.ProcessSpec) (core.ExitStatus, string, string) {
 	t.Helper()
-	var out, errOut lockedBuffer
+	var out, errOut LockedBuffer
 	p, err := env.Processes.StartProcess(t.Context(), id, spec, &out, &errOut)
 	if err != nil {
 		t.Fatalf("StartProcess(%q): %v", spec.Argv, err)
@@ -88,7 +89,7 @@ func testProcesses(t *testing.T, env EngineEnv) {
 	_, err := env.Processes.StartProcess(t.Context(), id, core.ProcessSpec{}, io.Discard, io.Discard)
 	wantKind(t, "StartProcess without argv", err, core.ErrInvalidArgument)
 
-	var out lockedBuffer
+	var out LockedBuffer
 	p, err := env.Processes.StartProcess(t.Context(), id, core.ProcessSpec{Argv: []string{"cat"}, Stdin: true, Cwd: "/"}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func testProcessSignals(t *testing.T, env EngineEnv) {
 	}
 	ctx := t.Context()
 	id := start(t, env)
-	var out lockedBuffer
+	var out LockedBuffer
 	p, err := env.Processes.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "echo up; exec sleep 300"}, Cwd: "/"}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)

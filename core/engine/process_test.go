@@ -1,40 +1,21 @@
 package engine_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/coretest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the engine's copy goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // run starts spec in sandbox id and waits for it.
 func (e *env) run(t *testing.T, id string, spec core.ProcessSpec) (core.ExitStatus, string, string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb coretest.LockedBuffer
 	p, err := e.eng.StartProcess(t.Context(), id, spec, &out, &errb)
 	if err != nil {
 		t.Fatalf("StartProcess(%q): %v", spec.Argv, err)
@@ -107,7 +88,7 @@ func TestProcessStdinAndSignals(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := t.Context()
 	id := e.start(t, e.pullSandboxImage(t, "procstdin"))
-	var out syncBuffer
+	var out coretest.LockedBuffer
 	p, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"cat"}, Stdin: true}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +106,7 @@ func TestProcessStdinAndSignals(t *testing.T) {
 		t.Error("stdin write after exit succeeded")
 	}
 
-	var ticks syncBuffer
+	var ticks coretest.LockedBuffer
 	loop, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "while :; do echo tick; sleep 0.05; done"}}, &ticks, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +129,7 @@ func TestProcessStdinAndSignals(t *testing.T) {
 
 	// A kill reaches what the command started: the shell's child sleep
 	// must not outlive it.
-	var started syncBuffer
+	var started coretest.LockedBuffer
 	tree, err := e.eng.StartProcess(ctx, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "echo up; sleep 321; echo after"}}, &started, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -6,47 +6,19 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Sandbox, CommandExitError } from "e2b";
+import { env, api, runId, template as templateFrom } from "./support.mjs";
 
-const { SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE } = process.env;
-for (const [k, v] of Object.entries({ SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE })) {
-  if (!v) throw new Error(`${k} must be set (run through tests/sdk/run.sh)`);
-}
-process.env.E2B_API_URL = SNAPGATE_URL;
-process.env.E2B_SANDBOX_URL = SNAPGATE_URL;
-process.env.E2B_API_KEY = SNAPGATE_API_KEY;
-delete process.env.E2B_DEBUG;
-delete process.env.E2B_DOMAIN;
+const { TEST_IMAGE } = env("TEST_IMAGE");
 
 // E2B runs commands as "user"; writing at / and mknod need root.
 const root = { user: "root" };
-const run = `${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 const MiB = 1 << 20;
-
-async function api(method, path, body) {
-  const res = await fetch(SNAPGATE_URL + path, {
-    method,
-    headers: { "X-Api-Key": SNAPGATE_API_KEY, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 let template, sbx;
 before(async () => {
   // A 64 MiB template, built through LangSmith's API (one snapshot
   // namespace serves both vendors).
-  const created = await api("POST", "/api/v2/sandboxes/snapshots", {
-    name: `disk-${run}`, docker_image: TEST_IMAGE, fs_capacity_bytes: 64 * MiB,
-  });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  let snap = created.body;
-  for (const deadline = Date.now() + 180_000; snap.status === "building" && Date.now() < deadline;) {
-    await new Promise((r) => setTimeout(r, 300));
-    snap = (await api("GET", `/api/v2/sandboxes/snapshots/${snap.id}`)).body;
-  }
-  assert.equal(snap.status, "ready", JSON.stringify(snap));
-  template = snap.id;
+  template = await templateFrom(`disk-${runId}`, TEST_IMAGE, { fs_capacity_bytes: 64 * MiB });
   sbx = await Sandbox.create(template, { timeoutMs: 300_000 });
 });
 after(async () => {

@@ -22,28 +22,12 @@ import {
   NotFoundError,
   SandboxNotFoundError,
 } from "e2b";
+import { env, api } from "./support.mjs";
 
-const { SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE } = process.env;
-for (const [k, v] of Object.entries({ SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE })) {
-  if (!v) throw new Error(`${k} must be set (run through tests/sdk/run.sh)`);
-}
-process.env.E2B_API_URL = SNAPGATE_URL;
-process.env.E2B_SANDBOX_URL = SNAPGATE_URL;
-process.env.E2B_API_KEY = SNAPGATE_API_KEY;
-delete process.env.E2B_DEBUG;
-delete process.env.E2B_DOMAIN;
+const { SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE } = env("TEST_IMAGE");
 
 const run = `${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 
-async function api(method, path, body) {
-  const res = await fetch(SNAPGATE_URL + path, {
-    method,
-    headers: { "X-Api-Key": SNAPGATE_API_KEY, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 async function eventually(check, ms = 5000) {
   const deadline = Date.now() + ms;

@@ -16,19 +16,9 @@ import {
   SandboxNotFoundError,
   AuthenticationError,
 } from "e2b";
+import { env } from "./support.mjs";
 
-const { SNAPGATE_URL, SNAPGATE_API_KEY, SNAPGATE_OTHER_KEY, TEST_IMAGE } = process.env;
-for (const [k, v] of Object.entries({ SNAPGATE_URL, SNAPGATE_API_KEY, SNAPGATE_OTHER_KEY, TEST_IMAGE })) {
-  if (!v) throw new Error(`${k} must be set (run through tests/sdk/run.sh)`);
-}
-
-// The way users point the SDK at a self-hosted API: E2B_API_URL for the
-// control plane, E2B_SANDBOX_URL for envd, E2B_API_KEY.
-process.env.E2B_API_URL = SNAPGATE_URL;
-process.env.E2B_SANDBOX_URL = SNAPGATE_URL;
-process.env.E2B_API_KEY = SNAPGATE_API_KEY;
-delete process.env.E2B_DEBUG;
-delete process.env.E2B_DOMAIN;
+const { SNAPGATE_URL, SNAPGATE_API_KEY, SNAPGATE_OTHER_KEY, TEST_IMAGE } = env("SNAPGATE_OTHER_KEY", "TEST_IMAGE");
 
 const other = { apiKey: SNAPGATE_OTHER_KEY };
 const run = `${process.pid}-${Math.floor(Math.random() * 1e9)}`;

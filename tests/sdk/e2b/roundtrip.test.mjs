@@ -6,16 +6,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Sandbox } from "e2b";
+import { env } from "./support.mjs";
 
-const { SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE } = process.env;
-for (const [k, v] of Object.entries({ SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE })) {
-  if (!v) throw new Error(`${k} must be set (run through tests/sdk/run.sh)`);
-}
-process.env.E2B_API_URL = SNAPGATE_URL;
-process.env.E2B_SANDBOX_URL = SNAPGATE_URL;
-process.env.E2B_API_KEY = SNAPGATE_API_KEY;
-delete process.env.E2B_DEBUG;
-delete process.env.E2B_DOMAIN;
+const { SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE } = env("TEST_IMAGE");
 const unique = (p) => `${p}-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 
 async function imageSnapshot() {
