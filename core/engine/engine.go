@@ -13,8 +13,9 @@
 // several snapgate installs and tests). Images are recorded under the names
 // core chooses (core.ImageRefFor); pulls fetch and unpack inside an expiring
 // lease labelled snapgate/owner=engine so content is not collected midway,
-// and New deletes such leases left behind by a crashed process. Snapshot
-// images go to a cluster's snapshot registry as they are stored (push.go).
+// and New deletes such leases left behind by a crashed process, and tasks
+// left without their container (orphan.go). Snapshot images go to a
+// cluster's snapshot registry as they are stored (push.go).
 //
 // Only this package imports containerd. It translates containerd, registry
 // and network errors to core error kinds in one place (errors.go), with
@@ -162,6 +163,11 @@ type Engine struct {
 	// beforeFreeze runs between a fast capture's pre-copy and its freeze,
 	// so tests can change files the pre-copy has already seen.
 	beforeFreeze func()
+	// afterNewTask runs between a task's creation and its start, and
+	// afterWarmContainer between a warm sandbox's container and its task
+	// (tests).
+	afterNewTask       func(id string)
+	afterWarmContainer func(id string)
 }
 
 var (
@@ -229,6 +235,9 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 	if err := e.removeStaleWarm(ctx); err != nil {
 		_ = c.Close()
 		return nil, err
+	}
+	if err := e.removeOrphanTasks(ctx); err != nil {
+		e.log.WarnContext(ctx, "tasks without a container left in place", "err", err)
 	}
 	e.pool = newWarmPool(opt.WarmPool, opt.WarmImages)
 	e.criu = startCRIUProbe(opt.Logger)

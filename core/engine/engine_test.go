@@ -163,6 +163,9 @@ func (e *env) cleanup(t *testing.T) {
 	if err := e.eng.Close(); err != nil {
 		t.Errorf("cleanup: close engine: %v", err)
 	}
+	// Tasks are no namespace records: one left without its container would
+	// outlive the namespace (a `runc init` waiting forever).
+	e.reapTasks(t, ctx)
 	// What those held of removed images goes with a synchronous GC, which
 	// deleting a lease triggers.
 	if l, err := e.raw.LeasesService().Create(ctx, leases.WithRandomID()); err == nil {

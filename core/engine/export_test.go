@@ -20,3 +20,14 @@ func RootDir(ctx context.Context, e *Engine, id string) (string, error) {
 	dir, _, err := e.rootDir(ctx, id)
 	return dir, err
 }
+
+// SetAfterNewTask makes f run in each start of a task by e, after the task
+// was created and before it is started.
+func SetAfterNewTask(e *Engine, f func(id string)) { e.afterNewTask = f }
+
+// SetAfterWarmContainer makes f run in each warm sandbox creation of e,
+// after its container was made and before its task is.
+func SetAfterWarmContainer(e *Engine, f func(id string)) { e.afterWarmContainer = f }
+
+// SandboxLockWaiters counts the starts and kills waiting for sandbox id.
+func SandboxLockWaiters(e *Engine, id string) int { return e.sandboxes.waiters(id) }

@@ -212,6 +212,9 @@ func (e *Engine) createWarm(ctx context.Context, key warmKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if e.afterWarmContainer != nil {
+		e.afterWarmContainer(id)
+	}
 	if err := e.startTask(ctx, c); err != nil {
 		e.deleteContainer(context.WithoutCancel(ctx), c)
 		return "", err

@@ -295,11 +295,28 @@ func (e *Engine) ensureTask(ctx context.Context, c containerd.Container) error {
 
 // startTask creates and starts the task with no stdio: nothing reads it,
 // and FIFOs nobody drains would block the process.
-func (e *Engine) startTask(ctx context.Context, c containerd.Container) error {
+//
+// On failure the task is deleted, or left to the caller's deleteContainer
+// (a creation that failed on our side, say at a deadline, may have made
+// the task all the same). A failure may also come from the container
+// record having been deleted meanwhile (containerd then answers NotFound
+// for the task too, see orphan.go): such a task is reaped here, as nobody
+// could find it later.
+func (e *Engine) startTask(ctx context.Context, c containerd.Container) (err error) {
 	op := "start sandbox " + c.ID()
+	defer func() {
+		if err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*stopTimeout)
+			defer cancel()
+			e.reapIfContainerGone(rctx, c.ID())
+		}
+	}()
 	task, err := c.NewTask(ctx, cio.NullIO)
 	if err != nil {
 		return classify(err, op)
+	}
+	if e.afterNewTask != nil {
+		e.afterNewTask(c.ID())
 	}
 	if err := task.Start(ctx); err != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
@@ -313,10 +330,16 @@ func (e *Engine) startTask(ctx context.Context, c containerd.Container) error {
 }
 
 // deleteContainer removes a container and its writable snapshot, for
-// clean-up after a failed start; errors are only logged.
+// clean-up after a failed start; errors are only logged. Its task goes
+// first: containerd would delete the record under a task (orphan.go), and
+// a container whose task cannot be removed is kept, for a later kill.
 func (e *Engine) deleteContainer(ctx context.Context, c containerd.Container) {
-	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	ctx, cancel := context.WithTimeout(ctx, 2*stopTimeout)
 	defer cancel()
+	if err := e.stopTask(ctx, c); err != nil {
+		e.log.WarnContext(ctx, "remove task of a failed sandbox start: container kept", "sandbox", c.ID(), "err", err)
+		return
+	}
 	if err := e.detachDisk(ctx, c.ID()); err != nil {
 		e.log.WarnContext(ctx, "remove disk of a failed sandbox start", "sandbox", c.ID(), "err", err)
 	}
