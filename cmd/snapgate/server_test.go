@@ -22,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/engine"
 	"github.com/snapgate/snapgate/tests/testenv"
 	"github.com/snapgate/snapgate/tests/testregistry"
 )
@@ -149,7 +150,11 @@ func (h *harness) cleanImages() {
 	}
 }
 
-// dropNamespace removes the test's (now empty) containerd namespace.
+// dropNamespace removes the test's (now empty) containerd namespace. A
+// task left in it is an error: tasks are not namespace records, and one
+// whose container was deleted (a `runc init` waiting forever, with its
+// shim) would outlive the namespace; a fresh engine on the namespace
+// removes it (engine.New reaps tasks without a container).
 func (h *harness) dropNamespace() {
 	c, err := containerd.New(h.cfg.ContainerdAddress)
 	if err != nil {
@@ -157,6 +162,24 @@ func (h *harness) dropNamespace() {
 		return
 	}
 	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), h.cfg.ContainerdNamespace)
+	tasks, err := c.TaskService().List(ctx, nil)
+	if err != nil {
+		h.t.Errorf("list tasks left in %s: %v", h.cfg.ContainerdNamespace, err)
+	} else if len(tasks.Tasks) > 0 {
+		for _, tk := range tasks.Tasks {
+			h.t.Errorf("task %s (pid %d, %s) left in namespace %s", tk.ID, tk.Pid, tk.Status, h.cfg.ContainerdNamespace)
+		}
+		ectx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		eng, err := engine.New(ectx, engine.Options{Address: h.cfg.ContainerdAddress, Namespace: h.cfg.ContainerdNamespace,
+			HostUserNamespace: !h.cfg.SandboxUserNS, IDClaimDir: h.cfg.IDClaimDir})
+		if err != nil {
+			h.t.Errorf("engine to remove the tasks left: %v", err)
+		} else {
+			_ = eng.Close()
+		}
+	}
 	if err := c.NamespaceService().Delete(context.Background(), h.cfg.ContainerdNamespace); err != nil {
 		h.t.Logf("drop namespace %s: %v", h.cfg.ContainerdNamespace, err)
 	}
