@@ -24,6 +24,7 @@ var errorTable = map[error]int{
 	core.ErrUnavailable:        http.StatusServiceUnavailable,
 	edge.ErrTooLarge:           http.StatusRequestEntityTooLarge,
 	edge.ErrBadGateway:         http.StatusBadGateway,
+	edge.ErrNotServed:          http.StatusNotImplemented,
 }
 
 func status(err error) int {
@@ -41,7 +42,7 @@ func (a *API) writeError(c *gin.Context, err error) {
 		return
 	}
 	st := status(err)
-	if st >= 500 {
+	if st >= 500 && st != http.StatusNotImplemented {
 		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", edge.RequestID(c), "status", st, "err", err)
 	}
 	// No Retry-After on 429: the JS SDK would retry it, and a quota does

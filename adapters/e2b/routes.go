@@ -80,6 +80,56 @@ type route struct {
 	handler      gin.HandlerFunc
 }
 
+// unserved lists the platform routes the e2b JS SDK (2.51) calls that
+// snapgate does not serve yet. Each answers 501 in E2B's shape once the
+// caller is authenticated and, for a sandbox's route, once the sandbox is
+// found (another tenant's is 404 as usual): never the unknown-route 404,
+// which the SDK reads as "sandbox not found" for a live sandbox. They are
+// not in the spec (nothing of their requests is read).
+var unserved = []struct {
+	method, path string
+}{
+	{"GET", "/sandboxes/:sandboxID/metrics"}, // Sandbox.getMetrics
+	{"POST", "/sandboxes/:sandboxID/fork"},   // Sandbox.fork
+	{"PUT", "/sandboxes/:sandboxID/network"}, // Sandbox.updateNetwork
+	{"POST", "/v3/templates"},                // Template.build
+	{"POST", "/v2/templates/:templateID/builds/:buildID"},
+	{"GET", "/templates/:templateID/builds/:buildID/status"},
+	{"GET", "/templates/:templateID/files/:hash"},
+	{"GET", "/templates/:templateID/tags"},
+	{"POST", "/templates/tags"},
+	{"DELETE", "/templates/tags"},
+	{"GET", "/templates/aliases/:alias"}, // Template.exists
+	{"GET", "/secrets"},
+	{"POST", "/secrets"},
+	{"GET", "/secrets/:secretID"},
+	{"POST", "/secrets/:secretID"},
+	{"DELETE", "/secrets/:secretID"},
+	{"GET", "/volumes"},
+	{"POST", "/volumes"},
+	{"GET", "/volumes/:volumeID"},
+	{"DELETE", "/volumes/:volumeID"},
+	{"GET", "/volumecontent/:volumeID/dir"},
+	{"POST", "/volumecontent/:volumeID/dir"},
+	{"GET", "/volumecontent/:volumeID/file"},
+	{"PUT", "/volumecontent/:volumeID/file"},
+	{"GET", "/volumecontent/:volumeID/path"},
+	{"PATCH", "/volumecontent/:volumeID/path"},
+	{"DELETE", "/volumecontent/:volumeID/path"},
+}
+
+// notServed answers an unserved route: 501 naming it, after finding the
+// sandbox its path names, if any.
+func (a *API) notServed(c *gin.Context) {
+	if id := c.Param("sandboxID"); id != "" {
+		if _, err := a.sandboxes.Get(ctx(c), id); err != nil {
+			a.writeError(c, err)
+			return
+		}
+	}
+	a.writeError(c, edge.NotServed(c.Request.Method, c.FullPath()))
+}
+
 // routes lists what is served. JS 2.51 uses the /v2 create and connect,
 // Python and older JS the v1 ones; both behave the same.
 func (a *API) routes() []route {
@@ -101,14 +151,18 @@ func (a *API) routes() []route {
 	}
 }
 
-// Mount mounts every route on r. It fails when a route has no operation
-// in the spec (validation on or off), so the spec always covers what is
-// served. E2B answers unknown routes under its paths, and those no vendor
+// Mount mounts every route on r, and the unserved ones answering 501. It
+// fails when a served route has no operation in the spec (validation on or
+// off), so the spec always covers what is served. E2B answers unknown routes under its paths, and those no vendor
 // owns. The SDKs percent-encode template ids ("ns%2Fname%3Atag") into one
 // path segment, which the edge's router keeps whole.
 func (a *API) Mount(r *edge.Router) error {
 	v := edge.Vendor{
-		Label: "e2b", Owns: []string{"/sandboxes", "/v2/sandboxes", "/snapshots", "/templates"}, Fallback: true,
+		Label: "e2b", Owns: []string{
+			"/sandboxes", "/v2/sandboxes", "/snapshots", "/templates", "/v2/templates", "/v3/templates",
+			"/secrets", "/volumes", "/volumecontent",
+		},
+		Fallback:     true,
 		Authenticate: a.authenticate, WriteError: a.writeError,
 	}
 	for _, rt := range a.routes() {
@@ -122,6 +176,16 @@ func (a *API) Mount(r *edge.Router) error {
 		v.Routes = append(v.Routes, edge.Route{
 			Method: rt.method, Path: rt.path, Locate: rt.locate, Snapshot: snapshot,
 			Handlers: []gin.HandlerFunc{a.validateRoute(rt.path), rt.handler},
+		})
+	}
+	for _, rt := range unserved {
+		locate := edge.AnyNode
+		if strings.Contains(rt.path, ":sandboxID") {
+			locate = edge.Param("sandboxID")
+		}
+		v.Routes = append(v.Routes, edge.Route{
+			Method: rt.method, Path: rt.path, Locate: locate, Unserved: true,
+			Handlers: []gin.HandlerFunc{a.notServed},
 		})
 	}
 	return r.Mount(v)

@@ -21,10 +21,14 @@ var (
 	// ErrBadGateway: the node that must answer a call did not (502); the
 	// client may retry.
 	ErrBadGateway = errors.New("bad gateway")
+	// ErrNotServed: a vendor's route the SDKs call that snapgate does not
+	// serve yet (501, never 404: an SDK reads a 404 on a sandbox's route as
+	// "sandbox not found"). See Route.Unserved and NotServed.
+	ErrNotServed = errors.New("not served")
 )
 
 // Kinds lists the edge's kinds, for vendors' exhaustive tables.
-var Kinds = []error{ErrTooLarge, ErrBadGateway}
+var Kinds = []error{ErrTooLarge, ErrBadGateway, ErrNotServed}
 
 // bodyStep bounds the request's body, or for a stream or an upload sets
 // progress deadlines instead.

@@ -56,6 +56,12 @@ type Route struct {
 	// Upload: the body goes to a sandbox's disk as it arrives, never into
 	// memory: no body limit (the disk is one). Implies Stream.
 	Upload bool
+	// Unserved: an operation of the vendor's API that snapgate does not
+	// serve yet. It is mounted like any route (authenticated, located), so
+	// that its handler answers ErrNotServed (NotServed) rather than the
+	// unknown-route 404; it has no operation in the vendor's spec, and
+	// tests that check answers against the spec skip it (IsUnserved).
+	Unserved bool
 	// Prepare runs before any step of the mount that may fail, for what
 	// WriteError needs to know (the protocol a route answers in).
 	Prepare []gin.HandlerFunc
@@ -120,6 +126,8 @@ type MountedRoute struct {
 	// Param is "", as the vendor's Func reads it.
 	AnyNode, Places bool
 	Param           string
+	// Unserved: the route answers 501 (Route.Unserved).
+	Unserved bool
 }
 
 // mount is one vendor on a router.
@@ -175,6 +183,7 @@ const (
 	sandboxKey  = "edge_sandbox"
 	snapshotKey = "edge_snapshot"
 	vendorKey   = "edge_mount"
+	unservedKey = "edge_unserved"
 )
 
 // enter labels the request with its vendor and what its path names, and
@@ -188,6 +197,9 @@ func (m *mount) enter(rt Route) gin.HandlerFunc {
 		}
 		if rt.Snapshot != "" {
 			c.Set(snapshotKey, c.Param(rt.Snapshot))
+		}
+		if rt.Unserved {
+			c.Set(unservedKey, true)
 		}
 		AssignRequestID(c)
 	}
@@ -256,4 +268,20 @@ func Label(c *gin.Context) string { return c.GetString(labelKey) }
 // named them (an id, or a name), "" when it names none: for access logs.
 func Resources(c *gin.Context) (sandbox, snapshot string) {
 	return c.GetString(sandboxKey), c.GetString(snapshotKey)
+}
+
+// IsUnserved tells whether c is a call of a route mounted Unserved.
+func IsUnserved(c *gin.Context) bool { return c.GetBool(unservedKey) }
+
+// NotServed is the error an Unserved route answers: ErrNotServed, naming
+// the operation as its vendor's spec writes it ("GET
+// /sandboxes/{sandboxID}/metrics is not served by this server yet").
+func NotServed(method, ginPath string) error {
+	segs := strings.Split(ginPath, "/")
+	for i, seg := range segs {
+		if len(seg) > 1 && (seg[0] == ':' || seg[0] == '*') {
+			segs[i] = "{" + seg[1:] + "}"
+		}
+	}
+	return core.Errorf(ErrNotServed, "%s %s is not served by this server yet", method, strings.Join(segs, "/"))
 }

@@ -82,6 +82,7 @@ func (r *Router) Mount(v Vendor) error {
 		r.mounted = append(r.mounted, MountedRoute{
 			Vendor: v.Label, Method: rt.Method, Path: rt.Path,
 			AnyNode: rt.Locate.kind == locateAnyNode, Places: rt.Locate.kind == locatePlaces, Param: rt.Locate.param,
+			Unserved: rt.Unserved,
 		})
 	}
 	r.mounts = append(r.mounts, m)

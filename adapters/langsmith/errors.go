@@ -36,6 +36,7 @@ var errorTable = map[error]errorClass{
 	core.ErrPermissionDenied:   {http.StatusForbidden, "Forbidden"},
 	edge.ErrTooLarge:           {http.StatusRequestEntityTooLarge, "PayloadTooLarge"},
 	edge.ErrBadGateway:         {http.StatusBadGateway, "BadGateway"},
+	edge.ErrNotServed:          {http.StatusNotImplemented, "NotImplemented"},
 }
 
 var internalClass = errorClass{http.StatusInternalServerError, "InternalError"}
@@ -62,6 +63,7 @@ var dataplaneTable = map[error]errorClass{
 	core.ErrPermissionDenied:   {http.StatusForbidden, "PermissionDenied"},
 	nil:                        {http.StatusInternalServerError, tokOp},
 	errCommandTimeout:          {http.StatusRequestTimeout, tokOp},
+	edge.ErrNotServed:          {http.StatusNotImplemented, "NotImplemented"},
 }
 
 // errCommandTimeout is the kind of a command killed at its timeout. Over
@@ -123,7 +125,7 @@ func (a *API) writeError(c *gin.Context, err error) {
 	}
 	cls := classify(err)
 	rid := edge.RequestID(c)
-	if cls.status >= 500 {
+	if cls.status >= 500 && cls.status != http.StatusNotImplemented {
 		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", rid, "status", cls.status, "err", err)
 	}
 	if cls.status == http.StatusTooManyRequests {

@@ -102,6 +102,32 @@ func (a *API) routes() []route {
 	}
 }
 
+// unserved lists the control-plane routes the langsmith JS SDK (0.12)
+// calls that snapgate does not serve yet, relative to the prefix. Each
+// answers 501 in LangSmith's shape once the caller is authenticated and,
+// for a box's route, once the box is found (another tenant's is 404 as
+// usual), never the unknown-route 404. They are not in the spec.
+var unserved = []struct {
+	method, path string
+}{
+	{"POST", "/boxes/:box_name/service-url"},     // serviceUrl, generateServiceURL
+	{"GET", "/boxes/:box_name/service-urls"},     // listServiceURLs
+	{"POST", "/boxes/:box_name/download-url"},    // generateDownloadURL
+	{"GET", "/snapshots-by-name/:snapshot_name"}, // snapshots.retrieveByName
+}
+
+// notServed answers an unserved route: 501 naming it, after finding the
+// box its path names, if any.
+func (a *API) notServed(c *gin.Context) {
+	if name := c.Param("box_name"); name != "" {
+		if _, err := a.sandboxes.Get(ctx(c), name); err != nil {
+			a.writeError(c, err)
+			return
+		}
+	}
+	a.writeError(c, edge.NotServed(c.Request.Method, c.FullPath()))
+}
+
 // Mount mounts every route under every prefix on r, then the dataplane
 // when the adapter has one. It fails when a route has no operation in the
 // spec, so the spec always covers what is served.
@@ -124,6 +150,21 @@ func (a *API) Mount(r *edge.Router) error {
 			})
 		}
 	}
+	for _, rt := range unserved {
+		locate, snapshot := edge.AnyNode, ""
+		if strings.Contains(rt.path, ":box_name") {
+			locate = edge.Param("box_name")
+		}
+		if strings.Contains(rt.path, ":snapshot_name") {
+			snapshot = "snapshot_name"
+		}
+		for _, prefix := range Prefixes {
+			v.Routes = append(v.Routes, edge.Route{
+				Method: rt.method, Path: prefix + rt.path, Locate: locate, Snapshot: snapshot, Unserved: true,
+				Handlers: []gin.HandlerFunc{a.notServed},
+			})
+		}
+	}
 	if err := r.Mount(v); err != nil {
 		return err
 	}
@@ -140,7 +181,7 @@ func owned() []string {
 			out = append(out, p)
 		}
 	}
-	for _, sub := range []string{"/snapshots", "/registries", "/boxes"} {
+	for _, sub := range []string{"/snapshots", "/snapshots-by-name", "/registries", "/boxes"} {
 		out = append(out, specPrefix+sub)
 	}
 	return out

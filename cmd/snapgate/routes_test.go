@@ -61,10 +61,12 @@ func everyVendor(t *testing.T, r *edge.Router, env *adaptertest.Env, boxes *core
 
 // snapshotParams are the path parameters that may appear on a route any
 // node answers: they name snapshots, templates and registries, which live
-// in the shared store. A parameter not listed here, on a route declared
+// in the shared store (and, on routes served 501, builds, template files,
+// secrets and volumes, which name no sandbox either). A parameter not listed here, on a route declared
 // edge.AnyNode, fails TestEveryRouteIsAnsweredByTheRightNode: if it names
 // a sandbox, the route must be located by it.
-var snapshotParams = []string{"snapshot_ref", "registry_name", "templateID"}
+var snapshotParams = []string{"snapshot_ref", "snapshot_name", "registry_name", "templateID", "buildID", "hash", "alias",
+	"secretID", "volumeID"}
 
 // Every route of every adapter is answered by the node that must answer
 // it: with a sandbox on node b named in every way a route can name one

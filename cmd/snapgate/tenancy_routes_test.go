@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/snapgate/snapgate/adapters/langsmith"
 	"github.com/snapgate/snapgate/core"
@@ -110,6 +111,7 @@ func tenancyTable(a tenantA, b tenantB) probeTable {
 	}
 	dataplaneProbes(t, a)
 	e2bProbes(t, a)
+	unservedProbes(t, a)
 	envdTable(t, a, b)
 	return t
 }
@@ -198,6 +200,62 @@ func e2bProbes(t probeTable, a tenantA) {
 		t.add("POST /sandboxes/:sandboxID/pause", jsonProbe("POST", s+"/pause", ``, nf))
 		t.add("POST /sandboxes/:sandboxID/resume", jsonProbe("POST", s+"/resume", `{"timeout":3600}`, nf))
 		t.add("POST /sandboxes/:sandboxID/snapshots", jsonProbe("POST", s+"/snapshots", `{"name":"tb-cap"}`, nf))
+	}
+}
+
+// unservedProbes adds the routes the vendors' SDKs call that snapgate does
+// not serve yet: on A's sandbox or box they are 404 as every other route
+// (not 501: that would tell B it exists); naming no sandbox they are 501,
+// naming the operation and nothing of A's.
+func unservedProbes(t probeTable, a tenantA) {
+	nf, ns := notFound, []int{http.StatusNotImplemented}
+	for _, id := range []string{a.sandbox, a.box} {
+		s := "/sandboxes/" + id
+		t.add("GET /sandboxes/:sandboxID/metrics", getProbe(s+"/metrics"))
+		t.add("POST /sandboxes/:sandboxID/fork", jsonProbe("POST", s+"/fork", `{}`, nf))
+		t.add("PUT /sandboxes/:sandboxID/network", jsonProbe("PUT", s+"/network", `{}`, nf))
+	}
+	tpl := url.PathEscape(a.captureRef)
+	for route, path := range map[string]string{
+		"POST /v3/templates":                                "/v3/templates",
+		"POST /v2/templates/:templateID/builds/:buildID":    "/v2/templates/" + tpl + "/builds/" + a.capture,
+		"GET /templates/:templateID/builds/:buildID/status": "/templates/" + tpl + "/builds/" + a.capture + "/status",
+		"GET /templates/:templateID/files/:hash":            "/templates/" + tpl + "/files/" + a.capture,
+		"GET /templates/:templateID/tags":                   "/templates/" + tpl + "/tags",
+		"POST /templates/tags":                              "/templates/tags",
+		"DELETE /templates/tags":                            "/templates/tags",
+		"GET /templates/aliases/:alias":                     "/templates/aliases/" + a.snapName,
+		"GET /secrets":                                      "/secrets",
+		"POST /secrets":                                     "/secrets",
+		"GET /secrets/:secretID":                            "/secrets/" + a.reg,
+		"POST /secrets/:secretID":                           "/secrets/" + a.reg,
+		"DELETE /secrets/:secretID":                         "/secrets/" + a.reg,
+		"GET /volumes":                                      "/volumes",
+		"POST /volumes":                                     "/volumes",
+		"GET /volumes/:volumeID":                            "/volumes/" + a.snap,
+		"DELETE /volumes/:volumeID":                         "/volumes/" + a.snap,
+		"GET /volumecontent/:volumeID/dir":                  "/volumecontent/" + a.snap + "/dir?path=/",
+		"POST /volumecontent/:volumeID/dir":                 "/volumecontent/" + a.snap + "/dir?path=/x",
+		"GET /volumecontent/:volumeID/file":                 "/volumecontent/" + a.snap + "/file?path=/x",
+		"PUT /volumecontent/:volumeID/file":                 "/volumecontent/" + a.snap + "/file?path=/x",
+		"GET /volumecontent/:volumeID/path":                 "/volumecontent/" + a.snap + "/path?path=/x",
+		"PATCH /volumecontent/:volumeID/path":               "/volumecontent/" + a.snap + "/path?path=/x",
+		"DELETE /volumecontent/:volumeID/path":              "/volumecontent/" + a.snap + "/path?path=/x",
+	} {
+		method, _, _ := strings.Cut(route, " ")
+		t.add(route, jsonProbe(method, path, `{}`, ns))
+	}
+	for _, pre := range langsmith.Prefixes {
+		for _, ref := range []string{a.box, a.boxName, a.sandbox} {
+			r := pre + "/boxes/" + ref
+			t.add("POST "+pre+"/boxes/:box_name/service-url", jsonProbe("POST", r+"/service-url", `{"port":8080}`, nf))
+			t.add("GET "+pre+"/boxes/:box_name/service-urls", getProbe(r+"/service-urls"))
+			t.add("POST "+pre+"/boxes/:box_name/download-url", jsonProbe("POST", r+"/download-url", `{"path":"/tmp/a.txt"}`, nf))
+		}
+		for _, ref := range []string{a.snapName, a.captureName} {
+			t.add("GET "+pre+"/snapshots-by-name/:snapshot_name",
+				tenancyProbe{method: "GET", path: pre + "/snapshots-by-name/" + ref, want: ns})
+		}
 	}
 }
 

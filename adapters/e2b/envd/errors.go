@@ -54,6 +54,8 @@ var errorTable = map[error]outcome{
 	edge.ErrBadGateway: {connect.CodeUnavailable, http.StatusBadGateway},
 	// connect-go answers an oversized message resource_exhausted.
 	edge.ErrTooLarge: {connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
+	// An operation snapgate does not serve yet.
+	edge.ErrNotServed: {connect.CodeUnimplemented, http.StatusNotImplemented},
 }
 
 var internal = outcome{connect.CodeInternal, http.StatusInternalServerError}

@@ -171,6 +171,24 @@ test("setTimeout, pause twice, connect resumes, kill twice", async () => {
   await assert.rejects(sbx.pause(), SandboxNotFoundError);
 });
 
+// A route snapgate does not serve yet answers 501, never 404: the SDK turns
+// a 404 into SandboxNotFoundError for a sandbox that is alive.
+test("getMetrics is refused as not served, not as sandbox not found", async () => {
+  const sbx = await create(image.id);
+  const notServed = (e) => {
+    assert.ok(!(e instanceof SandboxNotFoundError), `got SandboxNotFoundError: ${e.message}`);
+    assert.doesNotMatch(e.message, /not found/i);
+    assert.match(e.message, /GET \/sandboxes\/\{sandboxID\}\/metrics is not served by this server yet/);
+    return true;
+  };
+  await assert.rejects(sbx.getMetrics(), notServed);
+  await assert.rejects(Sandbox.getMetrics(sbx.sandboxId), notServed);
+  assert.equal((await sbx.getInfo()).state, "running");
+  // Another tenant's sandbox is not found, as on every route.
+  await assert.rejects(Sandbox.getMetrics(sbx.sandboxId, other), SandboxNotFoundError);
+  await sbx.kill();
+});
+
 test("createSnapshot, listSnapshots, create from it, deleteSnapshot", async () => {
   const sbx = await create(image.id);
   const unnamed = await sbx.createSnapshot();
