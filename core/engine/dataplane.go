@@ -116,11 +116,13 @@ func (e *Engine) rootDir(ctx context.Context, sandboxID string) (string, idShift
 	if pid == 0 {
 		return "", idShift{}, notRunning(sandboxID)
 	}
-	labels, err := c.Labels(ctx)
+	// The range label is set once, at creation: the record loaded above
+	// holds it, no second round trip to containerd on every file call.
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return "", idShift{}, classify(err, "load sandbox "+sandboxID)
 	}
-	return "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root", shiftOf(labels), nil
+	return "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root", shiftOf(info.Labels), nil
 }
 
 // HoldFiles implements core.DataplaneEngine: a shared hold on the

@@ -116,15 +116,16 @@ func (e *Engine) KillSandbox(ctx context.Context, id string) error {
 	if err := e.detachDisk(ctx, id); err != nil {
 		return err
 	}
-	labels, err := c.Labels(ctx)
-	if err != nil && !errdefs.IsNotFound(err) {
+	// The range label is set once, at creation: the loaded record has it.
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
 		return classify(err, "delete sandbox "+id)
 	}
 	err = c.Delete(ctx, containerd.WithSnapshotCleanup)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return classify(err, "delete sandbox "+id)
 	}
-	e.claims.release(shiftOf(labels), id)
+	e.claims.release(shiftOf(info.Labels), id)
 	return nil
 }
 

@@ -343,10 +343,10 @@ func (e *Engine) deleteContainer(ctx context.Context, c containerd.Container) {
 	if err := e.detachDisk(ctx, c.ID()); err != nil {
 		e.log.WarnContext(ctx, "remove disk of a failed sandbox start", "sandbox", c.ID(), "err", err)
 	}
-	labels, _ := c.Labels(ctx)
+	info, _ := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		e.log.WarnContext(ctx, "delete container of a failed sandbox start", "sandbox", c.ID(), "err", err)
 		return
 	}
-	e.claims.release(shiftOf(labels), c.ID())
+	e.claims.release(shiftOf(info.Labels), c.ID())
 }
