@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -244,4 +245,19 @@ func (d *Dataplane) forgetSandbox(id string) {
 		}
 		delete(d.boxes, id)
 	}
+}
+
+// DialPort connects to TCP port of t's sandbox (its loopback, so servers
+// bound to 127.0.0.1 answer as well as those bound to every address), for
+// the vendors' port proxies. ErrInvalidArgument (port), ErrFailedPrecondition,
+// ErrUnavailable (nothing listens).
+func (d *Dataplane) DialPort(ctx context.Context, t *Target, port int) (net.Conn, error) {
+	id, err := targetID(t)
+	if err != nil {
+		return nil, err
+	}
+	if port < 1 || port > 65535 {
+		return nil, Errorf(ErrInvalidArgument, "port %d is not between 1 and 65535", port)
+	}
+	return d.opt.Engine.DialPort(ctx, id, uint16(port))
 }

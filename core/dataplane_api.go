@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"io"
+	"net"
 	"os"
 	"syscall"
 	"time"
@@ -71,6 +72,10 @@ type DataplaneEngine interface {
 	// never wait for one another, and reads take nothing. It fails only
 	// when ctx ends. Call release exactly once.
 	HoldFiles(ctx context.Context, sandboxID string) (release func(), err error)
+	// DialPort connects to a TCP port of the running sandbox, as a client
+	// inside it would on its loopback. ErrNotFound, ErrFailedPrecondition
+	// (paused or stopped), ErrUnavailable (nothing listens there).
+	DialPort(ctx context.Context, sandboxID string, port uint16) (net.Conn, error)
 }
 
 // StartProcessRequest asks the dataplane for a process in a sandbox.

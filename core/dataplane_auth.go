@@ -119,3 +119,21 @@ func (d *Dataplane) OpenForPrincipal(ctx context.Context, ref string) (*Target, 
 	}
 	return &Target{Sandbox: resumed}, nil
 }
+
+// OpenForTraffic authorizes a request for one of a sandbox's ports (E2B's
+// <port>-<id> hosts): any tenant's running sandbox by id; when its policy
+// makes ports private, trafficToken must be its traffic token. ErrNotFound
+// as for OpenByToken; ErrPermissionDenied (missing or wrong traffic token).
+func (d *Dataplane) OpenForTraffic(ctx context.Context, sandboxID, trafficToken string) (*Target, error) {
+	sb, err := d.runningSandbox(ctx, sandboxID)
+	if err != nil {
+		return nil, err
+	}
+	if sb.Network.PrivatePorts {
+		want := sb.TrafficToken()
+		if trafficToken == "" || subtle.ConstantTimeCompare([]byte(trafficToken), []byte(want)) != 1 {
+			return nil, Errorf(ErrPermissionDenied, "the ports of sandbox %s are private: send its traffic access token", sandboxID)
+		}
+	}
+	return &Target{Sandbox: sb}, nil
+}

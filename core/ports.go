@@ -176,6 +176,8 @@ type SandboxSpec struct {
 	// DiskBytes bounds what the sandbox can write (its file system's
 	// size); 0 leaves it unbounded.
 	DiskBytes int64
+	// Network is the egress policy the engine enforces from the start.
+	Network NetworkPolicy
 }
 
 // RuntimeState is what the engine sees of a sandbox's task.
@@ -214,6 +216,9 @@ type SandboxEngine interface {
 	// The caller passes that id to StartSandbox, which adopts it, or to
 	// KillSandbox.
 	ReserveWarm(ctx context.Context, image string, diskBytes int64) string
+	// SetSandboxNetwork replaces the egress policy of a live sandbox; it
+	// applies to new connections at once. ErrNotFound.
+	SetSandboxNetwork(ctx context.Context, id string, p NetworkPolicy) error
 	// PauseSandbox freezes the task; ResumeSandbox thaws it.
 	PauseSandbox(ctx context.Context, id string) error
 	ResumeSandbox(ctx context.Context, id string) error

@@ -84,10 +84,12 @@ type Sandbox struct {
 	// key rotation: it is random and sealed at rest (a Sealer), not derived
 	// from the key, so rotating the key does not break running clients.
 	AccessToken string
-	Node        string
-	StartedAt   time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Network is the sandbox's egress policy and who may reach its ports.
+	Network   NetworkPolicy
+	Node      string
+	StartedAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // SandboxFilter selects sandboxes for listing.

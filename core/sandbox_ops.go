@@ -176,6 +176,25 @@ func (s *Sandboxes) Update(ctx context.Context, ref string, u SandboxUpdate) (*S
 	return sb, nil
 }
 
+// UpdateNetwork replaces the egress policy of a running or paused sandbox
+// (E2B updateNetwork): recorded first, then applied by the engine, so a
+// sandbox resumed or restarted later gets it too. Port access (private
+// ports, the request host mask) is kept. ErrNotFound, ErrInvalidArgument.
+func (s *Sandboxes) UpdateNetwork(ctx context.Context, ref string, egress NetworkPolicy) (*Sandbox, error) {
+	sb, err := s.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	sb.Network.AllowOut, sb.Network.DenyOut = egress.AllowOut, egress.DenyOut
+	if err := s.opt.Store.UpdateSandbox(ctx, sb); err != nil {
+		return nil, err
+	}
+	if err := s.opt.Engine.SetSandboxNetwork(ctx, sb.ID, sb.Network); err != nil {
+		return nil, fmt.Errorf("apply the network policy of sandbox %s: %w", sb.ID, err)
+	}
+	return sb, nil
+}
+
 // Kill stops a sandbox for good. ErrNotFound.
 func (s *Sandboxes) Kill(ctx context.Context, ref string) error {
 	sb, err := s.Get(ctx, ref)

@@ -126,6 +126,9 @@ type CreateSandboxRequest struct {
 	// WaitForSnapshot bounds how long to wait for a snapshot still
 	// building; 0 means 30 seconds.
 	WaitForSnapshot time.Duration
+	// Network is the sandbox's egress policy and port access, checked
+	// with ParseNetworkPolicy by the adapter (its field names).
+	Network NetworkPolicy
 }
 
 // Create starts a sandbox on this node and returns it running; in a
@@ -173,7 +176,7 @@ func (s *Sandboxes) Create(ctx context.Context, req CreateSandboxRequest) (*Sand
 	// The start outlives a client that hangs up: a half-started sandbox
 	// must end running or failed, never stay starting.
 	spec := SandboxSpec{ID: sb.ID, Image: snap.ImageRef, VCPUs: sb.VCPUs, MemoryBytes: sb.MemoryBytes,
-		Env: sb.Env, Hostname: sb.ID, DiskBytes: sb.DiskBytes}
+		Env: sb.Env, Hostname: sb.ID, DiskBytes: sb.DiskBytes, Network: sb.Network}
 	sctx, cancel, err := s.startFrom(ctx, spec, snap)
 	defer cancel()
 	if err != nil {
@@ -310,7 +313,7 @@ func (s *Sandboxes) newSandbox(p Principal, req CreateSandboxRequest) (*Sandbox,
 		ID: id, TenantID: p.TenantID, Name: name, TemplateRef: req.SnapshotRef, State: SandboxStarting,
 		VCPUs: vcpus, MemoryBytes: mem, Env: req.Env, Metadata: req.Metadata, OnTimeout: req.OnTimeout,
 		AccessToken: token, Node: s.opt.Node, CreatedAt: now, UpdatedAt: now,
-		IdleTTL: req.IdleTTL, DeleteAfterStop: req.DeleteAfterStop,
+		IdleTTL: req.IdleTTL, DeleteAfterStop: req.DeleteAfterStop, Network: req.Network,
 	}
 	if req.Timeout > 0 {
 		sb.Deadline = now.Add(req.Timeout)

@@ -211,6 +211,8 @@ type sandboxRow struct {
 	// Seconds; 0 for none.
 	IdleTTLSeconds         int64 `gorm:"column:idle_ttl_seconds"`
 	DeleteAfterStopSeconds int64 `gorm:"column:delete_after_stop_seconds"`
+	// Network is core.NetworkPolicy as JSON.
+	Network string
 }
 
 func (sandboxRow) TableName() string { return "sandboxes" }
@@ -241,6 +243,10 @@ func (s *Store) sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata of sandbox %s: %w", b.ID, err)
 	}
+	net, err := encodeNetwork(b.Network)
+	if err != nil {
+		return nil, fmt.Errorf("encode network policy of sandbox %s: %w", b.ID, err)
+	}
 	token, err := s.sealer.Seal(b.AccessToken, accessTokenAAD(b.ID))
 	if err != nil {
 		return nil, fmt.Errorf("seal access token of sandbox %s: %w", b.ID, err)
@@ -255,6 +261,7 @@ func (s *Store) sandboxToRow(b *core.Sandbox) (*sandboxRow, error) {
 		StartedAt: nullTime(b.StartedAt),
 		CreatedAt: dbTime(b.CreatedAt), UpdatedAt: dbTime(b.UpdatedAt),
 		IdleTTLSeconds: seconds(b.IdleTTL), DeleteAfterStopSeconds: seconds(b.DeleteAfterStop),
+		Network: net,
 	}, nil
 }
 
@@ -266,6 +273,12 @@ func (s *Store) sandboxToCore(r *sandboxRow) (*core.Sandbox, error) {
 	meta, err := decodeMap(r.Metadata)
 	if err != nil {
 		return nil, fmt.Errorf("decode metadata of sandbox %s: %w", r.ID, err)
+	}
+	var net core.NetworkPolicy
+	if r.Network != "" {
+		if err := json.Unmarshal([]byte(r.Network), &net); err != nil {
+			return nil, fmt.Errorf("decode network policy of sandbox %s: %w", r.ID, err)
+		}
 	}
 	token, _, err := s.sealer.Open(r.AccessToken, accessTokenAAD(r.ID))
 	if err != nil {
@@ -281,6 +294,7 @@ func (s *Store) sandboxToCore(r *sandboxRow) (*core.Sandbox, error) {
 		StartedAt: coreTime(r.StartedAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		IdleTTL: time.Duration(r.IdleTTLSeconds) * time.Second, DeleteAfterStop: time.Duration(r.DeleteAfterStopSeconds) * time.Second,
+		Network: net,
 	}, nil
 }
 
@@ -328,4 +342,10 @@ func decodeMap(s string) (map[string]string, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// encodeNetwork is p as JSON; the zero policy is stored as "{}".
+func encodeNetwork(p core.NetworkPolicy) (string, error) {
+	b, err := json.Marshal(p)
+	return string(b), err
 }

@@ -178,6 +178,10 @@ func (s *Store) UpdateSandbox(ctx context.Context, b *core.Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("encode metadata of sandbox %s: %w", b.ID, err)
 	}
+	net, err := encodeNetwork(b.Network)
+	if err != nil {
+		return fmt.Errorf("encode network policy of sandbox %s: %w", b.ID, err)
+	}
 	set := map[string]any{
 		"name":       b.Name,
 		"live_name":  nullString(b.Name),
@@ -187,6 +191,7 @@ func (s *Store) UpdateSandbox(ctx context.Context, b *core.Sandbox) error {
 		// LangSmith's idle TTL and delete-after-stop time.
 		"idle_ttl_seconds":          seconds(b.IdleTTL),
 		"delete_after_stop_seconds": seconds(b.DeleteAfterStop),
+		"network":                   net,
 	}
 	if !b.UpdatedAt.IsZero() {
 		set["updated_at"] = dbTime(b.UpdatedAt)

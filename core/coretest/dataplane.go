@@ -40,6 +40,7 @@ type DataplaneEngine struct {
 	mu    sync.Mutex
 	specs []core.ProcessSpec
 	procs map[*fakeProcess]bool
+	ports map[string]*pipeListener // by portKey
 }
 
 // NewDataplaneEngine returns a fake whose sandboxes live under dir.

@@ -34,6 +34,7 @@ type Engine struct {
 	// Warm lists, per image, ids of sandboxes prepared ahead of demand.
 	Warm  map[string][]string
 	boxes map[string]core.RuntimeState
+	nets  map[string]core.NetworkPolicy
 	// Remote is the fake's registry: pushed references and their images.
 	// PushErr makes every push fail; DeleteErr every remote delete.
 	Remote    map[string]core.PulledImage

@@ -31,6 +31,7 @@ func (e *Engine) StartSandbox(_ context.Context, spec core.SandboxSpec) error {
 	if st, ok := e.sandboxes()[spec.ID]; ok {
 		if st == core.RuntimeStopped {
 			e.sandboxes()[spec.ID] = core.RuntimeRunning
+	e.networks()[spec.ID] = spec.Network
 		}
 		return nil
 	}
@@ -84,6 +85,7 @@ func (e *Engine) KillSandbox(_ context.Context, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.sandboxes(), id)
+	delete(e.networks(), id)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -321,4 +322,9 @@ func jsonOf(t *testing.T, s string) map[string]any {
 		t.Fatalf("not JSON: %q", s)
 	}
 	return v
+}
+
+// DialPort: the host engine's sandboxes listen on no port.
+func (e *hostEngine) DialPort(_ context.Context, id string, port uint16) (net.Conn, error) {
+	return nil, core.Errorf(core.ErrUnavailable, "nothing listens on port %d in sandbox %s", port, id)
 }
