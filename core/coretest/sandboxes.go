@@ -31,7 +31,7 @@ func (e *Engine) StartSandbox(_ context.Context, spec core.SandboxSpec) error {
 	if st, ok := e.sandboxes()[spec.ID]; ok {
 		if st == core.RuntimeStopped {
 			e.sandboxes()[spec.ID] = core.RuntimeRunning
-	e.networks()[spec.ID] = spec.Network
+			e.networks()[spec.ID] = spec.Network
 		}
 		return nil
 	}
@@ -39,6 +39,7 @@ func (e *Engine) StartSandbox(_ context.Context, spec core.SandboxSpec) error {
 		return core.Errorf(core.ErrNotFound, "image %s not found", spec.Image)
 	}
 	e.sandboxes()[spec.ID] = core.RuntimeRunning
+	e.networks()[spec.ID] = spec.Network
 	return nil
 }
 
