@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what snapgate needs on a Debian machine, only when missing:
 # busybox-static (the sandboxes' init, test images), curl (health checks),
-# e2fsprogs (sandbox disks), sudo (a test image), and the engine (containerd and runc at pinned
+# e2fsprogs (sandbox disks), nftables (sandbox egress rules), sudo (a test image), and the engine (containerd and runc at pinned
 # versions, built by deploy/engine.sh into its cache). Idempotent.
 set -euo pipefail
 missing=()
@@ -12,6 +12,8 @@ command -v curl >/dev/null || missing+=(curl)
 # unshare, used by the tests.
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 { command -v nsenter >/dev/null && command -v unshare >/dev/null; } || missing+=(util-linux)
+# nftables: the nft command writes sandboxes' egress rules (engine/network).
+command -v nft >/dev/null || missing+=(nftables)
 # sudo: copied with its libraries into a test image (setuid in a sandbox).
 [ -x /usr/libexec/sudo/sudoers.so ] || [ -f /usr/libexec/sudo/sudoers.so ] || missing+=(sudo)
 if [ ${#missing[@]} -gt 0 ]; then

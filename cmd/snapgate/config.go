@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/engine"
 )
 
 // Config is every setting of the server, read from SNAPGATE_* variables.
@@ -48,6 +49,9 @@ type Config struct {
 	// IDClaimDir is where this host's user id ranges are claimed, shared
 	// by every snapgate on the host (SNAPGATE_ID_CLAIM_DIR).
 	IDClaimDir string
+	// Network puts sandboxes on the node's network (SNAPGATE_SANDBOX_*,
+	// SNAPGATE_EGRESS_*; config_network.go); nil: loopback only.
+	Network *engine.NetworkOptions
 	// InitBinary is the static busybox sandboxes run as their init; the
 	// path must hold it on the host and in this process's view alike.
 	InitBinary string
@@ -123,6 +127,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.IDClaimDir = get("SNAPGATE_ID_CLAIM_DIR", "")
 	var err error
+	if c.Network, err = loadNetwork(get, c.SandboxUserNS); err != nil {
+		errs = append(errs, err)
+	}
 	if c.BuildWorkers, err = strconv.Atoi(get("SNAPGATE_BUILD_WORKERS", "4")); err != nil || c.BuildWorkers < 1 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_BUILD_WORKERS must be a positive integer"))
 	}
@@ -161,6 +168,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
 		errs = append(errs, fmt.Errorf("SNAPGATE_DATA_DIR: %w", err))
+	}
+	if c.Network != nil {
+		c.Network.Dir = filepath.Join(c.DataDir, "net")
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = filepath.Join(c.DataDir, "snapgate.db")

@@ -117,7 +117,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 		InsecureRegistries: cfg.InsecureRegistries, Logger: logger,
 		WarmPool: cfg.WarmPool, WarmImages: cfg.WarmImages, InitBinary: cfg.InitBinary,
 		Node: cfg.NodeName, Fault: faultFunc(cfg.Fault, logger), DiskDir: diskDir,
-		HostUserNamespace: !cfg.SandboxUserNS, IDClaimDir: cfg.IDClaimDir,
+		HostUserNamespace: !cfg.SandboxUserNS, IDClaimDir: cfg.IDClaimDir, Network: cfg.Network,
 		PidsLimit: cfg.Node.SandboxPids,
 	})
 	if err != nil {

@@ -173,7 +173,7 @@ func (h *harness) dropNamespace() {
 		ectx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		eng, err := engine.New(ectx, engine.Options{Address: h.cfg.ContainerdAddress, Namespace: h.cfg.ContainerdNamespace,
-			HostUserNamespace: !h.cfg.SandboxUserNS, IDClaimDir: h.cfg.IDClaimDir})
+			HostUserNamespace: !h.cfg.SandboxUserNS, IDClaimDir: h.cfg.IDClaimDir, Network: h.cfg.Network})
 		if err != nil {
 			h.t.Errorf("engine to remove the tasks left: %v", err)
 		} else {

@@ -98,8 +98,3 @@ func dialIn(ctx context.Context, ns *os.File, addr string) (net.Conn, error) {
 	r := <-done
 	return r.conn, r.err
 }
-
-// SetSandboxNetwork implements core.SandboxEngine.
-func (e *Engine) SetSandboxNetwork(ctx context.Context, id string, p core.NetworkPolicy) error {
-	return core.Errorf(core.ErrUnavailable, "network policies are not enforced yet")
-}

@@ -123,6 +123,11 @@ type Options struct {
 	// IDClaimDir holds the host's claims of user namespace id ranges,
 	// shared by every snapgate on the host. Default DefaultIDClaimDir.
 	IDClaimDir string
+	// Network, when set, puts every sandbox on the node's network with
+	// egress under its policy (network.go); it needs user namespaces
+	// (the address is the id range's). Nil leaves sandboxes with only a
+	// loopback interface.
+	Network *NetworkOptions
 	// OnCapture, when set, is told how long each successful capture kept
 	// the sandbox frozen and how long it took in all (for benchmarks).
 	OnCapture func(paused, total time.Duration)
@@ -145,9 +150,10 @@ type Engine struct {
 	onCapture  func(paused, total time.Duration)
 	node       string
 	fault      func(point string)
-	sandboxes  keyRWLock // one start or kill per sandbox id at a time
-	disks      *disks    // nil: sandbox writes are not bounded
-	claims     *idClaims // nil: sandboxes share the host's user namespace
+	sandboxes  keyRWLock   // one start or kill per sandbox id at a time
+	disks      *disks      // nil: sandbox writes are not bounded
+	claims     *idClaims   // nil: sandboxes share the host's user namespace
+	net        *sandboxNet // nil: sandboxes have only loopback
 	// freezes serializes what freezes or thaws one sandbox (pause, resume,
 	// a capture's freeze) and exec starts, so a capture's own pause and
 	// resume never undo a client's, nor make an exec fail as "paused".
@@ -221,6 +227,19 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		if err := e.startClaims(ctx, opt.IDClaimDir, opt.Address); err != nil {
 			_ = c.Close()
 			return nil, err
+		}
+	}
+	if opt.Network != nil {
+		if opt.HostUserNamespace {
+			_ = c.Close()
+			return nil, fmt.Errorf("engine: the sandbox network needs user namespaces")
+		}
+		if e.net, err = newSandboxNet(ctx, *opt.Network, opt.Namespace, opt.Logger); err == nil {
+			err = e.startNetwork(e.withNS(ctx))
+		}
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
 	if opt.DiskDir != "" {

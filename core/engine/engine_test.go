@@ -93,6 +93,8 @@ type envOptions struct {
 	// hostUserNS runs sandboxes in the host's user namespace (the
 	// degraded mode, engine.Options.HostUserNamespace).
 	hostUserNS bool
+	// network puts sandboxes on the node's network (Options.Network).
+	network *engine.NetworkOptions
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -110,7 +112,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("containerd client: %v", err)
 	}
 	opts := engine.Options{Address: ctrAddress, Namespace: e.ns, OnCapture: o.onCapture, WarmPool: o.warmPool,
-		DiskDir: e.diskDir, Fault: o.fault, HostUserNamespace: o.hostUserNS}
+		DiskDir: e.diskDir, Fault: o.fault, HostUserNamespace: o.hostUserNS, Network: o.network}
 	if !o.noInsecure {
 		opts.InsecureRegistries = []string{reg.Addr()}
 	}

@@ -125,6 +125,11 @@ func (e *Engine) KillSandbox(ctx context.Context, id string) error {
 	if err != nil && !errdefs.IsNotFound(err) {
 		return classify(err, "delete sandbox "+id)
 	}
+	// Its rules go before its id range: a new sandbox given the range
+	// gets the same slot, whose rules must not be removed under it.
+	if err := e.detachNetwork(ctx, id, info.Labels); err != nil {
+		return err
+	}
 	e.claims.release(shiftOf(info.Labels), id)
 	return nil
 }

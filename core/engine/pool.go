@@ -207,7 +207,9 @@ func (e *Engine) createWarm(ctx context.Context, key warmKey) (string, error) {
 		return "", classify(err, "warm sandbox "+id)
 	}
 	defer unlock()
-	spec := core.SandboxSpec{ID: id, Image: key.image, DiskBytes: key.disk}
+	// No egress until adopted: adopt sets the requested policy.
+	spec := core.SandboxSpec{ID: id, Image: key.image, DiskBytes: key.disk,
+		Network: core.NetworkPolicy{DenyOut: core.AllTraffic}}
 	c, err := e.createContainer(ctx, spec, map[string]string{poolLabel: key.image})
 	if err != nil {
 		return "", err
@@ -257,6 +259,9 @@ func (e *Engine) adopt(ctx context.Context, c containerd.Container, spec core.Sa
 	})
 	if err != nil {
 		return classify(err, op)
+	}
+	if e.net != nil {
+		return e.setNetwork(ctx, c, spec.Network)
 	}
 	return nil
 }

@@ -134,17 +134,34 @@ func (e *Engine) createContainer(ctx context.Context, spec core.SandboxSpec, lab
 		}
 		labels = withLabel(labels, idBaseLabel, strconv.FormatUint(uint64(ids.base), 10))
 	}
+	opts := append(e.specOpts(img, spec), ids.specOpts()...)
+	if slot, ok := slotOf(ids); ok && e.net != nil {
+		hostname := spec.Hostname
+		if hostname == "" {
+			hostname = spec.ID
+		}
+		mounts, err := e.net.prepare(spec.ID, hostname, slot, spec.Network)
+		if err != nil {
+			_ = e.net.detach(ctx, spec.ID, 0, false)
+			e.claims.release(ids, spec.ID)
+			return nil, core.WithCause(core.ErrUnavailable, err, "cannot prepare the network of sandbox %s", spec.ID)
+		}
+		opts = append(opts, oci.WithMounts(mounts))
+	}
 	c, err := e.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(e.snapshotter),
 		ids.newSnapshot(spec.ID, img),
 		containerd.WithRuntime(sandboxRuntime, nil),
 		containerd.WithContainerLabels(withLabel(labels, baseManifestLabel, m.Digest.String())),
-		containerd.WithNewSpec(append(e.specOpts(img, spec), ids.specOpts()...)...),
+		containerd.WithNewSpec(opts...),
 	)
 	if err != nil {
 		if !errdefs.IsAlreadyExists(err) { // else the snapshot and range are another's
 			_ = sn.Remove(context.WithoutCancel(ctx), spec.ID)
+			if e.net != nil {
+				_ = e.net.detach(context.WithoutCancel(ctx), spec.ID, 0, false)
+			}
 			e.claims.release(ids, spec.ID)
 		}
 		return nil, classify(err, op)
@@ -318,7 +335,11 @@ func (e *Engine) startTask(ctx context.Context, c containerd.Container) (err err
 	if e.afterNewTask != nil {
 		e.afterNewTask(c.ID())
 	}
-	if err := task.Start(ctx); err != nil {
+	err = e.attachNetwork(ctx, c, task.Pid())
+	if err == nil {
+		err = task.Start(ctx)
+	}
+	if err != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		defer cancel()
 		if _, derr := task.Delete(dctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
@@ -346,6 +367,10 @@ func (e *Engine) deleteContainer(ctx context.Context, c containerd.Container) {
 	info, _ := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		e.log.WarnContext(ctx, "delete container of a failed sandbox start", "sandbox", c.ID(), "err", err)
+		return
+	}
+	if err := e.detachNetwork(ctx, c.ID(), info.Labels); err != nil {
+		e.log.WarnContext(ctx, "remove network of a failed sandbox start: id range kept", "sandbox", c.ID(), "err", err)
 		return
 	}
 	e.claims.release(shiftOf(info.Labels), c.ID())

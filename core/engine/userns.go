@@ -285,3 +285,9 @@ func (c *idClaims) sweep(live func(ns, id string) (bool, error)) error {
 	}
 	return nil
 }
+
+// claimed tells whether the range starting at base is claimed by anyone.
+func (c *idClaims) claimed(base uint32) bool {
+	_, err := os.Lstat(c.path(base))
+	return err == nil
+}

@@ -1,0 +1,271 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/snapgate/snapgate/core"
+	"github.com/snapgate/snapgate/core/engine"
+)
+
+// The test's "remote" host: a network namespace of its own behind a veth
+// from the node, answering HTTP on every address it holds. It holds a
+// public (test) address, the cloud metadata address and a private one,
+// each routed from the node through the veth, so only the egress rules
+// stand between a sandbox and any of them.
+const (
+	remoteNodeAddr = "198.51.100.1"
+	remotePublic   = "198.51.100.2"
+	remoteMetadata = "169.254.169.254"
+	remotePrivate  = "192.168.231.1"
+	remotePort     = "8079"
+	fetchTimeout   = 2 // seconds, busybox nc -w
+)
+
+type remoteHost struct {
+	ns   string // ip netns name
+	link string // the node's end of the veth
+}
+
+func startRemote(t *testing.T) *remoteHost {
+	t.Helper()
+	r := &remoteHost{ns: "sgtest-" + randomHex(3), link: "sgtr" + randomHex(3)}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", r.link).Run()
+		_ = exec.Command("ip", "netns", "del", r.ns).Run()
+		for _, dst := range []string{remoteMetadata, remotePrivate} {
+			_ = exec.Command("ip", "route", "del", dst+"/32").Run()
+		}
+	})
+	ip("netns", "add", r.ns)
+	ip("link", "add", r.link, "type", "veth", "peer", "name", "eth0", "netns", r.ns)
+	ip("addr", "add", remoteNodeAddr+"/24", "dev", r.link)
+	ip("link", "set", r.link, "up")
+	for _, a := range []string{remotePublic + "/24", remoteMetadata + "/32", remotePrivate + "/32"} {
+		ip("-n", r.ns, "addr", "add", a, "dev", "eth0")
+	}
+	ip("-n", r.ns, "link", "set", "eth0", "up")
+	ip("-n", r.ns, "link", "set", "lo", "up")
+	ip("-n", r.ns, "route", "add", "default", "via", remoteNodeAddr)
+	for _, dst := range []string{remoteMetadata, remotePrivate} {
+		ip("route", "replace", dst+"/32", "via", remotePublic, "dev", r.link)
+	}
+	ln, err := listenInNetns(t, "/run/netns/"+r.ns, "tcp", "0.0.0.0:"+remotePort)
+	if err != nil {
+		t.Fatalf("listen in the remote namespace: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		fmt.Fprintf(w, "remote %s", strings.Split(req.Host, ":")[0])
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return r
+}
+
+// listenInNetns makes a listening socket in the network namespace at path.
+func listenInNetns(t *testing.T, path, network, addr string) (net.Listener, error) {
+	ns, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked if the way back fails: the thread dies
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer home.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- result{err: err}
+			return
+		}
+		ln, err := net.Listen(network, addr)
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- result{ln, err}
+	}()
+	r := <-done
+	return r.ln, r.err
+}
+
+// fetch sends an HTTP request from sandbox id to host:port with busybox
+// nc (its static wget crashes resolving names without the image's libc)
+// and returns the body; ok false when nothing answered.
+func (e *env) fetch(t *testing.T, id, host, port string) (string, bool) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	script := fmt.Sprintf(`printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' | nc -w %d %s %s`, host, fetchTimeout, host, port)
+	code, err := e.eng.Exec(t.Context(), id, []string{"/bin/sh", "-c", script}, nil, nil, &out, &errb)
+	if err != nil {
+		t.Fatalf("exec nc %s:%s: %v", host, port, err)
+	}
+	_, body, found := strings.Cut(out.String(), "\r\n\r\n")
+	return body, code == 0 && found
+}
+
+func (e *env) wantFetch(t *testing.T, id, host string) {
+	t.Helper()
+	if got, ok := e.fetch(t, id, host, remotePort); !ok || got != "remote "+host {
+		t.Errorf("sandbox %s fetching %s: %q, ok=%v; want an answer", id, host, got, ok)
+	}
+}
+
+func (e *env) wantNoFetch(t *testing.T, id, host string) {
+	t.Helper()
+	if got, ok := e.fetch(t, id, host, remotePort); ok {
+		t.Errorf("sandbox %s reached %s (%q); want no answer", id, host, got)
+	}
+}
+
+func networkOptions(t *testing.T) *engine.NetworkOptions {
+	return &engine.NetworkOptions{Dir: t.TempDir(), DNS: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}
+}
+
+// sandboxAddr reads a sandbox's address from the hosts file it is given.
+func (e *env) sandboxAddr(t *testing.T, id string) string {
+	t.Helper()
+	f := strings.Fields(e.sh(t, id, "tail -n 1 /etc/hosts"))
+	if len(f) != 2 || f[1] != "box" {
+		t.Fatalf("hosts file of %s ends %q, want its address and hostname", id, f)
+	}
+	return f[0]
+}
+
+func nftTable(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("nft", "list", "table", "inet", engine.DefaultNetworkTable).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list table: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+func TestSandboxNetworkEgress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{network: networkOptions(t)})
+	startRemote(t)
+	img := e.pullSandboxImage(t, "network")
+
+	t.Run("default policy reaches the internet, nothing of the node's", func(t *testing.T) {
+		a := e.start(t, img)
+		b := e.start(t, img)
+		e.wantFetch(t, a, remotePublic)
+		if got := e.sh(t, a, "cat /etc/resolv.conf"); got != "nameserver 192.0.2.53\n" {
+			t.Errorf("resolv.conf = %q", got)
+		}
+		// A server on the node (all addresses), one in sandbox B: each
+		// answers the node itself, so only the rules keep A out.
+		node, err := net.Listen("tcp", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer node.Close()
+		go func() {
+			for {
+				c, err := node.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = c.Write([]byte("HTTP/1.0 200 OK\r\n\r\nnode"))
+				c.Close()
+			}
+		}()
+		nodePort := fmt.Sprint(node.Addr().(*net.TCPAddr).Port)
+		gateway := netip.MustParsePrefix(engine.DefaultSandboxSubnet).Addr().Next().String()
+		for _, host := range []string{gateway, remoteNodeAddr} {
+			if c, err := net.DialTimeout("tcp", net.JoinHostPort(host, nodePort), time.Second); err != nil {
+				t.Fatalf("the node cannot reach its own server at %s: %v", host, err)
+			} else {
+				c.Close()
+			}
+			if got, ok := e.fetch(t, a, host, nodePort); ok {
+				t.Errorf("sandbox reached the node's server at %s: %q", host, got)
+			}
+		}
+		e.wantNoFetch(t, a, remoteMetadata)
+		e.wantNoFetch(t, a, remotePrivate)
+		e.sh(t, b, "mkdir -p /www && echo b > /www/index.html && httpd -p "+remotePort+" -h /www")
+		bAddr := e.sandboxAddr(t, b)
+		waitFor(t, 10*time.Second, "B's server answering the node", func() bool {
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(bAddr, remotePort), time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		e.wantNoFetch(t, a, bAddr)
+	})
+
+	t.Run("allow_internet_access false denies all egress", func(t *testing.T) {
+		a := e.start(t, img, func(s *core.SandboxSpec) { s.Network = core.NetworkPolicy{DenyOut: core.AllTraffic} })
+		e.wantNoFetch(t, a, remotePublic)
+	})
+
+	t.Run("denyOut, allowOut and live updates", func(t *testing.T) {
+		a := e.start(t, img, func(s *core.SandboxSpec) { s.Network = core.NetworkPolicy{DenyOut: []string{remotePublic + "/32"}} })
+		e.wantNoFetch(t, a, remotePublic)
+		if err := e.eng.SetSandboxNetwork(t.Context(), a, core.NetworkPolicy{}); err != nil {
+			t.Fatal(err)
+		}
+		e.wantFetch(t, a, remotePublic)
+		allowList := core.NetworkPolicy{AllowOut: []string{remotePublic + "/32"}, DenyOut: core.AllTraffic}
+		if err := e.eng.SetSandboxNetwork(t.Context(), a, allowList); err != nil {
+			t.Fatal(err)
+		}
+		e.wantFetch(t, a, remotePublic)
+		// allowOut cannot open what the node forbids.
+		allowList.AllowOut = append(allowList.AllowOut, remoteMetadata+"/32", remotePrivate+"/32")
+		if err := e.eng.SetSandboxNetwork(t.Context(), a, allowList); err != nil {
+			t.Fatal(err)
+		}
+		e.wantNoFetch(t, a, remoteMetadata)
+		e.wantNoFetch(t, a, remotePrivate)
+		if err := e.eng.SetSandboxNetwork(t.Context(), a, core.NetworkPolicy{DenyOut: core.AllTraffic}); err != nil {
+			t.Fatal(err)
+		}
+		e.wantNoFetch(t, a, remotePublic)
+		if err := e.eng.SetSandboxNetwork(t.Context(), "sb-missing", core.NetworkPolicy{}); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("SetSandboxNetwork of a missing sandbox = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("the operator's allow list opens a private range", func(t *testing.T) {
+		o := networkOptions(t)
+		o.Allow = []netip.Prefix{netip.MustParsePrefix(remotePrivate + "/32")}
+		eng := e.engineWith(t, func(opt *engineOptions) { opt.Network = o })
+		id := "sb-" + randomHex(4)
+		if err := eng.StartSandbox(t.Context(), core.SandboxSpec{ID: id, Image: img, Hostname: "box"}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = eng.KillSandbox(context.WithoutCancel(t.Context()), id) }()
+		e.wantFetch(t, id, remotePrivate)
+		e.wantNoFetch(t, id, remoteMetadata)
+	})
+}
