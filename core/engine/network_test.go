@@ -269,3 +269,99 @@ func TestSandboxNetworkEgress(t *testing.T) {
 		e.wantNoFetch(t, id, remoteMetadata)
 	})
 }
+
+// slotOfSandbox finds the node-side link of sandbox id by its address.
+func slotOfSandbox(t *testing.T, addr string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "route", "show", addr+"/32").CombinedOutput()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) < 3 || f[1] != "dev" || !strings.HasPrefix(f[2], "sgv") {
+		t.Fatalf("route to sandbox %s: %q, %v", addr, out, err)
+	}
+	return strings.TrimPrefix(f[2], "sgv")
+}
+
+func wantNoRules(t *testing.T, slot string) {
+	t.Helper()
+	table := nftTable(t)
+	if strings.Contains(table, "sb-"+slot+" ") || strings.Contains(table, "sb-"+slot+"\n") || strings.Contains(table, `"sgv`+slot+`"`) {
+		t.Errorf("rules of slot %s left in the table:\n%s", slot, table)
+	}
+	if exec.Command("ip", "link", "show", "sgv"+slot).Run() == nil {
+		t.Errorf("link sgv%s left on the node", slot)
+	}
+}
+
+func TestSandboxNetworkCleanup(t *testing.T) {
+	t.Parallel()
+	o := networkOptions(t)
+	e := newEnv(t, envOptions{network: o, warmPool: 1})
+	startRemote(t)
+	img := e.pullSandboxImage(t, "netclean")
+
+	t.Run("warm sandboxes take the policy they are adopted with", func(t *testing.T) {
+		id := e.start(t, img) // makes the image warm
+		e.waitWarm(t, img, 1)
+		e.wantFetch(t, id, remotePublic)
+		adopted := e.start(t, img, func(s *core.SandboxSpec) { s.Network = core.NetworkPolicy{DenyOut: core.AllTraffic} })
+		e.wantNoFetch(t, adopted, remotePublic)
+		e.waitWarm(t, img, 1)
+		open := e.start(t, img)
+		e.wantFetch(t, open, remotePublic)
+	})
+
+	t.Run("kill removes rules, link and files", func(t *testing.T) {
+		id := e.start(t, img)
+		slot := slotOfSandbox(t, e.sandboxAddr(t, id))
+		if !strings.Contains(nftTable(t), "chain sb-"+slot+" ") {
+			t.Fatalf("no chain for slot %s", slot)
+		}
+		if err := e.eng.KillSandbox(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		wantNoRules(t, slot)
+		if _, err := os.Stat(o.Dir + "/" + e.ns + "/" + id); !os.IsNotExist(err) {
+			t.Errorf("network files of the killed sandbox: %v", err)
+		}
+	})
+
+	t.Run("a crashed sandbox restarts on the network; its kill cleans up", func(t *testing.T) {
+		id := e.start(t, img)
+		slot := slotOfSandbox(t, e.sandboxAddr(t, id))
+		e.killTask(t, id) // the task dies behind the engine's back
+		waitFor(t, 10*time.Second, "the sandbox's link gone with its namespace", func() bool {
+			return exec.Command("ip", "link", "show", "sgv"+slot).Run() != nil
+		})
+		restarted := e.engineWith(t, func(opt *engineOptions) { opt.Network = o })
+		if err := restarted.StartSandbox(t.Context(), core.SandboxSpec{ID: id, Image: img}); err != nil {
+			t.Fatal(err)
+		}
+		e.wantFetch(t, id, remotePublic)
+		if err := restarted.KillSandbox(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		wantNoRules(t, slot)
+	})
+
+	t.Run("a restart restores dropped rules and removes stale ones", func(t *testing.T) {
+		id := e.start(t, img, func(s *core.SandboxSpec) { s.Network = core.NetworkPolicy{DenyOut: []string{remotePrivate + "/32"}} })
+		slot := slotOfSandbox(t, e.sandboxAddr(t, id))
+		// A firewall reload drops the sandbox's rules: it reaches nothing.
+		if out, err := exec.Command("nft", "delete", "element", "inet", engine.DefaultNetworkTable, "sandboxes", "{ \"sgv"+slot+"\" }").CombinedOutput(); err != nil {
+			t.Fatalf("drop rules: %v: %s", err, out)
+		}
+		e.wantNoFetch(t, id, remotePublic)
+		// A chain whose sandbox is gone, its id range free (a crash
+		// between a kill's steps).
+		stale := "60999"
+		script := fmt.Sprintf("add chain inet %s sb-%s\nadd rule inet %[1]s sb-%[2]s accept\n", engine.DefaultNetworkTable, stale)
+		cmd := exec.Command("nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("stale chain: %v: %s", err, out)
+		}
+		e.engineWith(t, func(opt *engineOptions) { opt.Network = o })
+		e.wantFetch(t, id, remotePublic)
+		wantNoRules(t, stale)
+	})
+}
