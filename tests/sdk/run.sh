@@ -15,9 +15,17 @@ PATH="$("$root/deploy/engine.sh" bin):$PATH"
 work=$(mktemp -d /tmp/snapgate-sdk.XXXXXX)
 pids=()
 export SNAPGATE_CONTAINERD_NAMESPACE="snapgate-sdk-$$"
+# A "remote" host for the egress tests: a network namespace of its own
+# behind a veth from this node, at a test address (TEST-NET-3), serving
+# HTTP with busybox. Nothing leaves the machine.
+remote_ns="sgsdk-$$"
+remote_link="sgsr$$"
+remote_addr=203.0.113.2
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  ip link del "$remote_link" 2>/dev/null || true
+  ip netns del "$remote_ns" 2>/dev/null || true
   # Sandboxes the tests left (a failed assertion skips their clean-up).
   ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks ls -q 2>/dev/null \
     | xargs -r -n1 ctr --address "$containerd_address" -n "$SNAPGATE_CONTAINERD_NAMESPACE" tasks kill -s KILL >/dev/null 2>&1 || true
@@ -33,6 +41,19 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+ip netns add "$remote_ns"
+ip link add "$remote_link" type veth peer name eth0 netns "$remote_ns"
+ip addr add 203.0.113.1/24 dev "$remote_link"
+ip link set "$remote_link" up
+ip -n "$remote_ns" addr add "$remote_addr/24" dev eth0
+ip -n "$remote_ns" link set eth0 up
+ip -n "$remote_ns" route add default via 203.0.113.1
+mkdir -p "$work/remote"
+echo "remote host" >"$work/remote/index.html"
+ip netns exec "$remote_ns" busybox httpd -f -p "$remote_addr:8079" -h "$work/remote" </dev/null >/dev/null 2>&1 &
+pids+=($!)
+export SNAPGATE_TEST_REMOTE="$remote_addr:8079"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
