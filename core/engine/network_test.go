@@ -292,8 +292,9 @@ func wantNoRules(t *testing.T, slot string) {
 	}
 }
 
+// Not parallel: its remote host holds the same addresses as
+// TestSandboxNetworkEgress's.
 func TestSandboxNetworkCleanup(t *testing.T) {
-	t.Parallel()
 	o := networkOptions(t)
 	e := newEnv(t, envOptions{network: o, warmPool: 1})
 	startRemote(t)
