@@ -84,6 +84,7 @@ type dataplaneResults struct {
 	cached    float64 // share of the source in the page cache before the measured cp runs
 	sameFS    string
 	loadStart string
+	ports     stepResult // E2B's port proxy against the sandbox's address
 }
 
 // dataplaneBench holds what one dataplane run set up.
@@ -136,6 +137,10 @@ func runDataplaneBench(ctx context.Context, cfg config, env *benchEnv) error {
 	if err := b.transfers(ctx, res); err != nil {
 		return err
 	}
+	progress("  dataplane E2B: a port of the sandbox through the proxy and directly")
+	if res.ports, err = b.node(ctx, map[string]string{"BENCH_RUNS": strconv.Itoa(b.cfg.transferRuns)}, "ports", "e2b", res.vendors[0].name); err != nil {
+		return fmt.Errorf("E2B ports: %w", err)
+	}
 	reportDataplane(os.Stdout, cfg, res)
 	return nil
 }
@@ -169,6 +174,12 @@ type stepResult struct {
 	Bytes int64     `json:"bytes"`
 	MS    []float64 `json:"ms"`     // wall time of each timed run, in milliseconds
 	CPUMS []float64 `json:"cpu_ms"` // node's CPU time in each, in milliseconds
+	// ports: new-connection GETs and Bytes-long downloads, each through
+	// the port proxy and directly to the sandbox's address.
+	ProxyConnectMS  []float64 `json:"proxy_connect_ms"`
+	DirectConnectMS []float64 `json:"direct_connect_ms"`
+	ProxyMS         []float64 `json:"proxy_ms"`
+	DirectMS        []float64 `json:"direct_ms"`
 }
 
 func (r stepResult) durations() []time.Duration { return millisToDurations(r.MS) }

@@ -54,6 +54,16 @@ func reportDataplane(w io.Writer, cfg config, res *dataplaneResults) {
 		line(r.v.name+" upload: "+r.v.up, r.up, r.upCPU)
 		line(r.v.name+" download: "+r.v.down, r.down, r.downCPU)
 	}
+	if pr := res.ports; len(pr.ProxyMS) > 0 {
+		p("")
+		p("a port of the E2B sandbox (busybox httpd), from this node: through snapgate's port proxy (E2b-Sandbox-Id/-Port headers,")
+		p("as getHost with E2B_SANDBOX_URL) against a direct connection to the sandbox's address; medians, ratio = proxy / direct")
+		pc, dc := median(millisToDurations(pr.ProxyConnectMS)), median(millisToDurations(pr.DirectConnectMS))
+		p("  %-44s proxy %8s  direct %8s  ratio %5.2f", fmt.Sprintf("new connection + GET of 3 bytes (%d runs)", len(pr.ProxyConnectMS)), millis(pc), millis(dc), ratio(pc, dc))
+		pb, db := median(millisToDurations(pr.ProxyMS)), median(millisToDurations(pr.DirectMS))
+		mibs := func(d time.Duration) float64 { return float64(pr.Bytes) / (1 << 20) / d.Seconds() }
+		p("  %-44s proxy %5.0f MiB/s  direct %5.0f MiB/s  ratio %5.2f", fmt.Sprintf("GET of %s (%d runs)", mib(pr.Bytes), len(pr.ProxyMS)), mibs(pb), mibs(db), ratio(pb, db))
+	}
 	p("")
 	p("timings are measured, not asserted; this machine is shared, so expect run-to-run spread.")
 }

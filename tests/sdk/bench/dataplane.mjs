@@ -8,6 +8,12 @@
 //   node dataplane.mjs exec     e2b|langsmith REF [ws|http]    -> {"op":"exec","transport":…,"ms":[…],"cpu_ms":[…]}
 //   node dataplane.mjs upload   e2b|langsmith REF              -> {"op":"upload","bytes":…,"ms":[…],"cpu_ms":[…]}
 //   node dataplane.mjs download e2b|langsmith REF              -> {"op":"download","bytes":…,"ms":[…],"cpu_ms":[…]}
+//   node dataplane.mjs ports    e2b REF                        -> {"op":"ports","bytes":…,"proxy_connect_ms":[…],
+//                                    "direct_connect_ms":[…],"proxy_ms":[…],"direct_ms":[…]}
+//     a busybox httpd in the sandbox, reached through snapgate's port proxy
+//     (E2b-Sandbox-Id/-Port headers, as the SDK's getHost with
+//     E2B_SANDBOX_URL) and directly at the sandbox's address from this node:
+//     a small GET on a new connection each time, and BENCH_PORT_MIB MiB.
 //
 // REF is E2B's sandboxId or the LangSmith box name; snapbench deletes the
 // sandboxes through the API itself, also when a step fails. Environment:
@@ -29,6 +35,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import http from "node:http";
 import { pipeline } from "node:stream/promises";
 
 const [op, vendor, ref, transport = vendor === "langsmith" ? "ws" : "connect-rpc"] = process.argv.slice(2);
@@ -151,6 +158,38 @@ async function warmTransfers(v, s, remote) {
   }
 }
 
+// get fetches url on a connection of its own and returns the bytes read.
+function get(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, headers }, (res) => {
+      let n = 0;
+      res.on("data", (c) => (n += c.length));
+      res.on("end", () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+  });
+}
+
+async function ports(s) {
+  const mib = Number(env.BENCH_PORT_MIB ?? 64);
+  const port = 8000;
+  const r = await s.commands.run(
+    `mkdir -p /tmp/www && echo ok > /tmp/www/small && head -c ${mib << 20} /dev/urandom > /tmp/www/big && ` +
+      `(httpd -p ${port} -h /tmp/www || true) && tail -n 1 /etc/hosts`,
+    { user: "root" },
+  );
+  const addr = r.stdout.trim().split(/\s+/)[0];
+  const proxy = (path) => get(url + path, { "E2b-Sandbox-Id": s.sandboxId, "E2b-Sandbox-Port": String(port) });
+  const direct = (path) => get(`http://${addr}:${port}${path}`);
+  for (const f of [proxy, direct]) for (let i = 0; i < 3; i++) await f("/small");
+  const pc = await timed(runs * 10, () => proxy("/small"));
+  const dc = await timed(runs * 10, () => direct("/small"));
+  const pb = await timed(runs, () => proxy("/big"));
+  const db = await timed(runs, () => direct("/big"));
+  return { bytes: mib << 20, proxy_connect_ms: pc.ms, direct_connect_ms: dc.ms, proxy_ms: pb.ms, direct_ms: db.ms };
+}
+
 async function main() {
   const v = await sdk();
   switch (op) {
@@ -186,8 +225,11 @@ async function main() {
       }
       return out({ bytes, ...t });
     }
+    case "ports":
+      if (vendor !== "e2b") throw new Error("ports: e2b only");
+      return out(await ports(await v.box()));
     default:
-      throw new Error(`unknown step ${op} (create, exec, upload, download)`);
+      throw new Error(`unknown step ${op} (create, exec, upload, download, ports)`);
   }
 }
 
