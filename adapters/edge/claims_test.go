@@ -45,4 +45,3 @@ func TestClaimsComeBeforePathRouting(t *testing.T) {
 		})
 	}
 }
-
