@@ -25,12 +25,10 @@ func templateID(sb *core.Sandbox) string {
 	return sb.SnapshotID
 }
 
-// domain is the configured sandbox domain, or the Host the client used.
+// domainFor is the domain the SDKs build sandbox hosts under (core's
+// rule: the configured one, else the Host the client used).
 func (a *API) domainFor(c *gin.Context) string {
-	if a.domain != "" {
-		return a.domain
-	}
-	return c.Request.Host
+	return core.SandboxDomain(a.domain, c.Request.Host)
 }
 
 func (a *API) toSandbox(c *gin.Context, sb *core.Sandbox) api.Sandbox {
