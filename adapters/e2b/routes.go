@@ -91,7 +91,6 @@ var unserved = []struct {
 }{
 	{"GET", "/sandboxes/:sandboxID/metrics"}, // Sandbox.getMetrics
 	{"POST", "/sandboxes/:sandboxID/fork"},   // Sandbox.fork
-	{"PUT", "/sandboxes/:sandboxID/network"}, // Sandbox.updateNetwork
 	{"POST", "/v3/templates"},                // Template.build
 	{"POST", "/v2/templates/:templateID/builds/:buildID"},
 	{"GET", "/templates/:templateID/builds/:buildID/status"},
@@ -143,6 +142,7 @@ func (a *API) routes() []route {
 		{"POST", "/sandboxes/:sandboxID/connect", sandbox, a.connectSandboxV1},
 		{"POST", "/v2/sandboxes/:sandboxID/connect", sandbox, a.connectSandboxV2},
 		{"POST", "/sandboxes/:sandboxID/timeout", sandbox, a.setSandboxTimeout},
+		{"PUT", "/sandboxes/:sandboxID/network", sandbox, a.updateNetwork},
 		{"POST", "/sandboxes/:sandboxID/pause", sandbox, a.pauseSandbox},
 		{"POST", "/sandboxes/:sandboxID/resume", sandbox, a.resumeSandbox},
 		{"POST", "/sandboxes/:sandboxID/snapshots", sandbox, a.createSnapshot},
