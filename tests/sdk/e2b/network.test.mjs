@@ -141,6 +141,14 @@ test("private ports (allowPublicTraffic: false): the traffic token is returned a
   assert.equal(ok.status, 200, ok.body);
   assert.equal(ok.body, "hello-port\n");
 
+  // The server sees the masked Host, ${PORT} filled in (a CGI script
+  // prints what busybox httpd hands it).
+  await priv.files.write("/tmp/www/cgi-bin/host", '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n%s" "$HTTP_HOST"\n');
+  await priv.commands.run("chmod +x /tmp/www/cgi-bin/host");
+  const masked = await get(`http://${priv.getHost(8000)}/cgi-bin/host`, { headers: token });
+  assert.equal(masked.status, 200, masked.body);
+  assert.equal(masked.body, "masked.internal:8000");
+
   const info = await priv.getInfo();
   assert.equal(info.network?.allowPublicTraffic, false);
   assert.equal(info.network?.maskRequestHost, "masked.internal:${PORT}");
