@@ -28,9 +28,10 @@ type Options struct {
 	// Validate turns request validation against Spec on.
 	Validate bool
 	// Domain is returned as the sandboxes' domain, from which the SDKs
-	// derive envd's address. Empty: the request's Host, so an SDK that
-	// only has E2B_API_URL set never sends envd traffic (and the envd
-	// token) to e2b.app.
+	// derive envd's address, signed file URLs and getHost. Empty: the
+	// request's Host (a loopback address written localhost: see
+	// core.SandboxDomain), so an SDK that only has E2B_API_URL set never
+	// sends envd traffic (and the envd token) to e2b.app.
 	Domain string
 	// EnvdVersion is the envd version advertised; the SDKs gate features on
 	// it. Default DefaultEnvdVersion.
