@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/gin-gonic/gin"
 
 	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/adapters/e2b/ports"
+	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/coretest"
 )
@@ -30,7 +32,11 @@ type harness struct {
 	release chan struct{}
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, 0) }
+
+// newHarnessWith serves the proxy on a router with progress deadlines d
+// (cmd/snapgate's stream deadlines), as a server with timeouts, when d > 0.
+func newHarnessWith(t *testing.T, d time.Duration) *harness {
 	t.Helper()
 	env := adaptertest.New(t)
 	h := &harness{engine: coretest.NewDataplaneEngine(t.TempDir(), nil), release: make(chan struct{})}
@@ -57,7 +63,19 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv = adaptertest.Serve(t, a.Mount)
+	if d == 0 {
+		h.srv = adaptertest.Serve(t, a.Mount)
+		return h
+	}
+	gin.SetMode(gin.TestMode)
+	r := edge.NewRouter(edge.Options{Logger: adaptertest.Logger(), Progress: d, BodyLimit: 1 << 10})
+	if err := a.Mount(r); err != nil {
+		t.Fatal(err)
+	}
+	h.srv = httptest.NewUnstartedServer(r)
+	h.srv.Config.ReadTimeout, h.srv.Config.ReadHeaderTimeout = d, d
+	h.srv.Start()
+	t.Cleanup(h.srv.Close)
 	return h
 }
 

@@ -103,9 +103,26 @@ func TestAnswerStreams(t *testing.T) {
 	}
 }
 
-// A WebSocket reaches the sandbox's server through the proxy.
+// A WebSocket reaches the sandbox's server through the proxy, also
+// behind the server's stream deadlines (which wrap the response writer),
+// and outlives the server's read timeout.
 func TestWebSocket(t *testing.T) {
-	h := newHarness(t)
+	t.Run("plain", func(t *testing.T) { webSocket(t, newHarness(t), 0) })
+	t.Run("stream deadlines", func(t *testing.T) { webSocket(t, newHarnessWith(t, time.Second), 1500*time.Millisecond) })
+}
+
+// A body larger than the router's body limit goes through: it streams to
+// the sandbox's server.
+func TestLargeBody(t *testing.T) {
+	h := newHarnessWith(t, 5*time.Second)
+	body := strings.Repeat("x", 1<<20)
+	r := h.do(t, "POST", "/up", body, to(h.public, "8000"))
+	if r.status != 200 || !strings.HasSuffix(r.body, "body="+body) {
+		t.Errorf("got %d (%d bytes), want 200 echoing the 1 MiB body", r.status, len(r.body))
+	}
+}
+
+func webSocket(t *testing.T, h *harness, idle time.Duration) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	hdr := http.Header{}
@@ -117,6 +134,7 @@ func TestWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
+	time.Sleep(idle)
 	if err := c.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
