@@ -54,7 +54,7 @@ func (d *Dataplane) OpenBySignature(ctx context.Context, sandboxID string, sig F
 		return nil, Errorf(ErrUnauthenticated, "invalid signature for sandbox %s", sandboxID)
 	}
 	if sig.Expires != 0 && sig.Expires < d.opt.Clock.Now().Unix() {
-		return nil, Errorf(ErrUnauthenticated, "the signature has expired")
+		return nil, Errorf(ErrUnauthenticated, "signature is already expired")
 	}
 	return &Target{Sandbox: sb}, nil
 }

@@ -78,10 +78,6 @@ func createFields(path string, v1 bool) opFields {
 			"false with autoPause: 400 naming autoPauseMemory", []string{"true"}, []string{"false"}),
 		"autoResume": refusedValues(path, "autoResume", "enabled false (the default): resumed by connect only",
 			"enabled true: 400 naming autoResume", []string{`{"enabled":false}`}, []string{`{"enabled":true}`}),
-		"allow_internet_access": refusedValues(path, "allow_internet_access", "true (the default)",
-			"false: 400 naming allow_internet_access", []string{"true"}, []string{"false"}),
-		"network": refusedValues(path, "network", "{} or null (no network rules)",
-			"any rule: 400 naming network", []string{"{}", "null"}, []string{`{"denyOut":["0.0.0.0/0"]}`}),
 		"iam": refusedValues(path, "iam", "{} or null (no identities)",
 			"any identity: 400 naming iam", []string{"{}", "null"}, []string{`{"tokens":{"a":{}}}`}),
 		"mcp": refusedValues(path, "mcp", "null (no MCP gateway)",
@@ -89,6 +85,9 @@ func createFields(path string, v1 bool) opFields {
 		"volumeMounts": refusedValues(path, "volumeMounts", "[] or null (no volumes)",
 			"any mount: 400 naming volumeMounts", []string{"[]", "null"}, []string{`[{"name":"v","path":"/data"}]`}),
 		"*": unknownField("POST", path, `{"templateID":"img"}`),
+	}
+	for k, v := range createNetworkRows(path) {
+		rows[k] = v
 	}
 	if v1 {
 		rows["secure"] = fieldRow{honoured: "the sandbox is always secured: an envdAccessToken is returned (and envd requires it) either way", check: func(t *testing.T, e *testEnv) {

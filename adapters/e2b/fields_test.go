@@ -239,6 +239,7 @@ var fieldTable = map[string]opFields{
 		"*": unknownField("POST", "/sandboxes/{id}/pause", `{}`),
 	},
 	"postSandboxesSandboxIDResume": resumeFields(),
+	"putSandboxesSandboxIDNetwork": networkUpdateFields(),
 	"postSandboxSnapshots": {
 		"name": onSandbox("the snapshot's name: snapshotID <team>/<name>:default, names [<team>/<name>]", "", func(t *testing.T, e *testEnv, id string) {
 			r := e.call(t, "POST", "/sandboxes/"+id+"/snapshots", e.keyA, `{"name":"my-snap"}`)

@@ -28,9 +28,10 @@ type Options struct {
 	// Validate turns request validation against Spec on.
 	Validate bool
 	// Domain is returned as the sandboxes' domain, from which the SDKs
-	// derive envd's address. Empty: the request's Host, so an SDK that
-	// only has E2B_API_URL set never sends envd traffic (and the envd
-	// token) to e2b.app.
+	// derive envd's address, signed file URLs and getHost. Empty: the
+	// request's Host (a loopback address written localhost: see
+	// core.SandboxDomain), so an SDK that only has E2B_API_URL set never
+	// sends envd traffic (and the envd token) to e2b.app.
 	Domain string
 	// EnvdVersion is the envd version advertised; the SDKs gate features on
 	// it. Default DefaultEnvdVersion.
@@ -91,7 +92,6 @@ var unserved = []struct {
 }{
 	{"GET", "/sandboxes/:sandboxID/metrics"}, // Sandbox.getMetrics
 	{"POST", "/sandboxes/:sandboxID/fork"},   // Sandbox.fork
-	{"PUT", "/sandboxes/:sandboxID/network"}, // Sandbox.updateNetwork
 	{"POST", "/v3/templates"},                // Template.build
 	{"POST", "/v2/templates/:templateID/builds/:buildID"},
 	{"GET", "/templates/:templateID/builds/:buildID/status"},
@@ -143,6 +143,7 @@ func (a *API) routes() []route {
 		{"POST", "/sandboxes/:sandboxID/connect", sandbox, a.connectSandboxV1},
 		{"POST", "/v2/sandboxes/:sandboxID/connect", sandbox, a.connectSandboxV2},
 		{"POST", "/sandboxes/:sandboxID/timeout", sandbox, a.setSandboxTimeout},
+		{"PUT", "/sandboxes/:sandboxID/network", sandbox, a.updateNetwork},
 		{"POST", "/sandboxes/:sandboxID/pause", sandbox, a.pauseSandbox},
 		{"POST", "/sandboxes/:sandboxID/resume", sandbox, a.resumeSandbox},
 		{"POST", "/sandboxes/:sandboxID/snapshots", sandbox, a.createSnapshot},

@@ -76,25 +76,25 @@ func createRequest(b api.NewSandboxV2, defaultTimeout time.Duration) (core.Creat
 	if b.AutoPause != nil && *b.AutoPause {
 		onTimeout = core.TimeoutPause
 	}
+	network, err := createNetwork(b.AllowInternetAccess, b.Network)
+	if err != nil {
+		return core.CreateSandboxRequest{}, err
+	}
 	return core.CreateSandboxRequest{
 		SnapshotRef: b.TemplateID, Env: deref(b.EnvVars), Metadata: deref(b.Metadata),
-		Timeout: timeout, OnTimeout: onTimeout, WaitForSnapshot: snapshotWait,
+		Timeout: timeout, OnTimeout: onTimeout, WaitForSnapshot: snapshotWait, Network: network,
 	}, nil
 }
 
 // unsupported refuses options snapgate cannot honour rather than ignore
-// them: a network policy or a filesystem-only pause silently dropped would
-// give the caller something other than what it asked for.
+// them: a filesystem-only pause or an identity silently dropped would give
+// the caller something other than what it asked for.
 func unsupported(b api.NewSandboxV2) error {
 	switch {
 	case b.AutoPause != nil && *b.AutoPause && b.AutoPauseMemory != nil && !*b.AutoPauseMemory:
 		return core.Errorf(core.ErrInvalidArgument, "autoPauseMemory: false (filesystem-only pause) is not supported")
 	case b.AutoResume != nil && deref(b.AutoResume.Enabled):
 		return core.Errorf(core.ErrInvalidArgument, "autoResume is not supported; resume paused sandboxes with connect")
-	case b.AllowInternetAccess != nil && !*b.AllowInternetAccess:
-		return core.Errorf(core.ErrInvalidArgument, "allow_internet_access: false is not supported")
-	case len(deref(b.Network)) > 0:
-		return core.Errorf(core.ErrInvalidArgument, "network configuration is not supported")
 	case len(deref(b.Iam)) > 0:
 		return core.Errorf(core.ErrInvalidArgument, "iam is not supported")
 	case b.Mcp != nil:

@@ -14,7 +14,9 @@ var sandboxIDRE = regexp.MustCompile(`^i[a-z0-9]{20}$`)
 // read, and Python's required ones.
 func checkSandbox(t *testing.T, e *testEnv, r reply, template string) {
 	t.Helper()
-	host := strings.TrimPrefix(e.srv.URL, "http://")
+	// The server is on 127.0.0.1: the domain names it localhost, under
+	// which "<port>-<id>.localhost" resolves to loopback.
+	host := strings.Replace(strings.TrimPrefix(e.srv.URL, "http://"), "127.0.0.1", "localhost", 1)
 	want := map[string]any{"templateID": template, "clientID": "6532622b", "envdVersion": "0.5.7", "domain": host}
 	for k, v := range want {
 		if r.body[k] != v {

@@ -25,12 +25,10 @@ func templateID(sb *core.Sandbox) string {
 	return sb.SnapshotID
 }
 
-// domain is the configured sandbox domain, or the Host the client used.
+// domainFor is the domain the SDKs build sandbox hosts under (core's
+// rule: the configured one, else the Host the client used).
 func (a *API) domainFor(c *gin.Context) string {
-	if a.domain != "" {
-		return a.domain
-	}
-	return c.Request.Host
+	return core.SandboxDomain(a.domain, c.Request.Host)
 }
 
 func (a *API) toSandbox(c *gin.Context, sb *core.Sandbox) api.Sandbox {
@@ -38,6 +36,7 @@ func (a *API) toSandbox(c *gin.Context, sb *core.Sandbox) api.Sandbox {
 	return api.Sandbox{
 		SandboxID: sb.ID, TemplateID: templateID(sb), ClientID: clientID,
 		EnvdVersion: a.envdVersion, EnvdAccessToken: &sb.AccessToken, Domain: &domain,
+		TrafficAccessToken: trafficToken(sb),
 	}
 }
 
@@ -88,12 +87,14 @@ func (a *API) toDetail(c *gin.Context, sb *core.Sandbox) api.SandboxDetail {
 		onTimeout = api.Pause
 	}
 	l, domain := a.toListed(sb), a.domainFor(c)
+	internet := sb.Network.InternetAccess()
 	return api.SandboxDetail{
 		SandboxID: l.SandboxID, TemplateID: l.TemplateID, Alias: l.Alias, ClientID: l.ClientID,
 		StartedAt: l.StartedAt, EndAt: l.EndAt, CpuCount: l.CpuCount, MemoryMB: l.MemoryMB, DiskSizeMB: l.DiskSizeMB,
 		EnvdVersion: l.EnvdVersion, State: l.State, Metadata: l.Metadata,
 		EnvdAccessToken: &sb.AccessToken, Domain: &domain,
-		Lifecycle: &api.SandboxLifecycle{OnTimeout: onTimeout},
+		Lifecycle:           &api.SandboxLifecycle{OnTimeout: onTimeout},
+		AllowInternetAccess: &internet, Network: networkConfig(sb.Network),
 	}
 }
 

@@ -2,8 +2,10 @@
 // Router mounts each adapter's API as a Vendor (routes, authentication,
 // error writer) behind the same steps: vendor label, request id, panic
 // recovery, body limit or stream deadlines, and cluster forwarding (a call
-// is proxied to the node core says must answer it: Locator, Forward). It
-// also validates requests against a bundled OpenAPI document (kin-openapi)
+// is proxied to the node core says must answer it: Locator, Forward). A
+// vendor may claim requests before they are routed by path
+// (Vendor.Claims: a port proxy routed by Host or headers). It also
+// validates requests against a bundled OpenAPI document (kin-openapi)
 // and reads API keys. It knows no vendor's paths or shapes: adapters
 // describe theirs and turn its errors (ErrTooLarge, ErrBadGateway) into
 // their own bodies. Imports: core, gin, kin-openapi.

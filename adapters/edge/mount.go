@@ -27,6 +27,13 @@ type Vendor struct {
 	Owns []string
 	// Fallback: this vendor also answers unknown routes no vendor owns.
 	Fallback bool
+	// Claims, when set, takes requests before they are routed by path (a
+	// port proxy routed by Host or headers, whose paths are the sandbox's
+	// own and may be any, even one another vendor serves): a request it
+	// reports true for is matched against this vendor's routes only, and
+	// this vendor's routes are matched for no other request. Claims run
+	// in mount order, on every request: keep them cheap.
+	Claims func(*http.Request) bool
 	// Authenticate resolves the caller into the request's context (a
 	// core.Principal), or writes the failure with WriteError and aborts.
 	// It runs before the call is located, so names can be read in the

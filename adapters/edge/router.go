@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/snapgate/snapgate/core"
 )
 
 // Options configures a Router.
@@ -38,6 +40,15 @@ type Router struct {
 	mounts   []*mount
 	fallback *mount
 	mounted  []MountedRoute
+	// claims are the vendors that take requests before path routing
+	// (Vendor.Claims), each with an engine of its own.
+	claims []claim
+}
+
+// claim is a vendor that takes the requests it claims, whatever their path.
+type claim struct {
+	claims func(*http.Request) bool
+	engine *gin.Engine
 }
 
 // NewRouter returns a router with no vendor mounted.
@@ -45,15 +56,32 @@ func NewRouter(opt Options) *Router {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	r := &Router{Engine: newEngine(opt), opt: opt}
+	r.NoRoute(r.notFound)
+	return r
+}
+
+// newEngine is a gin engine with the router's outer steps.
+func newEngine(opt Options) *gin.Engine {
 	e := gin.New()
 	// Names may hold '/', sent as %2F inside one path segment.
 	e.UseRawPath = true
 	e.UnescapePathValues = true
 	e.Use(opt.Outer...)
 	e.Use(recoverPlain(opt.Logger))
-	r := &Router{Engine: e, opt: opt}
-	e.NoRoute(r.notFound)
-	return r
+	return e
+}
+
+// ServeHTTP hands a request a vendor claims to that vendor's engine, and
+// every other to path routing.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	for _, c := range r.claims {
+		if c.claims(req) {
+			c.engine.ServeHTTP(w, req)
+			return
+		}
+	}
+	r.Engine.ServeHTTP(w, req)
 }
 
 // Mount serves v's routes, each behind the same steps: vendor label,
@@ -77,8 +105,22 @@ func (r *Router) Mount(v Vendor) error {
 			return fmt.Errorf("edge: %s route %s %s: %w", v.Label, rt.Method, rt.Path, err)
 		}
 	}
+	handle := r.Handle
+	if v.Claims != nil {
+		// The vendor's routes live on an engine of their own, which only
+		// the requests it claims reach; there, what none of its routes
+		// matches is the vendor's not-found.
+		e := newEngine(r.opt)
+		e.NoRoute(func(c *gin.Context) {
+			c.Set(labelKey, v.Label)
+			AssignRequestID(c)
+			v.WriteError(c, core.Errorf(core.ErrNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+		})
+		r.claims = append(r.claims, claim{claims: v.Claims, engine: e})
+		handle = e.Handle
+	}
 	for _, rt := range v.Routes {
-		r.Handle(rt.Method, rt.Path, m.chain(rt)...)
+		handle(rt.Method, rt.Path, m.chain(rt)...)
 		r.mounted = append(r.mounted, MountedRoute{
 			Vendor: v.Label, Method: rt.Method, Path: rt.Path,
 			AnyNode: rt.Locate.kind == locateAnyNode, Places: rt.Locate.kind == locatePlaces, Param: rt.Locate.param,

@@ -15,6 +15,7 @@ import (
 	"github.com/snapgate/snapgate/adapters/adaptertest"
 	"github.com/snapgate/snapgate/adapters/e2b"
 	"github.com/snapgate/snapgate/adapters/e2b/envd"
+	"github.com/snapgate/snapgate/adapters/e2b/ports"
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/adapters/langsmith"
 	"github.com/snapgate/snapgate/core"
@@ -54,7 +55,11 @@ func everyVendor(t *testing.T, r *edge.Router, env *adaptertest.Env, boxes *core
 		t.Fatal(err)
 	}
 	t.Cleanup(ev.Close)
-	if err := errors.Join(ls.Mount(r), eb.Mount(r), ev.Mount(r)); err != nil {
+	pp, err := ports.New(ports.Options{Dataplane: env.Dataplane, Logger: adaptertest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(ls.Mount(r), eb.Mount(r), ev.Mount(r), pp.Mount(r)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -128,6 +133,9 @@ func TestEveryRouteIsAnsweredByTheRightNode(t *testing.T) {
 			req.Header.Set("X-Api-Key", env.KeyA)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("E2b-Sandbox-Id", onB)
+			if rt.Vendor == "e2b-ports" {
+				req.Header.Set("E2b-Sandbox-Port", "8000") // a port of the sandbox: the proxy claims it
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

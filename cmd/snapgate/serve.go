@@ -19,6 +19,7 @@ import (
 
 	"github.com/snapgate/snapgate/adapters/e2b"
 	"github.com/snapgate/snapgate/adapters/e2b/envd"
+	"github.com/snapgate/snapgate/adapters/e2b/ports"
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/adapters/langsmith"
 	"github.com/snapgate/snapgate/core"
@@ -233,7 +234,11 @@ func (s *Server) adapters(ctx context.Context, keys *core.Keys, logger *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	return []func(*edge.Router) error{ls.Mount, eb.Mount, ev.Mount}, nil
+	pp, err := ports.New(ports.Options{Dataplane: s.Dataplane, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return []func(*edge.Router) error{ls.Mount, eb.Mount, ev.Mount, pp.Mount}, nil
 }
 
 // router mounts the vendors' APIs beside health and metrics. Calls about a

@@ -72,6 +72,12 @@ func TestTwoNodes(t *testing.T) {
 	if got := envdRead(t, a.url, boxB["id"].(string), infoB["envdAccessToken"].(string), "/srv/note"); got != "made-on-a\n" {
 		t.Errorf("envd read of B's box through A: %q, want %q", got, "made-on-a\n")
 	}
+	// A server in B's box answers through A too: the port proxy claims
+	// the request by its headers and A forwards it to B.
+	execute(t, a.url, boxB["id"].(string), "mkdir -p /tmp/www && echo port-on-b > /tmp/www/index.html && httpd -p 8000 -h /tmp/www </dev/null >/dev/null 2>&1")
+	if got := portGet(t, a.url, boxB["id"].(string), 8000, "/index.html"); got != "port-on-b\n" {
+		t.Errorf("port 8000 of B's box through A: %q, want %q", got, "port-on-b\n")
+	}
 
 	// A dies without a word.
 	a.stop(syscall.SIGKILL)
@@ -164,6 +170,35 @@ func envdRead(t *testing.T, base, id, token, path string) string {
 		t.Fatalf("envd GET /files %s of %s through %s: %d %s", path, id, base, resp.StatusCode, raw)
 	}
 	return string(raw)
+}
+
+// portGet GETs path from port of a sandbox through the port proxy at base,
+// routed by the E2b-Sandbox-Id and E2b-Sandbox-Port headers, retrying
+// while the server in the sandbox starts.
+func portGet(t *testing.T, base, id string, port int, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("E2b-Sandbox-Id", id)
+		req.Header.Set("E2b-Sandbox-Port", fmt.Sprint(port))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return string(raw)
+		case time.Now().After(deadline):
+			t.Fatalf("GET %s from port %d of %s through %s: %d %s", path, port, id, base, resp.StatusCode, raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func waitSnapshotReady(t *testing.T, base, id string) {

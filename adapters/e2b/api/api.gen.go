@@ -88,6 +88,9 @@ type ConnectSandboxV2 struct {
 	Timeout *Timeout `json:"timeout,omitempty"`
 }
 
+// EgressList IP addresses or CIDR ranges (IPv4 or IPv6). Host names are refused (400): the node's packet filter enforces addresses only.
+type EgressList = []string
+
 // EnvVars defines model for EnvVars.
 type EnvVars map[string]string
 
@@ -122,7 +125,7 @@ type Metadata map[string]string
 
 // NewSandbox The v1 create body; NewSandboxV2 plus secure.
 type NewSandbox struct {
-	// AllowInternetAccess Only true (the default) is supported.
+	// AllowInternetAccess false denies all egress but network.allowOut (denyOut 0.0.0.0/0 and ::/0).
 	AllowInternetAccess *bool `json:"allow_internet_access,omitempty"`
 
 	// AutoPause Pause instead of kill when the timeout passes.
@@ -143,9 +146,7 @@ type NewSandbox struct {
 	// Mcp Not supported; refused with 400.
 	Mcp      *map[string]interface{} `json:"mcp,omitempty"`
 	Metadata *Metadata               `json:"metadata,omitempty"`
-
-	// Network Not supported; refused with 400 when it sets anything.
-	Network *map[string]interface{} `json:"network,omitempty"`
+	Network  *SandboxNetworkConfig   `json:"network,omitempty"`
 
 	// Secure Accepted for compatibility; an access token is always issued.
 	Secure *bool `json:"secure,omitempty"`
@@ -165,7 +166,7 @@ type NewSandbox struct {
 
 // NewSandboxV2 defines model for NewSandboxV2.
 type NewSandboxV2 struct {
-	// AllowInternetAccess Only true (the default) is supported.
+	// AllowInternetAccess false denies all egress but network.allowOut (denyOut 0.0.0.0/0 and ::/0).
 	AllowInternetAccess *bool `json:"allow_internet_access,omitempty"`
 
 	// AutoPause Pause instead of kill when the timeout passes.
@@ -186,9 +187,7 @@ type NewSandboxV2 struct {
 	// Mcp Not supported; refused with 400.
 	Mcp      *map[string]interface{} `json:"mcp,omitempty"`
 	Metadata *Metadata               `json:"metadata,omitempty"`
-
-	// Network Not supported; refused with 400 when it sets anything.
-	Network *map[string]interface{} `json:"network,omitempty"`
+	Network  *SandboxNetworkConfig   `json:"network,omitempty"`
 
 	// TemplateID Template or snapshot reference.
 	TemplateID string `json:"templateID"`
@@ -229,22 +228,31 @@ type Sandbox struct {
 
 // SandboxDetail defines model for SandboxDetail.
 type SandboxDetail struct {
-	Alias *string `json:"alias,omitempty"`
+	Alias               *string `json:"alias,omitempty"`
+	AllowInternetAccess *bool   `json:"allowInternetAccess,omitempty"`
 	// Deprecated: this property has been marked as deprecated upstream, but no `x-deprecated-reason` was set
-	ClientID        string            `json:"clientID"`
-	CpuCount        int32             `json:"cpuCount"`
-	DiskSizeMB      int32             `json:"diskSizeMB"`
-	Domain          *string           `json:"domain,omitempty"`
-	EndAt           time.Time         `json:"endAt"`
-	EnvdAccessToken *string           `json:"envdAccessToken,omitempty"`
-	EnvdVersion     string            `json:"envdVersion"`
-	Lifecycle       *SandboxLifecycle `json:"lifecycle,omitempty"`
-	MemoryMB        int32             `json:"memoryMB"`
-	Metadata        *Metadata         `json:"metadata,omitempty"`
-	SandboxID       string            `json:"sandboxID"`
-	StartedAt       time.Time         `json:"startedAt"`
-	State           SandboxState      `json:"state"`
-	TemplateID      string            `json:"templateID"`
+	ClientID        string                `json:"clientID"`
+	CpuCount        int32                 `json:"cpuCount"`
+	DiskSizeMB      int32                 `json:"diskSizeMB"`
+	Domain          *string               `json:"domain,omitempty"`
+	EndAt           time.Time             `json:"endAt"`
+	EnvdAccessToken *string               `json:"envdAccessToken,omitempty"`
+	EnvdVersion     string                `json:"envdVersion"`
+	Lifecycle       *SandboxLifecycle     `json:"lifecycle,omitempty"`
+	MemoryMB        int32                 `json:"memoryMB"`
+	Metadata        *Metadata             `json:"metadata,omitempty"`
+	Network         *SandboxNetworkConfig `json:"network,omitempty"`
+	SandboxID       string                `json:"sandboxID"`
+	StartedAt       time.Time             `json:"startedAt"`
+	State           SandboxState          `json:"state"`
+	TemplateID      string                `json:"templateID"`
+}
+
+// SandboxEgressProxyConfig Not supported; refused with 400.
+type SandboxEgressProxyConfig struct {
+	Address  string  `json:"address"`
+	Password *string `json:"password,omitempty"`
+	Username *string `json:"username,omitempty"`
 }
 
 // SandboxLifecycle defines model for SandboxLifecycle.
@@ -255,6 +263,51 @@ type SandboxLifecycle struct {
 
 // SandboxLifecycleOnTimeout defines model for SandboxLifecycle.OnTimeout.
 type SandboxLifecycleOnTimeout string
+
+// SandboxNetworkConfig defines model for SandboxNetworkConfig.
+type SandboxNetworkConfig struct {
+	// AllowOut IP addresses or CIDR ranges (IPv4 or IPv6). Host names are refused (400): the node's packet filter enforces addresses only.
+	AllowOut *EgressList `json:"allowOut,omitempty"`
+
+	// AllowPublicTraffic false: the sandbox's ports answer only requests carrying the e2b-traffic-access-token header, whose value create and connect return as trafficAccessToken. Default true.
+	AllowPublicTraffic *bool `json:"allowPublicTraffic,omitempty"`
+
+	// DenyOut IP addresses or CIDR ranges (IPv4 or IPv6). Host names are refused (400): the node's packet filter enforces addresses only.
+	DenyOut *EgressList `json:"denyOut,omitempty"`
+
+	// EgressProxy Not supported; refused with 400.
+	EgressProxy *SandboxEgressProxyConfig `json:"egressProxy,omitempty"`
+
+	// HttpsPorts Not supported; refused with 400 when non-empty.
+	HttpsPorts *[]int32 `json:"httpsPorts,omitempty"`
+
+	// MaskRequestHost Host header of the requests the sandbox's ports receive ("${PORT}" becomes the port); the client's goes in X-Forwarded-Host.
+	MaskRequestHost *string `json:"maskRequestHost,omitempty"`
+
+	// Rules Per-domain transform rules. Not supported; refused with 400 when non-empty.
+	Rules *SandboxNetworkRules `json:"rules,omitempty"`
+}
+
+// SandboxNetworkRules Per-domain transform rules. Not supported; refused with 400 when non-empty.
+type SandboxNetworkRules map[string][]map[string]interface{}
+
+// SandboxNetworkUpdateConfig defines model for SandboxNetworkUpdateConfig.
+type SandboxNetworkUpdateConfig struct {
+	// AllowOut IP addresses or CIDR ranges (IPv4 or IPv6). Host names are refused (400): the node's packet filter enforces addresses only.
+	AllowOut *EgressList `json:"allowOut,omitempty"`
+
+	// AllowInternetAccess false denies all egress but allowOut.
+	AllowInternetAccess *bool `json:"allow_internet_access,omitempty"`
+
+	// DenyOut IP addresses or CIDR ranges (IPv4 or IPv6). Host names are refused (400): the node's packet filter enforces addresses only.
+	DenyOut *EgressList `json:"denyOut,omitempty"`
+
+	// EgressProxy Not supported; refused with 400.
+	EgressProxy *SandboxEgressProxyConfig `json:"egressProxy,omitempty"`
+
+	// Rules Per-domain transform rules. Not supported; refused with 400 when non-empty.
+	Rules *SandboxNetworkRules `json:"rules,omitempty"`
+}
 
 // SandboxPauseRequest defines model for SandboxPauseRequest.
 type SandboxPauseRequest struct {
@@ -359,6 +412,9 @@ type PostSandboxesJSONRequestBody = NewSandbox
 // PostSandboxesSandboxIDConnectJSONRequestBody defines body for PostSandboxesSandboxIDConnect for application/json ContentType.
 type PostSandboxesSandboxIDConnectJSONRequestBody = ConnectSandbox
 
+// PutSandboxesSandboxIDNetworkJSONRequestBody defines body for PutSandboxesSandboxIDNetwork for application/json ContentType.
+type PutSandboxesSandboxIDNetworkJSONRequestBody = SandboxNetworkUpdateConfig
+
 // PostSandboxesSandboxIDPauseJSONRequestBody defines body for PostSandboxesSandboxIDPause for application/json ContentType.
 type PostSandboxesSandboxIDPauseJSONRequestBody = SandboxPauseRequest
 
@@ -384,62 +440,73 @@ type PostV2SandboxesSandboxIDConnectJSONRequestBody = ConnectSandboxV2
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dtrb9s4tn/lQHeAcS4Uv5IUtw7mQ/q4g2zbadB0igGa7ICWjmxOJFJDUna8Xf/3BUk9LclWUicz3eZT",
-	"YonkOTzvl744Ho9izpAp6Uy+ODERJEKFwvyShPlTfnv+Sv+gzJk4MVFzx3UYidCZlN67jsA/EyrQdyZK",
-	"JOg60ptjRPTGiNy+RTZTc2cyPjlxnYiy7PfIddQqNkcpQdnMWa/X+igZcybR4HA8HOo/HmcKmdL/kjgO",
-	"qUcU5Wzwh+TMYJpD+0Fg4Eyc/xkUFxvYt3LwWgguLAwfpSdorA9xJs4L4oO+AErlrF3neDh6eJhniZoj",
-	"U+mpgHadBn788MB/4QoCnjDfQnz+8BBfchaE1LP0HT8CwI+cQ0TYKmOs1JBPHkOaLlEsUBQcPRkePQ5Q",
-	"6iEkjCwIDck0RA370qroB5RJpJVzT2ikxzbSfY6QGgZYEgkiBV1CJmFMK/tfgAwJBRJ/BSJFQe9Ij9FQ",
-	"XnLG0FPZgdogCh6jUNQaowgjLlb6vyqY9yxcgbZ70FNzBB8DkoTqAKgEmcQxFwr9vpMbuynnIRKmSaJo",
-	"hDxRu674MV1mzWNmaT/n26/zs/n0D7RaVr3Mp/Hf9Do1vF+zxSdiHRDxfapxIuFFBfENp9F0iNGT2o09",
-	"7mP9vmYxmHeuE3AREeVMHMrU0bi4JWUKZ2gUOkIpyaztIKfu1KpMSwFlpzTx7i2VCv1WOSQhJc2E8EKK",
-	"TFmP7WMs0COqcMr15XHykidWATtc3Kfy5pL+C9+96LgBmX9WPdwnCg+1mDgN6CBb+J9QSGrVv/beCmxn",
-	"6BEq4hO104C8y9Zpa1COeWoISEW08N/lTlIRhR1N2KVZq+UZozgkChvR2BCnchRW2leShTLeGU9KvC/R",
-	"tcLiKj+ymzSJ67sSoe+vs7/gsiTxdUO+GIEnkCiEKfdXp1Cs/zSGOEwkSPQSgdo0bepLyJe/a8kQDNXv",
-	"xPNQyn3aPZIofkES2WATzGOgTCokPvAAbmgYwnKODDSQ1GJCTKREueP0d3s32PpoGxy0nIpMhxL+TwEJ",
-	"9TU2DmRJaEON1MBUyZ7uLXE/h9zEfywM/9YQKF22dh1KojraOrbNkTwFgUEi0YclVXM4Hg4t6akCiUoC",
-	"YSs1p2zWdJkagpEX3xlct4PvYagYqiUXN495f6tedYhnnoexQh8C40ajmCg6pSFVq1MgDKy6geI3GrAO",
-	"wpZkJYFKmbTGERX7t2EK0nfABUhGYjnnSt8SBTLPKH8p4zwaDndknHcPWlxnwcMkwnfaesp7MoBxdohR",
-	"rFYaYaowknU3b9PsBtNp0vCdjsFsTxc3We0WfhMhyKoeaRYcud5qu5sCzSf7+2R/n+zvV9//ySp+Y1Yx",
-	"Lbu053Fls1U3Dn/P/Pzhs1KfR4SWMsDP2TvLHec6TRXPjB/5qOOKRrC70sntud7WHMx1lCBBQL1GHOoI",
-	"3yNnK2N/3c6HV6gIDVMv+z5wJp+387ZaWli7m1zcF/FDGqC38sKuue/bfH2D1F0X931bPreuToUzrUs/",
-	"Zx8L+UeWRPp2Ohww9kCr4fWu2k1xRMV3b+GP0e8PaXPhwUtwWxT2MvUKrbhkhnUDk9hm86BfmwhfI5S7",
-	"mEx6+3AeAKk/twZezam0B2QVWLylUkkXCDBcwjShofYFYQhTBCIlnTH0QXEDzKylbFYcWgrnTElAv7Qn",
-	"cXZ3Z7eNaFn1JhOXrHKcSozfIDL55lRUWgn+gMXfjNnnLODNnG5w0f+fhJbNUhO2kc1AmRcmvmUGiezq",
-	"mHgIPezP+ubhoQyT2SBaHWa7D07BOHUjPYRBwvQ2Pz+94uzb6kSpA3adbFdTFHTuI1M0oCg63UDH/2TW",
-	"h18lyuIqA+PIbEBCrNQuiYRY8AX10d9200mmqC5wNUexpBIhIGEoYUq8m0ygBVkW+Jy/Sk8kU280PsqP",
-	"6O8sJJco4aY8bZKFktHb7Bl5nPkSAsEjYHwJJFAoYDmn3twSL22d4G1Mhc2OamXXiNzSSOvG/z07TjXN",
-	"/h7WS7JZDYGq1aUWbiuEZzF9g6uzxEZvps88R+KjKDrNvx2eXZwfvsFVQRNidun7vUAiUGT7jdYYm2ge",
-	"FxvmSsW2R0RTpaiXGGMilJac1+MXP0rQ/NH3hbOLc1Bzoow0zTTTJIoFShdmgi+ZJaAmmK1P5uIAeOuh",
-	"iMtHJtOQevA+RqYP9bmXRMgU9HiMjMT00C7or6LwQEsLLlCsQPBE4SbwPlxaAwEB1/m1FedVTNlMwjRh",
-	"fog+UJvl4ngK/7iEy1dvYNw/GfWHp1lbFFIrA0ToZHg2V6gtr+QwJXp7nCjtdGrh+hQDLlDnL0B8Emu5",
-	"8biPIBKmMcsEh/kxp0xJ6OmY4cBAYVzlhDaOIaOCkXiqtGt3Xo9fGLL3ilsnU4nqwHGdRRbTOcP+qD80",
-	"rt2Sz5k4R+aRDfCNeA1SKbbCFnPZoAkvbV2Z5BJvOEoKJS1nVb3FaAIXKzXnzFCUMD8jbhJrpo37xycH",
-	"mgiR5lVEmKKeBCLh4v3lRxgsxgVKp5UiRKr6Uh8yOgGZ6ieRmo9WgGSMnqaTNuemWXruOxPngsus0Ycy",
-	"ncZAqV5wf7W3NmupPL+uWiIdp2zObYz3OENxhwavVUAfZGLC0yAJw5WdcRi2QcnRHuhFxfjHrrWj0rTG",
-	"rrXHpTmLXWufl0YkdqwdPy8NNWxfe2Lvls4i7Fp7VLHVJqcoW+nP1zpvKNvdz9fra71BLMzs0OdaZ3T8",
-	"Ai5K5tRxnUSEqVWWk8GAxLSP42mfxLFjjkqiiOjIONPNlMvaRJCZBuEUAn+93iPstVsyGYMveaq2tmYj",
-	"RBsQVhXwlXmeY3RZmYyqqMVxs+cpC7FOSdD/u4htd/G6l8jkfH6jo3+yk88zVHXy/4yqC+2H+zZJafK9",
-	"3TB9b4z8GVUHPpZHDVtKFsWSQVEw2aKgA8+OvGxOMt7teLclRviAKhGsHBe7drhJpxJUAQ3ApoTQGw9H",
-	"BzpkwFuFzLfvZe7laZDNH+mVw2oIQCVwU/c3I2RmP/oHOzx+LvLpzM8DRQAb41GdooAOIrcxFrZ2s+Ch",
-	"27Zivuxbc/KPpZAp33If01uMDlr0sl234qxOvQ/N6iLLtjD+MJLcVJtb14ePO3nrtA70JH+t8mdbsLtc",
-	"Qrvoibymux+rvtmAqPL3V4kNiVqTn+nD8fB50UrOhEKny9aWdTXbaRX5YWR9ownVKOZP5naP4m5JBCQL",
-	"B+4r9lnBoUvdIkYhqdTCUtQp8qpUeuaPErxECLNGmZJ9ViWW4BEGUwSDr+LZnB3DJeS4mTpHCgemuOLM",
-	"N6dzQWeUkbAEJqQB6oBmq/znwB33q/T6Af3DZsukXXf2A7VctG+a8c84+99S5fhOKhcp2/7C0sWg1Gra",
-	"f2b0sd4qyPMZudlj6JmSb0RWIOdcKDML0zm/KZqvD6j1G227TmlOS5yYUUHHiRLV91YJuERViYxUzr5W",
-	"T1j2eWmpp0rWt9r9mIwZSfSjzLVLutpdoVQQUCFVHzT9Gd4qiMkMre+TXOjoLG2K/Hb4C96qQzPCANm9",
-	"wbae6gL5M6otHquhey9LzjVWiUA/88hUZhQxnU+9488Exar5y8r7fknp1iawSGQaGeevXOBpVz9cgSKz",
-	"wz8TEtKAog+9K6fUz7xyXLhyNKUHtafltudidOUcnAKBqWnwaEARUd7cRA0GRNtN03Gsxkt26dx/aTw1",
-	"pBFVlWPb+5ajStdy1NS1bAaihcvOv7Tg/+x4F/rXX1mizLvm3cOK2kRb/ctUozHAg0KEHTdtyRpgZcVp",
-	"iEmtnmWTIrkKngKZSh18cqt+IZH2Rb9Cv9oHwQ9oMx/LDhqbVSZmm/nL+o1y8KUYC+vQeMimP+XH8jBZ",
-	"x1pGFlVqJ2XBfHe9B0vFcsO3lw+vlNiVk7mpgr2pRDldqa/N5VUyHB551Dd/caLITJtRO1+i3+u/9qm2",
-	"0fa3HUcpvenFRM0PkXk8qwo3fJavqjLQ4bv8DobWxJblgkhnB53Vuk36WMmI8RF89qdxuS++lWXZdDcE",
-	"NFSoeXAz+mkx0gwbP7sZ/7QYXzl2AAKJN4cbXJk7LUiYIPz64W3GF9dgupzzEMHSD9I3QGaEMiDSrDDu",
-	"xG5v8475YHoL446Hz5918PwveRSRQ4n6+iZv1Om/mTKww1AIvXT0IOOWazl10BqgmLm4MlYxUQqFXvrP",
-	"XnrIv9NDeu7mk4P//cH5xpz5yWh854jLxIH6EfTKcl4f42zCiAs7AlVgk80gEuk51mk3DqxunbyHFarm",
-	"ryRa2Gy+Gw3UBipdvn3dKyaZUdsaKzxKOLU5QH2XeKpkip7iqa+Np/LCZG8xPmjvM3/1wFcfCo9qChdT",
-	"LE86N7r31Jze3cWfwpUzJRKvHG0kSrPflWnZeq2k6ucedv7r0/hpAuxpAmxX07kytrVNRzcjy29/pOPA",
-	"RrJNY51Hw2FWE92pyH/JWIdV7qdBjm9jkKNdqdZ7bWqkILKPhEqgNM7pwyI9Xl+v/xMAAP//",
+	"7Fx7b9vGlv8qB9wClRbUM3awkdE/nKS319ukMWI3KBB7L0bkkTTX5Aw7M5Sszeq7L+bBl0hKciKnTWvk",
+	"j1jiPM/jd35z5lCfvIDHCWfIlPQmn7yECBKjQmE+ScLCKb+/eK0/UOZNvISohed7jMToTUrPfU/g7ykV",
+	"GHoTJVL0PRksMCa6Y0zu3yCbq4U3GZ+e+l5MWfZ55HtqnZihlKBs7m02Gz2UTDiTaNZwMhzq/wLOFDKl",
+	"/yRJEtGAKMrZ4N+SM7PSfLbvBM68ifcfg2JjA/tUDn4Uggs7R4gyEDTRg3gT7yUJQW8ApfI2vncyHD3+",
+	"nOepWiBTblRA205PfvL4k//CFcx4ykI744vHn/EVZ7OIBla+468w4TXnEBO2zhQr9cynX8OarlAsURQa",
+	"PR0++zqT0gAhZWRJaESmEeq5r6yLvkeZxto5j7QMN2yj3BcIDhhgRSQIN3VpMSlj2tn/gMWQSCAJ1yDc",
+	"EnQPN4ye5RVnDAOVDagBUfAEhaIWjGKMuVjrv6rTvGPRGjTuQUctEEKckTRSXaASZJokXCgM+14OdlPO",
+	"IyRMi0TRGHmq9m3x2jWz8Jgh7ce8+20+Np/+G62XVTfzYfwn3U5t3T/OBUr5hkpVX9nFJZAw1M9RAhfw",
+	"6uL1exCEzVFC5+JyeaK/vLhcPu/24Z9cKtCRSgIRCAJnqcQQOifDYXcCemOMh/i9hIQEd6hgRiOl3ZbN",
+	"uAh0p2IiFq31fqnCWD44pPm6+YXtOhoOh3kDIgRZmx2z5QdiQy4JQ6r3SqLLiqpqY9bFZpChpuOAh1iX",
+	"o2kM5pnvzbiIifImHmXq2bjQK2UK52ggLEYpybxtIK8exqtm6ibKRmmyVq1vDFs9j0SUNAsiiCgyZTlK",
+	"iInAgKiChtSbJ+krnlrIOWDjIZV3V/R/8e3LAzsgC8+rg4dEYU87htewHGTL8AMKSS3g1U3HuOjBs8eo",
+	"SEjUXsh8m7XT+FdmebUFSEW0uz9kT1IRhQeC9pVpq+0Z4yQiChuXsWVOZd5Z6leyhfK6M52UdF+Sa0XF",
+	"VX1kO2ky17clQX++z/6Cq5LF10PXcgSBQKIQpjxcn0HR/sMYkiiVIDFIBWpw2vaXiK/+pS1DMFT/IkGA",
+	"UtYnmZFIaoBnVANeFAEa8IVpqoChWnFx1zdDvUsVdEJka/3HsG/+DYZAWAiTyWDYbQ4HJFX8kqSyATjM",
+	"10CZVEhC4DO4o1EEqwUyA80ukEBCNALvGf3t0eOYHtpyppZRkWmGFf5gBbg9IEsjy8AcClV14/qWTCSf",
+	"uclIsIgOO5mha7bxPUri+rI15c8XeZaHwxVVCzgZDq3oqQKJSgJha7WgbN60mdoC4yB58HSHDfwZaOas",
+	"9kD4+cW21ocTarHL+FN9O+dBgInCEGYmbsYJUXRKI6rWZ0AYWP8Cxe+0ELUrrchaApUybaVKFcDb8n33",
+	"TLMZyUgiF1xpEaJAFhhvLzGQZ5pS7GEgD+VlvrfkURrjWw2X8jONiXHWwzhRVe5U9QWbSWjASpNp2BsJ",
+	"THfXuAmmW0zMMa9tMl1o5HYnWDdx6SfAfQLcJ8B9OOA+weA3BoMuldR+UitDUN3R/5w5h8c/d4Y8JrR0",
+	"xvuYPbPa8W7dYfDcBI5rTSQap913YNx9mtt5yvI9JchsRoPGNdQX/BmnsvLqb9v18BoVoZELq+9m3uTj",
+	"bt1WkwcbvzE4X7jYfJ6H5mxjmTGVVHEsdUV0hsE6iA49D7/J238ptNbN/LYQsM2xXQp+v3btjxFPtoRu",
+	"82ctsCbliouw8WEqUbQA4pbJZVPsMKU3ZQXUkargHHVg4ey6gBZkaayn1KzJQK1GuNt9ia9iiArF2bHe",
+	"qhZ1aNgtZMcV95KVIqmq2ZbudZlOIxpcW5dvYao2T+o8+3sJ2ho0WZErFCYtmt+uQECEWFM2Nz1wPO05",
+	"MOlZKtyzZ6MFkhCFD6sFlwhLEqWYpTg0tQ1szhoEqlQwIBLqkNSH1zY4mHDRHBMccX6YVLBwigNdru5G",
+	"G99bKJXISy2ooxKGA7J/23nlmMi791Y//+RN6XSTIrcq0ScCrblcn02KFxggXSJ0brzvPl2+e3+9ufFg",
+	"igGP0XbQzbpn5k+L+t9LmHOUQBn81vsHFysiQgx7euIt/mYS6TUsEGmE8mEA+N502RXmKw13JPBy2dcG",
+	"2pb01lELRc8GEG2+TGrVgdlJHx5uAXt28WsSEoUFXhwNH77sMJtN/Ofzz0cxKcN4na89/kXbjoVcuXNS",
+	"61qyyLq1ksQ6gLkwM0ku4//ZoSvjc324mAGpf2/tVy2otANk96x4T6WSPhBguIJpSiNt6lEEUwQiJZ0z",
+	"DEFxGzN0WxNAskFLyQoTI/RDOxJnDz/+7RJadmORRfnsftgF+rAh0uedXYRvFfgjXvFmyr5gM96s6Qav",
+	"/UcaRe5e1GF+XZ2UBVEaWmWQ2LZOSIDQwf68b77sySidD+J1L+vdPQODWcZ6CIOU6W5hPnolmrXdjeSI",
+	"mvVqygtchMgUndEiau3cwQJBkXkffpUoi60MzNHO4i2xVrsiEhLBlzTEcNdOJ5mj+sDVAsWKSoQZiSIJ",
+	"UxLcZQYtyKpYz8VrNyKZBqPxs3yI/t7L05IkfKfTJlsocdXtypCAs1DCTPAYGF8BmSkUsFrQYFGO8oD3",
+	"CRU291cjGzG5p7H2jf96fuI8zX4e1olIlkanan2ljdsa4XlCf8b1eWrzGaaazDKPop7st9755UXvZ1wX",
+	"MiGml97fSyQCRdbfeI3BRPN10UGzL1sJQp1T1K/VEiKUtpwfxy81tYmIMhH6/PIC1IIoY01zrTSJYonS",
+	"h7ngK2YFaKiNIay5OQDeByiS8pCGWsO7BJkeNORBGiNT0OEJMpLQnm3QX8dRV1sLLlGsQfBU4fbkfbiy",
+	"AAEzrkOqNed1QtlcB1oWRhhqduVYN/z3FVy9/hnG/dNRf3iW0TlwKGMqIRSdLxRq5JUcpkR3T1Klg06N",
+	"jUxxxoWm5msgIUm03QQ8RBAp0yvLDIeFCadMSejoM3HXzMK4ygVtAkMmBWPxVOkTjffj+KURe6fYdTqV",
+	"qLqe7y2zLIc37I/6Q3Mis+LzJt4z85VNeRnzGjgrtsaWNNLdV+6gkVu80SgpnLScZ+wsRxO4XKsFZ0ai",
+	"+njihJsmWmnj/slpVwsh1rqKCVM0kPrIcvnu6hoGy3GxpLNKit25vtSDjE5BOv8khiVbA5IJBlpOGs5N",
+	"SdRFqHkll1k5D0pXc4lSveTh+mjFVKUr6U0ViTRP2a7OHB+xUvIBZVzWAUOQqWGmszSK1raScdg2S77s",
+	"gW5UFHnuazsq1WTua3tSqqbc1/ZFqRByT9vxi1Lp4u62p3ZvruJwX9tnFaw2WbYySn+83fifKrj78XZz",
+	"qzuIpakQ/lirBhq/hMsSnHq+l4rIobKcDAYkoX0cT/skSTwzVBrHRDPjzDedljVEkLmewisM/nZzxLk3",
+	"fgkyBp/y5OXGwkaElhBWHfC1+T5f0VWl/rniFifNkadsxHc0ijD8s5jt4eb1WSaT6/lnzf7JXj3PUdXF",
+	"/xOqQ2Q/PDYkuXT0bmD6uynyJ1QH6LH8QkFLEr9oMiiuEHY46MAlCbffV3jY8H4LR3hvM48lXuzbEmZ9",
+	"lKAK6AzskRA64+GoqykD3itkoX0u8yhPZ1mVsW45rFIAaotKDfFz/THs7on4ucm7yt5HYgBbRdAHsYAD",
+	"TG6r+HvjZ+ThsG5FFfm3FuS/lkM6veUxprMcdVv8st23SldOX+RbaaNrJREJXKbYpQpNMk4fEUjuLVxk",
+	"HpbvhMdUmeIrilFoDzFBpEURds+M0yVcqKwIq1O/3fBhKxVuUmx3mKgGl0sbPM7lAR/J43YkdA/yvhay",
+	"4XQJgRkqtXs01CM1U/zFvenRaXDueVZjWzcmLDeZh3lgktVOHCO2HRJNbLHGo1p2JTu+qb/kdxBfdpnY",
+	"pwjQaoe2xG8fKWs3PZFfhh+HV20XxVT1+6vEhlRJE9Prw8nwRVGqmBkFlVnMOJQ4uev3x7H1rcKoRjN/",
+	"IjxHNHcrIiBbdOHBZp+l/A7JHCYoJJXaWIpMYZ4XLsA/SIUwbZS5NMvuaSQEhMEUwaxX8az0geEK8rWZ",
+	"TKObB6a45iw0o3NB55SRqDRNRGeojxQ77T+f3PO/yK8fMT5sX1q2+85xZi1fmzW9S5tp9q+SZ/yb5A6d",
+	"2v7A5OGgdNl7/NzEdf2yLs8oyO1bvo65dInJGuSCC2VqzQ/OMBRVa4/o9VsX519y1MmkoHmiRPV3y8Vd",
+	"oaowI5WrrzUSlmOeS7ZWxfpGhx+Ts0ISfy9z75K+DlcoFcyokKoP9qh5ryAhc7SxT3Kh2Zm7lvyt9wve",
+	"q54p3oNs367srG6QP6HaEbEa6mdkKbgmKhUYZhGZykwipvZA9/g9RbFu/gWTz/3FEr9W5Edic5V48doH",
+	"7upqojUoMu/9npKIziiG0LnxShUFN54PN56W9KD2bbnwYDm68bpnQGBqrlj1RDFRwcKwBjNF207dKwKN",
+	"mzykduZT46gRjamqDNteOTCq1A2MmuoGmifRxmUrrFvW//xk3/Jvv/CSIK9bOZxW1N6yqP8CjPEY4LPC",
+	"hD3fFUWYycqO08BJrZ9ltVq5C54BmUpNPrl1v4hI+6BfkV/th3ceETO/Fg4azCoLsw3+sht/OfhUvKpw",
+	"wNVf9kaSvC6/4HBgLiNjlTpI2Wn+drd/VorlkotOXj5WUlcu5qY7pG0nyuVKQw2XN+lw+CygofkfJ4rM",
+	"NYzaCi/9XP9vv9UYbT/bgrDSk05C1KKHLODZvUzDz1+pqg0c8PtXBwCt4ZblhMjBATrLn5vjY+VEjF8h",
+	"Zn8YlytTdqose3sw+8WVG+9u9MNypBU2fn43/mE5vvFsCRKSYAF3uDZ7si8L/Pr+TaYX36x0teARgpUf",
+	"uCdA5oTa1wcWCCac2O5t0TF/8bFFcSfDF88PiPyveByTnkS9fXNu1Md/U+djyxEROq74J9OWbzXVbSUo",
+	"pjK1vKqEKIVCN/2fjhvk/9wgHX/7m+5/fud9Y8H8dDR+MOMyPFB/BZ2yndcLqZtWxIUtQixWk1UBExl4",
+	"Nmg3vumz8+UOWKNqfmuqRc3m10pmamsph/ziylFXkoHaTq7wVejU9kt9D+FTJSh64lNfyqfyxGRnOe62",
+	"V3p8ccllH4qIahIXUyy/a9AY3h2cPjzEn8GNNyUSbzwNEqW3Lyr16vVcSTXOPW4F5ofxUw3mUw3mvrKP",
+	"SuHkLh/dZpbfflFV1zLZpsLqZ8NhlhPd68h/SGGVde6nUqpvo5Sq3ak2R73UcFNkr+mVptJrdl8Wx+PN",
+	"7eb/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -39,6 +39,11 @@ func (a *API) route(c *gin.Context) {
 	if id == "" {
 		id, port = fromHost(c.Request.Host)
 	}
+	if id == "" && signed(c) {
+		if id = a.signer(c); id == "" {
+			return
+		}
+	}
 	switch {
 	case id == "":
 		a.fail(c, core.Errorf(core.ErrInvalidArgument,
@@ -71,11 +76,11 @@ func fromHost(host string) (id, port string) {
 // the SDKs report as "sandbox not running".
 func (a *API) open(c *gin.Context) {
 	id := c.GetString(sandboxKey)
-	token := c.GetHeader("X-Access-Token")
-	if token == "" && c.FullPath() == "/files" && c.Query("signature") != "" {
+	if signed(c) {
 		a.openSigned(c, id)
 		return
 	}
+	token := c.GetHeader("X-Access-Token")
 	t, err := a.dp.OpenByToken(ctx(c), id, token)
 	if err != nil {
 		a.refuse(c, id, err)
@@ -106,6 +111,47 @@ func (a *API) refuse(c *gin.Context, id string, err error) {
 // SDKs' uploadUrl/downloadUrl): core checks the v1 signature over path,
 // operation, user and expiry against the sandbox's token.
 func (a *API) openSigned(c *gin.Context, id string) {
+	sig, err := signatureOf(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	t, err := a.dp.OpenBySignature(ctx(c), id, sig)
+	if err != nil {
+		a.refuse(c, id, err)
+		return
+	}
+	a.opened(c, id, t)
+}
+
+// signed: a /files call made with a signed URL instead of the access
+// token (the SDKs' uploadUrl/downloadUrl).
+func signed(c *gin.Context) bool {
+	return c.FullPath() == "/files" && c.Query("signature") != "" && c.GetHeader("X-Access-Token") == ""
+}
+
+// signer finds the sandbox a signed URL that names none is for (made
+// with E2B_SANDBOX_URL, whose links carry no sandbox id): the one whose
+// token made the signature (core searches). It names it in the
+// E2b-Sandbox-Id header too, so the node holding it, if the call is
+// forwarded there, need not search again. "" when none: answered.
+func (a *API) signer(c *gin.Context) string {
+	sig, err := signatureOf(c)
+	if err != nil {
+		a.fail(c, err)
+		return ""
+	}
+	t, err := a.dp.SignedSandbox(ctx(c), sig)
+	if err != nil {
+		a.refuse(c, "", err)
+		return ""
+	}
+	c.Request.Header.Set("E2b-Sandbox-Id", t.Sandbox.ID)
+	return t.Sandbox.ID
+}
+
+// signatureOf reads a signed URL's grant from its query.
+func signatureOf(c *gin.Context) (core.FileSignature, error) {
 	op := "read"
 	if c.Request.Method == http.MethodPost {
 		op = "write"
@@ -114,17 +160,11 @@ func (a *API) openSigned(c *gin.Context, id string) {
 	if exp := c.Query("signature_expiration"); exp != "" {
 		n, err := strconv.ParseInt(exp, 10, 64)
 		if err != nil {
-			a.fail(c, core.Errorf(core.ErrInvalidArgument, "signature_expiration must be a unix timestamp, got %q", exp))
-			return
+			return sig, core.Errorf(core.ErrInvalidArgument, "signature_expiration must be a unix timestamp, got %q", exp)
 		}
 		sig.Expires = n
 	}
-	t, err := a.dp.OpenBySignature(ctx(c), id, sig)
-	if err != nil {
-		a.refuse(c, id, err)
-		return
-	}
-	a.opened(c, id, t)
+	return sig, nil
 }
 
 // target is the sandbox the request was opened for.

@@ -59,6 +59,18 @@ func TestRoutingAndAuth(t *testing.T) {
 			sig := core.SignFile(core.FileSignature{Path: "/etc/group", Operation: "read", Expires: 1}, h.token)
 			return h.do(t, "GET", "/files?path=/etc/group&signature_expiration=1&signature="+url.QueryEscape(sig), "", nil, map[string]string{"X-Access-Token": ""})
 		}, 401, "expired"},
+		{"signed download naming no sandbox (E2B_SANDBOX_URL)", func() reply {
+			sig := core.SignFile(core.FileSignature{Path: "/etc/group", Operation: "read"}, h.token)
+			return h.do(t, "GET", "/files?path=/etc/group&signature="+url.QueryEscape(sig), "", nil, map[string]string{"X-Access-Token": "", "E2b-Sandbox-Id": ""})
+		}, 200, "user:x:1000"},
+		{"signature of no sandbox, naming none", func() reply {
+			sig := core.SignFile(core.FileSignature{Path: "/etc/group", Operation: "read"}, "another token")
+			return h.do(t, "GET", "/files?path=/etc/group&signature="+url.QueryEscape(sig), "", nil, map[string]string{"X-Access-Token": "", "E2b-Sandbox-Id": ""})
+		}, 401, `"message":"invalid signature"`},
+		{"expired signature naming no sandbox", func() reply {
+			sig := core.SignFile(core.FileSignature{Path: "/etc/group", Operation: "read", Expires: 1}, h.token)
+			return h.do(t, "GET", "/files?path=/etc/group&signature_expiration=1&signature="+url.QueryEscape(sig), "", nil, map[string]string{"X-Access-Token": "", "E2b-Sandbox-Id": ""})
+		}, 401, `{"code":401,"message":"signature is already expired"}`},
 		{"rpc with a wrong token", func() reply {
 			return h.unary(t, "process.Process/List", "{}", map[string]string{"X-Access-Token": "nope"})
 		}, 401, `"code":401`},
