@@ -62,6 +62,10 @@ type Route struct {
 	// unknown-route 404; it has no operation in the vendor's spec, and
 	// tests that check answers against the spec skip it (IsUnserved).
 	Unserved bool
+	// Passthrough: the route carries its own credential (a token the
+	// handler checks), so the vendor's Authenticate does not run: no
+	// principal is set, and the route is located by an id alone.
+	Passthrough bool
 	// Prepare runs before any step of the mount that may fail, for what
 	// WriteError needs to know (the protocol a route answers in).
 	Prepare []gin.HandlerFunc
@@ -173,7 +177,11 @@ func pathParams(path string) []string {
 func (m *mount) chain(rt Route) []gin.HandlerFunc {
 	chain := []gin.HandlerFunc{m.enter(rt), m.recovery}
 	chain = append(chain, rt.Prepare...)
-	chain = append(chain, m.router.bodyStep(m, rt), m.v.Authenticate, m.router.locateStep(m, rt))
+	chain = append(chain, m.router.bodyStep(m, rt))
+	if !rt.Passthrough {
+		chain = append(chain, m.v.Authenticate)
+	}
+	chain = append(chain, m.router.locateStep(m, rt))
 	return append(chain, rt.Handlers...)
 }
 
