@@ -192,6 +192,7 @@ const (
 	snapshotKey = "edge_snapshot"
 	vendorKey   = "edge_mount"
 	unservedKey = "edge_unserved"
+	passKey     = "edge_passthrough"
 )
 
 // enter labels the request with its vendor and what its path names, and
@@ -208,6 +209,9 @@ func (m *mount) enter(rt Route) gin.HandlerFunc {
 		}
 		if rt.Unserved {
 			c.Set(unservedKey, true)
+		}
+		if rt.Passthrough {
+			c.Set(passKey, true)
 		}
 		AssignRequestID(c)
 	}
@@ -280,6 +284,9 @@ func Resources(c *gin.Context) (sandbox, snapshot string) {
 
 // IsUnserved tells whether c is a call of a route mounted Unserved.
 func IsUnserved(c *gin.Context) bool { return c.GetBool(unservedKey) }
+
+// IsPassthrough tells whether c is a call of a route mounted Passthrough.
+func IsPassthrough(c *gin.Context) bool { return c.GetBool(passKey) }
 
 // NotServed is the error an Unserved route answers: ErrNotServed, naming
 // the operation as its vendor's spec writes it ("GET
