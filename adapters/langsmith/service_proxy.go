@@ -127,7 +127,16 @@ func (a *API) relay(c *gin.Context, t *core.Target, port int) {
 			r.Out.URL = &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port),
 				Path: c.Param("path"), RawQuery: r.In.URL.RawQuery}
 			r.Out.Host = r.In.Host
-			r.SetXForwarded()
+			// What a front end (or the node that forwarded the call) said
+			// about the client goes on; Rewrite drops these headers.
+			for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+				if v := r.In.Header.Values(h); len(v) > 0 {
+					r.Out.Header[h] = v
+				}
+			}
+			if r.Out.Header.Get("X-Forwarded-Proto") == "" {
+				r.SetXForwarded()
+			}
 			r.Out.Header.Set("X-Forwarded-Prefix", prefix)
 			// The credential is snapgate's, not the service's.
 			r.Out.Header.Del(ServiceTokenHeader)
