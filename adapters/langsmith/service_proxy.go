@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -124,8 +125,7 @@ func (a *API) relay(c *gin.Context, t *core.Target, port int) {
 	var dialErr error
 	p := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.Out.URL = &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port),
-				Path: c.Param("path"), RawQuery: r.In.URL.RawQuery}
+			r.Out.URL = serviceTarget(r.In.URL, port)
 			r.Out.Host = r.In.Host
 			// What a front end (or the node that forwarded the call) said
 			// about the client goes on; Rewrite drops these headers.
@@ -161,6 +161,23 @@ func (a *API) relay(c *gin.Context, t *core.Target, port int) {
 		dialErr = core.WithCause(edge.ErrBadGateway, dialErr, "the service on port %d did not answer", port)
 	}
 	a.writeError(c, dialErr)
+}
+
+// serviceTarget is in's URL on the box's port, the proxy's prefix
+// (/service/<box>/<port>) cut off the path as the client escaped it, so
+// an escaped '/' (%2F) in a segment stays one.
+func serviceTarget(in *url.URL, port int) *url.URL {
+	rest := ""
+	if parts := strings.SplitN(in.EscapedPath(), "/", 5); len(parts) == 5 {
+		rest = parts[4]
+	}
+	out := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port), RawQuery: in.RawQuery}
+	if p, err := url.PathUnescape("/" + rest); err == nil {
+		out.Path, out.RawPath = p, "/"+rest
+	} else {
+		out.Path = "/" + rest
+	}
+	return out
 }
 
 // dropCookie removes cookie name from r's Cookie header, keeping the

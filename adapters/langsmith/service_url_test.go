@@ -100,6 +100,10 @@ func TestServiceURLProxiesWithToken(t *testing.T) {
 	if code != 200 || body != "POST /a/b?x=1 token= cookie= body=payload" {
 		t.Errorf("through the proxy: %d %q", code, body)
 	}
+	code, body, _ = fetch(t, "GET", su.service+"a%2Fb/c%20d", su.token)
+	if code != 200 || body != "GET /a%2Fb/c%20d token= cookie= body=payload" {
+		t.Errorf("escaped path through the proxy: %d %q", code, body)
+	}
 }
 
 // Requests without the token, with a forged or altered one, with one of
