@@ -102,6 +102,19 @@ type Store interface {
 	// the vCPUs and memory its live sandboxes (all tenants) hold.
 	ListNodes(ctx context.Context) ([]*Node, error)
 
+	// PutServiceGrant records g, the grant of its sandbox's port, unless
+	// that port already has one: then the existing grant is kept (its id,
+	// so tokens minted from it stay valid) and its ExpiresAt moves to the
+	// later of the two. g is filled with the stored grant either way.
+	PutServiceGrant(ctx context.Context, g *ServiceGrant) error
+	// GetServiceGrant returns a grant by id, of any tenant. ErrNotFound.
+	GetServiceGrant(ctx context.Context, id string) (*ServiceGrant, error)
+	// ListServiceGrants returns the tenant's grants of one sandbox by port.
+	ListServiceGrants(ctx context.Context, tenantID, sandboxID string) ([]*ServiceGrant, error)
+	// DeleteServiceGrants removes the tenant's grant of one port of a
+	// sandbox, or of every port when port is 0. Removing none is no error.
+	DeleteServiceGrants(ctx context.Context, tenantID, sandboxID string, port int) error
+
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }

@@ -415,7 +415,7 @@ func TestRowsMatchTables(t *testing.T) {
 	forBackends(t, func(t *testing.T, backend, dsn string) {
 		s := openTestStore(t, dsn)
 		tables := dumpSchema(t, backend, s.db)
-		for _, row := range []any{&snapshotRow{}, &apiKeyRow{}, &registryRow{}, &sandboxRow{}, &nodeRow{}} {
+		for _, row := range []any{&snapshotRow{}, &apiKeyRow{}, &registryRow{}, &sandboxRow{}, &nodeRow{}, &serviceGrantRow{}} {
 			stmt := &gorm.Statement{DB: s.db}
 			if err := stmt.Parse(row); err != nil {
 				t.Fatal(err)

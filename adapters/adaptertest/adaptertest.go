@@ -7,10 +7,13 @@ package adaptertest
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -18,6 +21,7 @@ import (
 	"github.com/snapgate/snapgate/adapters/edge"
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/coretest"
+	"github.com/snapgate/snapgate/core/secrets"
 	"github.com/snapgate/snapgate/store"
 )
 
@@ -37,7 +41,30 @@ type Env struct {
 	// sandbox (see coretest.DataplaneEngine), for in-sandbox API tests.
 	Dataplane  *core.Dataplane
 	DataEngine *coretest.DataplaneEngine
-	KeyA, KeyB string
+	// ServiceURLs seals tokens with a key of the test's own and reads
+	// the time from Clock, which tests move forward to expire tokens.
+	ServiceURLs *core.ServiceURLs
+	Clock       *Clock
+	KeyA, KeyB  string
+}
+
+// Clock is the real time plus an offset tests advance.
+type Clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().UTC().Add(c.off)
+}
+
+// Advance moves the clock d forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
 }
 
 // Logger discards everything.
@@ -75,6 +102,19 @@ func New(t testing.TB) *Env {
 	t.Cleanup(e.DataEngine.Close)
 	e.Dataplane, err = core.NewDataplane(core.DataplaneOptions{
 		Store: st, Engine: e.DataEngine, Sandboxes: e.Sandboxes, Logger: Logger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, secrets.KeySize)
+	_, _ = rand.Read(key)
+	ring, err := secrets.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock = &Clock{}
+	e.ServiceURLs, err = core.NewServiceURLs(core.ServiceURLsOptions{
+		Store: st, Sandboxes: e.Sandboxes, Dataplane: e.Dataplane, Sealer: ring, Clock: e.Clock,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,10 @@ type Route struct {
 	// unknown-route 404; it has no operation in the vendor's spec, and
 	// tests that check answers against the spec skip it (IsUnserved).
 	Unserved bool
+	// Passthrough: the route carries its own credential (a token the
+	// handler checks), so the vendor's Authenticate does not run: no
+	// principal is set, and the route is located by an id alone.
+	Passthrough bool
 	// Prepare runs before any step of the mount that may fail, for what
 	// WriteError needs to know (the protocol a route answers in).
 	Prepare []gin.HandlerFunc
@@ -180,7 +184,11 @@ func pathParams(path string) []string {
 func (m *mount) chain(rt Route) []gin.HandlerFunc {
 	chain := []gin.HandlerFunc{m.enter(rt), m.recovery}
 	chain = append(chain, rt.Prepare...)
-	chain = append(chain, m.router.bodyStep(m, rt), m.v.Authenticate, m.router.locateStep(m, rt))
+	chain = append(chain, m.router.bodyStep(m, rt))
+	if !rt.Passthrough {
+		chain = append(chain, m.v.Authenticate)
+	}
+	chain = append(chain, m.router.locateStep(m, rt))
 	return append(chain, rt.Handlers...)
 }
 
@@ -191,6 +199,7 @@ const (
 	snapshotKey = "edge_snapshot"
 	vendorKey   = "edge_mount"
 	unservedKey = "edge_unserved"
+	passKey     = "edge_passthrough"
 )
 
 // enter labels the request with its vendor and what its path names, and
@@ -207,6 +216,9 @@ func (m *mount) enter(rt Route) gin.HandlerFunc {
 		}
 		if rt.Unserved {
 			c.Set(unservedKey, true)
+		}
+		if rt.Passthrough {
+			c.Set(passKey, true)
 		}
 		AssignRequestID(c)
 	}
@@ -279,6 +291,9 @@ func Resources(c *gin.Context) (sandbox, snapshot string) {
 
 // IsUnserved tells whether c is a call of a route mounted Unserved.
 func IsUnserved(c *gin.Context) bool { return c.GetBool(unservedKey) }
+
+// IsPassthrough tells whether c is a call of a route mounted Passthrough.
+func IsPassthrough(c *gin.Context) bool { return c.GetBool(passKey) }
 
 // NotServed is the error an Unserved route answers: ErrNotServed, naming
 // the operation as its vendor's spec writes it ("GET

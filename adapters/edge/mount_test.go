@@ -192,3 +192,31 @@ func TestMountRefusesUndeclaredLocation(t *testing.T) {
 		}
 	})
 }
+
+// A Passthrough route skips the vendor's Authenticate (its handler checks
+// its own credential) and says so (IsPassthrough); the vendor's other
+// routes still authenticate.
+func TestPassthroughSkipsAuthentication(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	r := edge.NewRouter(edge.Options{})
+	var sawPass, sawPrincipal bool
+	pass := func(c *gin.Context) {
+		sawPass = edge.IsPassthrough(c)
+		_, err := core.PrincipalFrom(c.Request.Context())
+		sawPrincipal = err == nil
+		c.String(http.StatusOK, "open")
+	}
+	err := r.Mount(fakeVendor("pt",
+		edge.Route{Method: "GET", Path: "/pt/open/:id", Locate: edge.Param("id"), Passthrough: true, Handlers: []gin.HandlerFunc{pass}},
+		edge.Route{Method: "GET", Path: "/pt/closed", Locate: edge.AnyNode, Handlers: []gin.HandlerFunc{answer("closed")}},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := do(t, r, "GET", "/pt/open/x", "", nil); a.status != 200 || a.body != "open" || !sawPass || sawPrincipal {
+		t.Errorf("passthrough without a key: %d %q, IsPassthrough %v, principal %v", a.status, a.body, sawPass, sawPrincipal)
+	}
+	if a := do(t, r, "GET", "/pt/closed", "", nil); a.status != 401 {
+		t.Errorf("other route without a key: %d, want 401", a.status)
+	}
+}

@@ -25,7 +25,7 @@ func newTestServer(t *testing.T) (srv *httptest.Server, keyA, keyB string) {
 		t.Fatal(err)
 	}
 	a, err := New(Options{Snapshots: env.Snapshots, Sandboxes: env.Sandboxes, Registries: env.Registries,
-		Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true})
+		Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true, ServiceURLs: env.ServiceURLs, Dataplane: env.Dataplane})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,11 @@ func (a *API) toBox(c *gin.Context, sb *core.Sandbox) api.SandboxesBoxResponse {
 // itself (the configured public URL, or the host the client reached). The
 // SDK appends paths to it, so it never ends in '/'.
 func (a *API) dataplaneURL(c *gin.Context, id string) string {
+	return a.baseURL(c) + "/dataplane/" + id
+}
+
+// baseURL is the URL clients reach snapgate at, without a trailing '/'.
+func (a *API) baseURL(c *gin.Context) string {
 	base := a.publicURL
 	if base == "" {
 		scheme := "http"
@@ -46,5 +51,5 @@ func (a *API) dataplaneURL(c *gin.Context, id string) string {
 		}
 		base = scheme + "://" + c.Request.Host
 	}
-	return strings.TrimRight(base, "/") + "/dataplane/" + id
+	return strings.TrimRight(base, "/")
 }

@@ -39,6 +39,7 @@ func (a *API) dataplaneRoutes() []dataplaneRoute {
 	return []dataplaneRoute{
 		{"POST", "/execute", opCommand, a.execute, false, false},
 		{"GET", "/execute/ws", opCommand, a.executeWS, false, false},
+		{"GET", "/tunnel", "", a.tunnel, false, false},
 		{"POST", "/upload", opWrite, a.upload, true, true},
 		{"GET", "/download", opRead, a.download, false, true},
 		{"HEAD", "/download", opRead, a.download, false, true},

@@ -38,7 +38,7 @@ func newDataplaneEnv(t *testing.T) *dataplaneEnv {
 		t.Fatal(err)
 	}
 	a, err := New(Options{Snapshots: env.Snapshots, Sandboxes: env.Sandboxes, Registries: env.Registries,
-		Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true, Dataplane: env.Dataplane})
+		Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true, Dataplane: env.Dataplane, ServiceURLs: env.ServiceURLs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ type fieldRow struct {
 type opFields map[string]fieldRow
 
 // fieldTable is every operation's rows, by operationId.
-var fieldTable = mergeTables(snapshotFields, registryFields, boxFields, dataplaneFields)
+var fieldTable = mergeTables(snapshotFields, registryFields, boxFields, dataplaneFields, serviceURLFields)
 
 func mergeTables(parts ...map[string]opFields) map[string]opFields {
 	out := map[string]opFields{}

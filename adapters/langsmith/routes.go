@@ -34,6 +34,9 @@ type Options struct {
 	// Dataplane serves commands and files inside boxes (their
 	// dataplane_url); nil leaves the dataplane unmounted.
 	Dataplane *core.Dataplane
+	// ServiceURLs shares boxes' ports (service-url routes and the
+	// /service proxy); nil leaves those routes answering 501.
+	ServiceURLs *core.ServiceURLs
 }
 
 // API is the LangSmith adapter.
@@ -44,8 +47,10 @@ type API struct {
 	registries *core.Registries
 	keys       *core.Keys
 	dataplane  *core.Dataplane
-	log        *slog.Logger
-	validator  *edge.Validator
+	// serviceURLs is nil when service URLs are not served.
+	serviceURLs *core.ServiceURLs
+	log         *slog.Logger
+	validator   *edge.Validator
 }
 
 // Prefixes the SDKs use: JS >= 0.10.11 and Stainless use /api/v2/sandboxes,
@@ -66,6 +71,7 @@ func New(opt Options) (*API, error) {
 	}
 	a := &API{snapshots: opt.Snapshots, sandboxes: opt.Sandboxes, publicURL: opt.PublicURL, registries: opt.Registries, keys: opt.Keys, log: opt.Logger}
 	a.dataplane = opt.Dataplane
+	a.serviceURLs = opt.ServiceURLs
 	if opt.Validate {
 		a.validator = edge.NewValidator(opt.Spec)
 	}
@@ -80,7 +86,7 @@ type route struct {
 
 func (a *API) routes() []route {
 	box, anyNode := edge.Param("box_name"), edge.AnyNode
-	return []route{
+	rs := []route{
 		{"POST", "/snapshots", anyNode, a.createSnapshot},
 		{"GET", "/snapshots", anyNode, a.listSnapshots},
 		{"GET", "/snapshots/:snapshot_ref", anyNode, a.getSnapshot},
@@ -100,6 +106,14 @@ func (a *API) routes() []route {
 		{"POST", "/boxes/:box_name/stop", box, a.stopBox},
 		{"POST", "/boxes/:box_name/snapshot", box, a.captureBox},
 	}
+	if a.serviceURLs != nil {
+		rs = append(rs,
+			route{"POST", "/boxes/:box_name/service-url", box, a.generateServiceURL},
+			route{"GET", "/boxes/:box_name/service-urls", box, a.listServiceURLs},
+			route{"DELETE", "/boxes/:box_name/service-urls", box, a.deleteServiceURL},
+		)
+	}
+	return rs
 }
 
 // unserved lists the control-plane routes the langsmith JS SDK (0.12)
@@ -107,13 +121,27 @@ func (a *API) routes() []route {
 // answers 501 in LangSmith's shape once the caller is authenticated and,
 // for a box's route, once the box is found (another tenant's is 404 as
 // usual), never the unknown-route 404. They are not in the spec.
-var unserved = []struct {
-	method, path string
-}{
-	{"POST", "/boxes/:box_name/service-url"},     // serviceUrl, generateServiceURL
-	{"GET", "/boxes/:box_name/service-urls"},     // listServiceURLs
+var unserved = []unservedRoute{
 	{"POST", "/boxes/:box_name/download-url"},    // generateDownloadURL
 	{"GET", "/snapshots-by-name/:snapshot_name"}, // snapshots.retrieveByName
+}
+
+type unservedRoute struct{ method, path string }
+
+// serviceURLRoutes answer 501 too when the adapter has no ServiceURLs.
+var serviceURLRoutes = []unservedRoute{
+	{"POST", "/boxes/:box_name/service-url"},    // serviceUrl, generateServiceURL
+	{"GET", "/boxes/:box_name/service-urls"},    // listServiceURLs
+	{"DELETE", "/boxes/:box_name/service-urls"}, // deleteServiceURL
+}
+
+// unservedRoutes is unserved, plus the service-url routes when service
+// URLs are not served.
+func (a *API) unservedRoutes() []unservedRoute {
+	if a.serviceURLs == nil {
+		return append(append([]unservedRoute{}, unserved...), serviceURLRoutes...)
+	}
+	return unserved
 }
 
 // notServed answers an unserved route: 501 naming it, after finding the
@@ -150,7 +178,7 @@ func (a *API) Mount(r *edge.Router) error {
 			})
 		}
 	}
-	for _, rt := range unserved {
+	for _, rt := range a.unservedRoutes() {
 		locate, snapshot := edge.AnyNode, ""
 		if strings.Contains(rt.path, ":box_name") {
 			locate = edge.Param("box_name")
@@ -167,6 +195,11 @@ func (a *API) Mount(r *edge.Router) error {
 	}
 	if err := r.Mount(v); err != nil {
 		return err
+	}
+	if a.serviceURLs != nil {
+		if err := a.mountServiceProxy(r); err != nil {
+			return err
+		}
 	}
 	return a.mountDataplane(r)
 }

@@ -3,6 +3,9 @@ package langsmith
 import (
 	"strings"
 	"testing"
+
+	"github.com/snapgate/snapgate/adapters/adaptertest"
+	"github.com/snapgate/snapgate/specs"
 )
 
 // Every control-plane route the SDK calls that snapgate does not serve
@@ -48,5 +51,33 @@ func TestUnservedRoutesAnswer501(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Without a ServiceURLs service the service-url routes answer 501 as
+// other unserved routes do, and the proxy is not mounted.
+func TestServiceURLRoutesUnservedWithoutService(t *testing.T) {
+	env := adaptertest.New(t)
+	spec, err := specs.LangSmith(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Snapshots: env.Snapshots, Sandboxes: env.Sandboxes, Registries: env.Registries,
+		Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := adaptertest.Serve(t, a.Mount)
+	if box := call(t, srv, "POST", "/api/v2/sandboxes/boxes", env.KeyA, `{"name":"b1"}`); box.status != 201 {
+		t.Fatalf("create box: %d %v", box.status, box.body)
+	}
+	for _, rt := range serviceURLRoutes {
+		path := "/api/v2/sandboxes" + strings.Replace(rt.path, ":box_name", "b1", 1)
+		if r := call(t, srv, rt.method, path, env.KeyA, ""); r.status != 501 {
+			t.Errorf("%s %s: %d %v, want 501", rt.method, path, r.status, r.body)
+		}
+	}
+	if r := call(t, srv, "GET", "/service/x/8000/", "", ""); r.status != 404 {
+		t.Errorf("proxy without the service: %d, want 404", r.status)
 	}
 }

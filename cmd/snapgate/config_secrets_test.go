@@ -77,7 +77,7 @@ func TestOpenStoreMakesTheDataDirPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := openStore(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	st, _, err := openStore(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

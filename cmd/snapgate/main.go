@@ -49,7 +49,7 @@ func keysCreate(ctx context.Context, cfg Config, args []string, stdout io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, logger)
+	st, _, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,8 @@ func everyVendor(t *testing.T, r *edge.Router, env *adaptertest.Env, boxes *core
 		t.Fatal(err)
 	}
 	ls, err := langsmith.New(langsmith.Options{Snapshots: env.Snapshots, Sandboxes: boxes, Registries: env.Registries,
-		Keys: env.Keys, Spec: lsSpec, Logger: adaptertest.Logger(), Validate: true, Dataplane: env.Dataplane})
+		Keys: env.Keys, Spec: lsSpec, Logger: adaptertest.Logger(), Validate: true, Dataplane: env.Dataplane,
+		ServiceURLs: env.ServiceURLs})
 	if err != nil {
 		t.Fatal(err)
 	}

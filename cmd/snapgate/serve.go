@@ -28,19 +28,21 @@ import (
 	"github.com/snapgate/snapgate/store"
 )
 
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Store, error) {
+// openStore opens the store with the keyring that seals its secrets,
+// which also seals service tokens.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Store, core.Sealer, error) {
 	if err := privateDir(cfg.DataDir, logger); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ring, err := cfg.Secrets.keyring(logger)
 	if err != nil {
-		return nil, fmt.Errorf("secret key: %w", err)
+		return nil, nil, fmt.Errorf("secret key: %w", err)
 	}
 	st, err := store.New(ctx, store.Options{DSN: cfg.DatabaseURL, Logger: logger, Sealer: ring})
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, nil, fmt.Errorf("open store: %w", err)
 	}
-	return st, nil
+	return st, ring, nil
 }
 
 // privateDir creates the data dir 0700, or makes an existing one 0700: it
@@ -93,16 +95,19 @@ type Server struct {
 	Dataplane *core.Dataplane
 	Nodes     *core.Nodes
 	store     *store.Store
-	engine    *engine.Engine
-	cfg       Config
-	metrics   *metrics
+	sealer    core.Sealer
+	// serviceURLs shares boxes' ports (LangSmith service URLs).
+	serviceURLs *core.ServiceURLs
+	engine      *engine.Engine
+	cfg         Config
+	metrics     *metrics
 	// draining is set once shutdown began: /readyz answers 503 from then.
 	draining atomic.Bool
 }
 
 // NewServer wires store, engine, core and adapters.
 func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
-	st, err := openStore(ctx, cfg, logger)
+	st, sealer, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +134,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 		return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.ContainerdAddress, err)
 	}
 	logCapacity(ctx, cfg, logger)
-	srv := &Server{store: st, engine: eng, cfg: cfg}
+	srv := &Server{store: st, sealer: sealer, engine: eng, cfg: cfg}
 	if srv.metrics, err = newMetrics(); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -191,6 +196,11 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	s.Snapshots, s.Sandboxes, s.Dataplane, s.Nodes = snaps, boxes, dp, nodes
+	if s.serviceURLs, err = core.NewServiceURLs(core.ServiceURLsOptions{
+		Store: s.store, Sandboxes: boxes, Dataplane: dp, Sealer: s.sealer,
+	}); err != nil {
+		return err
+	}
 	mounts, err := s.adapters(ctx, keys, logger)
 	if err != nil {
 		return err
@@ -210,7 +220,7 @@ func (s *Server) adapters(ctx context.Context, keys *core.Keys, logger *slog.Log
 		Snapshots: s.Snapshots, Sandboxes: s.Sandboxes, Keys: keys, Spec: lsSpec, Logger: logger,
 		Validate: validate, PublicURL: s.cfg.PublicURL,
 		Registries: &core.Registries{Store: s.store, Clock: core.SystemClock{}, IDs: uuid.NewString},
-		Dataplane:  s.Dataplane,
+		Dataplane:  s.Dataplane, ServiceURLs: s.serviceURLs,
 	})
 	if err != nil {
 		return nil, err

@@ -158,6 +158,9 @@ func langsmithProbes(t probeTable, pre string, a tenantA, b tenantB) {
 		t.add("POST "+pre+"/boxes/:box_name/start", jsonProbe("POST", r+"/start", `{}`, nf))
 		t.add("POST "+pre+"/boxes/:box_name/stop", jsonProbe("POST", r+"/stop", `{}`, nf))
 		t.add("POST "+pre+"/boxes/:box_name/snapshot", jsonProbe("POST", r+"/snapshot", `{"name":"tb-cap"}`, nf))
+		t.add("POST "+pre+"/boxes/:box_name/service-url", jsonProbe("POST", r+"/service-url", `{"port":8080}`, nf))
+		t.add("GET "+pre+"/boxes/:box_name/service-urls", getProbe(r+"/service-urls"))
+		t.add("DELETE "+pre+"/boxes/:box_name/service-urls", deleteProbe(r+"/service-urls"), deleteProbe(r+"/service-urls?port=8080"))
 	}
 }
 
@@ -174,6 +177,19 @@ func dataplaneProbes(t probeTable, a tenantA) {
 		t.add("HEAD /dataplane/:box/download", tenancyProbe{method: "HEAD", path: dp + "/download?path=/tmp/b.txt", want: nf})
 		t.add("POST /dataplane/:box/glob", jsonProbe("POST", dp+"/glob", `{"pattern":"*","path":"/tmp"}`, nf))
 		t.add("POST /dataplane/:box/grep", jsonProbe("POST", dp+"/grep", `{"pattern":"content","path":"/tmp"}`, nf))
+		t.add("GET /dataplane/:box/tunnel", getProbe(dp+"/tunnel"))
+	}
+	// The service proxy takes a service token, not a key: B's key on A's
+	// box, with no token or a forged one, is refused before the box is
+	// looked up (so the answer tells nothing of it).
+	forbidden := []int{http.StatusForbidden}
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		for _, ref := range []string{a.box, a.sandbox} {
+			svc := "/service/" + ref + "/8080/"
+			t.add(m+" /service/:box/:port/*path",
+				tenancyProbe{method: m, path: svc, want: forbidden},
+				tenancyProbe{method: m, path: svc + "?langsmith_service_token=forged", want: forbidden})
+		}
 	}
 }
 
@@ -248,8 +264,6 @@ func unservedProbes(t probeTable, a tenantA) {
 	for _, pre := range langsmith.Prefixes {
 		for _, ref := range []string{a.box, a.boxName, a.sandbox} {
 			r := pre + "/boxes/" + ref
-			t.add("POST "+pre+"/boxes/:box_name/service-url", jsonProbe("POST", r+"/service-url", `{"port":8080}`, nf))
-			t.add("GET "+pre+"/boxes/:box_name/service-urls", getProbe(r+"/service-urls"))
 			t.add("POST "+pre+"/boxes/:box_name/download-url", jsonProbe("POST", r+"/download-url", `{"path":"/tmp/a.txt"}`, nf))
 		}
 		for _, ref := range []string{a.snapName, a.captureName} {

@@ -66,6 +66,7 @@ func cases() []storeCase {
 	cs = append(cs, registryRefCases()...)
 	cs = append(cs, quotaCases()...)
 	cs = append(cs, nodeCases()...)
+	cs = append(cs, serviceGrantCases()...)
 	return cs
 }
 

@@ -79,6 +79,10 @@ func TestTwoNodes(t *testing.T) {
 		t.Errorf("port 8000 of B's box through A: %q, want %q", got, "port-on-b\n")
 	}
 
+	// A service URL of B's box works through A: the proxied request is
+	// answered by B, which holds the box.
+	serviceThroughOtherNode(t, a, b, boxB["id"].(string))
+
 	// A dies without a word.
 	a.stop(syscall.SIGKILL)
 	killed := time.Now()
@@ -323,4 +327,47 @@ func startCluster(t *testing.T) *cluster {
 	}
 	t.Cleanup(func() { db.Close() })
 	return &cluster{nodes: nodes, reg: reg, db: db}
+}
+
+// serviceThroughOtherNode serves a page from boxID (on node b) with
+// busybox httpd and fetches it through its service URL at node a's
+// address, with the token and without.
+func serviceThroughOtherNode(t *testing.T, a, b *node, boxID string) {
+	t.Helper()
+	execute(t, b.url, boxID, "mkdir -p /tmp/www && echo served-by-b > /tmp/www/index.html && httpd -p 8000 -h /tmp/www")
+	su := call(t, a.url, "POST", lsPrefix+"/boxes/on-b/service-url", map[string]any{"port": 8000}, http.StatusOK)
+	page := su["service_url"].(string) + "index.html"
+	if !strings.HasPrefix(page, a.url) {
+		t.Fatalf("service_url %s, want it at node a's address %s", page, a.url)
+	}
+	get := func(token string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", page, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("X-Langsmith-Sandbox-Service-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := get(su["token"].(string))
+		if code == http.StatusOK && body == "served-by-b\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service of B's box through A: %d %q", code, body)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if code, _ := get(""); code != http.StatusForbidden {
+		t.Errorf("without the token through A: %d, want 403", code)
+	}
 }

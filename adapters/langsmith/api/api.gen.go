@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -81,6 +82,48 @@ func (e SandboxesCreateRegistryPayloadAuthType) Valid() bool {
 	case SandboxesCreateRegistryPayloadAuthTypeAWSROLE:
 		return true
 	case SandboxesCreateRegistryPayloadAuthTypeDOCKERCONFIG:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SandboxesServiceURLEntryAccess.
+const (
+	SandboxesServiceURLEntryAccessRestricted SandboxesServiceURLEntryAccess = "restricted"
+	SandboxesServiceURLEntryAccessToken      SandboxesServiceURLEntryAccess = "token"
+	SandboxesServiceURLEntryAccessWorkspace  SandboxesServiceURLEntryAccess = "workspace"
+)
+
+// Valid indicates whether the value is a known member of the SandboxesServiceURLEntryAccess enum.
+func (e SandboxesServiceURLEntryAccess) Valid() bool {
+	switch e {
+	case SandboxesServiceURLEntryAccessRestricted:
+		return true
+	case SandboxesServiceURLEntryAccessToken:
+		return true
+	case SandboxesServiceURLEntryAccessWorkspace:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SandboxesServiceURLPayloadAccess.
+const (
+	SandboxesServiceURLPayloadAccessOff        SandboxesServiceURLPayloadAccess = "off"
+	SandboxesServiceURLPayloadAccessRestricted SandboxesServiceURLPayloadAccess = "restricted"
+	SandboxesServiceURLPayloadAccessWorkspace  SandboxesServiceURLPayloadAccess = "workspace"
+)
+
+// Valid indicates whether the value is a known member of the SandboxesServiceURLPayloadAccess enum.
+func (e SandboxesServiceURLPayloadAccess) Valid() bool {
+	switch e {
+	case SandboxesServiceURLPayloadAccessOff:
+		return true
+	case SandboxesServiceURLPayloadAccessRestricted:
+		return true
+	case SandboxesServiceURLPayloadAccessWorkspace:
 		return true
 	default:
 		return false
@@ -329,6 +372,42 @@ type SandboxesRunConfig struct {
 	WorkDir *string `json:"work_dir,omitempty"`
 }
 
+// SandboxesServiceURLEntry defines model for sandboxes.ServiceURLEntry.
+type SandboxesServiceURLEntry struct {
+	Access    SandboxesServiceURLEntryAccess `json:"access"`
+	CreatedAt time.Time                      `json:"created_at"`
+	ExpiresAt *time.Time                     `json:"expires_at,omitempty"`
+	Port      int                            `json:"port"`
+}
+
+// SandboxesServiceURLEntryAccess defines model for SandboxesServiceURLEntry.Access.
+type SandboxesServiceURLEntryAccess string
+
+// SandboxesServiceURLList defines model for sandboxes.ServiceURLList.
+type SandboxesServiceURLList struct {
+	Items      []SandboxesServiceURLEntry `json:"items"`
+	NextCursor *string                    `json:"next_cursor"`
+}
+
+// SandboxesServiceURLPayload defines model for sandboxes.ServiceURLPayload.
+type SandboxesServiceURLPayload struct {
+	Access           *SandboxesServiceURLPayloadAccess `json:"access,omitempty"`
+	EmbedOrigins     *[]string                         `json:"embed_origins,omitempty"`
+	ExpiresInSeconds *int                              `json:"expires_in_seconds,omitempty"`
+	Port             int                               `json:"port"`
+}
+
+// SandboxesServiceURLPayloadAccess defines model for SandboxesServiceURLPayload.Access.
+type SandboxesServiceURLPayloadAccess string
+
+// SandboxesServiceURLResponse defines model for sandboxes.ServiceURLResponse.
+type SandboxesServiceURLResponse struct {
+	BrowserUrl string    `json:"browser_url"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	ServiceUrl string    `json:"service_url"`
+	Token      string    `json:"token"`
+}
+
 // SandboxesSnapshotList defines model for sandboxes.SnapshotList.
 type SandboxesSnapshotList struct {
 	Items      []SandboxesSnapshotResponse `json:"items"`
@@ -446,6 +525,17 @@ type ListBoxesParams struct {
 	Cursor       *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// DeleteServiceURLParams defines parameters for DeleteServiceURL.
+type DeleteServiceURLParams struct {
+	Port *int `form:"port,omitempty" json:"port,omitempty"`
+}
+
+// ListServiceURLsParams defines parameters for ListServiceURLs.
+type ListServiceURLsParams struct {
+	PageSize *int    `form:"page_size,omitempty" json:"page_size,omitempty"`
+	Cursor   *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // StartBoxJSONBody defines parameters for StartBox.
 type StartBoxJSONBody = map[string]interface{}
 
@@ -489,6 +579,9 @@ type CreateBoxJSONRequestBody = SandboxesCreateBoxPayload
 // UpdateBoxJSONRequestBody defines body for UpdateBox for application/json ContentType.
 type UpdateBoxJSONRequestBody = SandboxesUpdateBoxPayload
 
+// GenerateServiceURLJSONRequestBody defines body for GenerateServiceURL for application/json ContentType.
+type GenerateServiceURLJSONRequestBody = SandboxesServiceURLPayload
+
 // CaptureBoxSnapshotJSONRequestBody defines body for CaptureBoxSnapshot for application/json ContentType.
 type CaptureBoxSnapshotJSONRequestBody = SandboxesCaptureSnapshotPayload
 
@@ -512,84 +605,97 @@ type CreateSnapshotJSONRequestBody = SandboxesCreateSnapshotPayload
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D35b9s4l//Kg/YDmnRlxzmaaV18WPTe7PRCne4s0HYNWnq2+UUiNSQV2xP4f//AQ7JkST5Sp0k7+WEw",
-	"jkQ98t0HH9krL+BxwhkyJb3ulSdQJpxJNH+8EoIL/SPgTCFT+idJkogGRFHODv4lOdPPZDDGmOhf/xA4",
-	"9LrefxwsoB7Yt/JAEhYO+BRl28D95Gby5vO574UoA0ETDdbruon1c/exhh0SRZKIMGy/mmKQKvyEMo3M",
-	"ohLBExSK2mXjlKp+wEM0X5UAHx49/k9JR4xEMBkjgwsaRRjCYAYE7HPP99QsQa/rUaZwhMLTq1AhCkMJ",
-	"904qQdnIveKpqnk19z2Bf6ZUYOh1v2Tjclh+YZnf8jn54F8YKA13ge1rGuEZG/IqolT2Q1pc1oDzCAnT",
-	"38c8pEOKYZ+o2nUnRI3rEaJ/YX8wU3aKIRexhqCpcXpSQ5wlNA1YP1tZCdpqLN9EfNDE0JioYOxQVhjL",
-	"dZJWQ7t5PjkRgszM3yJlAVF63VUCLqGVraD41Rp8BCbv9FdVdCLKsDBnQc4amaJwuoGMOeIb+O6b9Yvc",
-	"PdEXqP9wqn9OIk7CJpRuVubXiPrC/D3n07dU1qwvp/NGBC8BXFjTKskZTlU/SIXkBVvxJUPf91gaRd63",
-	"ue/x4VCiqhfNfLZdr2/ZTubz+G6aMgL5KtfSOJ+yQudAoJalJtOYi1M/FVH9CIxQYZ8MFYq+VDzpSww4",
-	"C2XV43Tgn9q3KJ4k2tHwKVAJF5goSJmiEVhQoeevFzvfG8p+QBISUDXbQlx9j4a1aNAwwr5S0erVM7xE",
-	"kWMw5AL0dwyl3GzRERlgZGCTMKQaMIk+lvhRNXfLjI0x3gphRmKs13RGEjnmqt9AEqmISm0UwdLYaLfg",
-	"l1RSzqyyCCThzLhxQw9NAkIj88OwUo9aiOYy4H6MUpJRw9osyJJY1qlpmoSrxPcySFJZp8RLmkb1mg2h",
-	"crTL9FnWhAx0kR11MlkjWKtUJpcQv6iYJTRLtFmr+D2DTLP63x6PKzGhWchqhF6QRKUCe44xH8lMu7ga",
-	"ozbG4CLh1IbpZTVmHBavJRCBxgR1QeAwlRjChKoxnHSeaN6S6VtkI+0pjx498uuMXwH0VXH8YefopO4D",
-	"Hlyg6NPYEaW8NpwmXGiSAmFgxsBQ8BgokzREUGPMrCbjCmSa6OEYLq/96Ki89keHRzVL2cyAxpTRWEvG",
-	"Ya0xZUGUhtiPMeZiVkVIiRT1cpdpC5wBgTGXyjziqYIXn84+L+xXIXrfhc3MbOAyQ2PKcobVkEikrB9w",
-	"NqSjKmoEQhySNFIgUgZ2VCpMMlhhEOwtIOmXCQoIeBwTFu53gQDjrIVxombAWQ29DD8rOClSs6psTRFR",
-	"KNVT0Ih3FRmBQMmjS5SguJGjzLiVJeXw6LG/RlENKdeoqTFdz/m0UUFXBg25yHV8L04jRZMIPwy97mmn",
-	"TgSRXfYvifhOAdmJMtSEENvhcvPhwWoMrqkmuSyVPz3udPy1Ucfm42sWV/+FojG6OkRMphbd41M9dDX2",
-	"ebCQf3V6su6bCaGqP+Sib/1kfR63VlU+4YhKJWaN+kJSNe5bMAtP/fLDi99ffeq/+PD+9dkbz/ee/dHr",
-	"f/rw9lWtPyYT2Rc8wj4RrGo2nv3RA/0W9ETIlKtqbeZpKnNdU4wSIuWEi2WxOOk8Oa0Z7fKRZTe3Zo5U",
-	"oqhZXp2HrLN7dtpNrN/aGOW7Q4ctMd+FhbtNV+xUpGo26iOze9ddFeGSBNVnKxt4d1OQfomK0Kim3pyV",
-	"yZfiwDFC7+XvEkIqE6KCsQ4A1ZhqnC6Q1RkRA6kpNd04rbDrWXywAWrNyVKYI71Fbd9RqsIL+3j1ejK/",
-	"sNsSWQb1xutkTmcp3swqlyhamO27ymWViVd747Wetpl2a2pv2evBrKFiVfu4sdxjEvsQ67duBCZcUsXF",
-	"rC+RiGDcj92mUdWFri65ZK8bVt1URiw65tUqXazV2FLMgh9L1C8g3Yhic6VljZik7EWDf/ksUfgw4eJC",
-	"p/IhFRjoaYGwEJBdUsFZjEwBHxqn4dyJD/wSRZbkP5DAJ8xJCxlE6HV1Mu0v29udZD+a+DWVEhKjDykN",
-	"feuLRoKnCXChH3VHhg1r3bAmQrYxty6mWx0pZwHVbm1hBvXm9wzcRDezyOViWj7Zd1nCyrzb7h6ssWBL",
-	"IfDaiPeaMW3t3oGO0Xayb6AX1w/pCGU9DXaU0xuzlaXC5T26sta+M2Mz1vXoX/hcD7SBLWsxGgEdDkuB",
-	"JEyIhMDWVl3g+r/vwE4KUhGFbXiWf31JIlvU0yACwjijAYlcywCoMVE2ssuhB4TBhIi4JVAqLlxN04J/",
-	"ChpkjIRJEJyroQTOoll7s+2URl+3lC1Uiwo8FQH2nahvvgEySGkUlgvjO9vyWOlXN9mvqIvn124nrLYA",
-	"n83AH1TJuxv1s2vlp/MNqHhf5LmbRZ4lxmnOYZAKqmY97Yktb54l9Hc0XoxqUo6R2KDSTuP9X+vZx7OW",
-	"HrHwzPaLue89RyJQPEttw0WZJ/adzYLtZpQhvOJFJjmLqe3t57M2vEulAhJJDjLBgA5nMG0pZISpFg11",
-	"fDZtcTEijP5l+Ksf7g25AC5GIAOeYAgkoXJfG1kTbJh6pVnIYvljpRK9+HMD+Cxcgbod0joLq8jPzR6R",
-	"7dcqI34+RkiIMEGwRuwtYaNerOUt1xt49vHM+hPtSkaaDhLFJUofFLlAtqCKNW6t3OPgNECR1MBOIqK0",
-	"X4EPCTINPuRBamJxE5tPFbLQkh8vUcxA8FTh8vRt+EjU2HJrIqhSyCBlIQo4uDxahG1Pl7+zPpfEaMHK",
-	"7COS0NKHmi+KKh3ye4ul93Ky7C3gpgOJat/zvUsU0rUptA/bHc05niAjCfW63rF5ZFuqjDQvGpQOrgZ8",
-	"Oj8I+YRlRmmENbumnwgbIewddU59ODk83ffhbNgyD82v95xhy/Q5wd5x5wTIiFAmlcVYCc5G8OqcjPYN",
-	"mc+GrXeuI6/VoyxAQ8kxZ1zHHxp7bRWN7Gq5815mi32ZrVKjIkiMCnXm86VS3xtIHqUKfa0MAiOi6CVm",
-	"1bMxj3GRk+kAWX/yZ4rmDyfUro1p4XJt7rVo7qyYrtXu4Ztf7iY96nSWekkfHjwst4/m4c+AMiJmVRNc",
-	"bRXVOjWkEfrWcGtsX9gZWuezBLU6UCXBzSq1kBx1TqvM/ljQSw1PDzzunFQHvucKsuZKPejEolWX1eTo",
-	"H7iGVj36eKvRJ9uMPjxtEmLj64iickhNXl20+EaYMlv/5dvcvyoYQPt30Zp/+aY5K9M41hzqep+QhEAs",
-	"zUyVV5pSXya/JknU9lMvrUHGe8pEaL+GfNeL5wMJ1onIgsxUBYuAwFEaEZHLoBOY8tDXXAxoGCIrCMky",
-	"MJBpMHZgdsftl2aWATqOw55Oy3xj6Hx4S6TKzZxf0sP9RtlYyXXT+WH8uwv8DWMdJx1fB3y6KVs3CGr1",
-	"kiquAm3DeZXMuQh3gbgKVqlnSseZX9NO5zgYEInmFxagu1cGSfvyad7wEpOZDXgGaJAP29DTLtV0q+fe",
-	"kCqJ0dAvRU4hRPTCds5osyd4BLY71rt71Pa9hMs635syCV/kGKPIh69eK/jq+VnR8JvOzN2Gt+ngd2m5",
-	"fQv2PzlBIeGk89j6Bbv10DZbI/DCjjSGE/ayfZoH8N/n5x9BowtjovODfBITqu63obAtFhCmjerAzDug",
-	"LMsckF1qAgaTEPZOOp39Fa7dHWNw5ESpnnO7nb7xcYulwpRFq74qNTHPlwur1R0odrlVKtkAcJERlvck",
-	"N9wGycvM2nBpGWjeOTwYUHYwIHIMe+anHNuTHZqrtpvM8VKP2ffW5lGFRoryhC5Bf5rvo552fDD9sRwi",
-	"GlNVLN+EPB0Yf1jM5d1cLI0HNe2YGfeqxYnySE3n+drQ6vrHdJqO2TTEXpnW4ZSqOxcQdR5vPHqHAVHK",
-	"gJSs0YRQZRunVYMbXOF0DiayMUP5nIwECU0YROAPHPR4cIEmjP2f3of3oHCqYKgNvmzDi4giU11wYOEq",
-	"34JxIp+VoHxwZhfZpa8NmV+we7kR7tPQhyDiEvtShZT5xhL3OeuHVAacMQyUD+12e24DNvcon9Z8bw9F",
-	"9W1h3vyJQrg/5zCkQipfazIDypJUwZWm0bxmXucbRRekIqaFoTRPQsMcnJ3zwM5lIfqQTblnf8A/YTBT",
-	"6B5reuphQJnJJaQSSOKnWWN8EumHBD6fv249hmBMBAkUin23cq0YcJUf9jLksG7oym73a22HPeeTzi0v",
-	"/MxHvefqNU9Z6Jec1r5vQczbBXboWIMwoCHGCVfIghlc4Kyrn2U8Nx6KwAXjEz0QiFIkGGddFkRl0NY7",
-	"rVzYvCVTdNg5rMppb0JVMKZsBIngigc8knfJUuxW9424tyxprWZmtsDsdRYU9aeOiUcRH9hDVT9HRGmL",
-	"b0qhYOAOlgFqFiFTYvZA2sCvmFnqB114+NCYbsJmYD23NgcSR7GWJR8e+vBfxsh/abfb34yGUQacYRvy",
-	"Q2taM7UdyQMTYVwqBMRsLZuCkdmdhxBJGFGGZndqTNUKRXyj6b+r0NEGMMU20MNOZ333aHagbrvM2Xyn",
-	"+XCNpLty8s7AcSu5O6FT4TRrTdz0zp1r/CVN4GtqOj5MU5JOVbWdgAWjNo1+RgKTn8m8GDQlRhgoaUoj",
-	"spsf8zjQK3z4EKjKLc+ASJvWSyDKGJcQEzX2ASNpU/dac9SG56YyamcwNWR5QZNkZQn5jSblrixFZvbX",
-	"72Pd25Qd25TFYe2/pU3RftEW8gll5rwYRFShIJFJdLawLWmSb0b/RMHLgIczHUnYlgAi1MGQi7hlMpPJ",
-	"mEu3t/jV07bhq5d3q1gphD0u/DyS4WpserrtK70M3wYmZJI93W/DmTKRi0l3dBTDXLl9wKc+SK7tmdtH",
-	"DzGIiMAQiDQ1bGNp7IrHKLALlySiITHH/KiCCU+jEASS0MDQcG1rTBveUSlNokAEZmcVXR/HU5vKUGnA",
-	"mPKz6T1PIhKsNID2VoBfcQdtF3aldGdCjWX5w2733q3SzqPOb7dghzQpcPVml7Y3xY3tg/zSBFfBKcvo",
-	"W6o9sr3uYEk66yRM/6/vTKD0VhmaipOrB5hVLkuArHd+tM5XN8F0fZYloNUy6FowCRmh6frb8fLyftBC",
-	"iJPFDt7/f+m0nny7OvSfzP/h/ViNrF4QUqOMz0CTxaSg+UUZ26va0dEtKI9GCYrXe2Tqs3hmah/OAZb1",
-	"JD9eu3Ugi1MSJ5HZu1s6VuklMzXmrKVjca9Q+T/uVM84ujBvW05WTgVvFD0e3oxMrbpxyy40vEsVeT36",
-	"yQ1JtXYgx7egA5bMQDI9gL0Bn+7bpi5SPORWpxv1rsXEtEai54ve1JpmC/M8U6CSuNW0D7x0t9LctDjc",
-	"iiGyyC2Y0GiKaj32G1S1VOz8eKU9N711FodfklNvUG3Aprq4qZKl9V0Ot8tULbverSwgef/4d9RcNhOP",
-	"Sqf63LmXv5Ng3piP2J0YWz6tleS19v2geOnErUl9fXxmT9I859PewondrPQ3XIx0axFW9cRaTZjlDhzd",
-	"a0VOi0Lco9OaHSiJIuIOakhPL+v7vEKlEF0V7KMfb+x7tuPi14xADHKwJ1CmMe4XbnLcgZS6c3Yrosxe",
-	"dsztx7j0pYvz6nmtF/TrB5sPJORnDO9S1LmJYPHkLlo/nty48atJZHvuCsd7f2tIAXtDgfiXtWTbWbDy",
-	"xSaNxexPxRtJ7ivaO69oL11XgVOVdSm6IlIi8JLyVJpCccNG1d0vgZduAVpZBy/I5c9UCC/d3LN9JTyj",
-	"z/eUw50waPES9l8+WBxU1rgKI/LmOHJ+uUDbfd8OeOwVTx17gg+4PQN+rRr58knxW0vjqncw7bRa/hPk",
-	"ZVmNWixkbEsPcXCVX0axYWG6JM/31ekNyN9cnm6mZeeW9OXc9Ly6Vf3CycNalq0PykuK8wPr1dd2KNcr",
-	"Wl/L3P8txPdnqmdv6yFKF4I1phC9wk1e9xnEfQbxfeX4DTppcnn7qTppClqyOn+oi12LVXfH9pfm5jl3",
-	"aHaPyBkLwNz9VXOGuXzf8/ckIeX77lxLTve4fXjUkhGNa6/46h52fjv+7eTw8dHJQjMKvTzXTkJ+rr2k",
-	"u5eE+N6jLTpEb6KtZssOmlyJDq7y5jCBww0SlpLs3ycsJYMymJX75rdLX5op27klTTsvXkD+K+99bMfA",
-	"ld30zxbQaGha6qmSBl67/iRFUf82zXuOXbyzcsdkPv93AAAA//8=",
+	"7D1rb9u4ln/lQHuBSbqy4zya23Fxseh7s9NOizjduUCna9DSsc0bidQlqdiewP99wYdkyZL8SJ0mTfOh",
+	"qC2Lh+R5v8hcewGPE86QKel1rz2BMuFMovnyRggu9IeAM4VM6Y8kSSIaEEU5O/iX5Ew/k8EYY6I//U3g",
+	"0Ot6/3GwgHpgf5UHkrBwwKco2wbuuZvJm8/nvheiDARNNFiv6ybWz91gDTskiiQRYdh+M8UgVXiOMo3M",
+	"ohLBExSK2mXjlKp+wEM0o0qAD4+e/aekI0YimIyRwSWNIgxhMAMC9rnne2qWoNf1KFM4QuHpVagQhcGE",
+	"+00qQdnI/cRTVfPT3PcE/julAkOv+yV7L4flF5b5NZ+TD/6FgdJwF7t9SyM8Y0Ne3SiV/ZAWlzXgPELC",
+	"9PiYh3RIMewTVbvuhKhx/YboX9gfzJSdYshFrCFobJye1CBnaZsGrJ+trARt9S7fRXzQRNCYqGDstqww",
+	"lus4rQZ383xyIgSZme8iZQFRet1VBC5tK1tBcdSa/QhMPuhR1e1ElGFhzgKfNRJF4XQDHnPIN/DdmPWL",
+	"3D3SF1v/7lj/nESchE1bul2eX8PqC/X3kk/fU1mzvhzPGyG8BHChTasoZzhV/SAVkhd0xZds+77H0ijy",
+	"vs59jw+HElU9a+az7Xp9y3oyn8d305Q3kK9yLY7zKSt4DgRqXmpSjTk79VMR1b+BESrsk6FC0ZeKJ32J",
+	"AWehrFqcDvxD2xbFk0QbGj4FKuESEwUpUzQCCyr0/PVs53tD2Q9IQgKqZluwq+/RsHYbNIywr1S0evUM",
+	"r1DkOxhyAXocQyk3W3REBhgZ2CQMqQZMok8lelTV3TJhY4y32jAjMdZLOiOJHHPVb0CJVESl1otgaWyk",
+	"W/ArKilnVlgEknBmzLjBh0YBoZH5YEip31qw5jLgfoxSklHD2izIElvWiWmahKvY9ypIUlknxEuSRvWa",
+	"DaLybZfxsywJGegiOep4soaxVolMziF+UTBL2yzhZq3g98xmmsX/7mhc8QnNQlZv6BVJVCqw5wjzicy0",
+	"iatRamMMLhNOrZteFmPGYfGzBCLQqKAuCBymEkOYUDWGk86vmrZk+h7ZSFvKo6dP/TrlVwB9XXz/sHN0",
+	"UjeAB5co+jR2SCmvDacJFxqlQBiYd2AoeAyUSRoiqDFmWpNxBTJN9OsYLq/96Ki89qeHRzVL2UyBxpTR",
+	"WHPGYa0yZUGUhtiPMeZiVt2QEinq5S7jFjgDAmMulXnEUwWvzs8+L/RXwXvfhc7MdOAyQWPKcoLVoEik",
+	"rB9wNqSj6tYIhDgkaaRApAzsW6kwwWCFQLC3gKR/TFBAwOOYsHC/CwQYZy2MEzUDzmrwZehZ2ZMiNavK",
+	"1hQRhVI9B73xriIjECh5dIUSFDd8lCm3MqccHj3z1wiqQeUaMTWq6yWfNgroSqchZ7mO78VppGgS4ceh",
+	"1z3t1LEgsqv+FRHfyCA7EYYaF2K7vdy+e7B6BzcUk5yXykOPOx1/rdex+fs1i6sfoWiMLg8Rk6nd7vGp",
+	"fnX17nNnIR91erJuzIRQ1R9y0bd2sj6OWysq5ziiUolZo7yQVI37FszCUr/++Oq3N+f9Vx9/f3v2zvO9",
+	"F3/0+ucf37+ptcdkIvuCR9gnglXVxos/eqB/BT0RMuWyWptZmspcN2SjhEg54WKZLU46v57WvO3ikWUz",
+	"t2aOVKKoWV6dhazTe3baTbTfWh/lm12HLXe+Cw13l6bYiUhVbdR7Zo+mu8rCJQ6qj1Y2sO4mIf0aFaFR",
+	"Tb45S5Mv+YFjhN7r3ySEVCZEBWPtAKox1Xu6RFanRAykptB047DCrmcxYIOtNQdLYb7pLXL7DlMVWtjH",
+	"q9eT2YXdpsgyqLeeJ3MyS/F2VrmE0cJs35Quq0y82hqvtbTNuFuTe8t+HswaMla1jxvTPSawD7G+dCMw",
+	"4ZIqLmZ9iUQE437sikZVE7o65ZL93LDqpjRi0TCvFulirsamYhb0WMJ+YdONW2zOtKxhk5S9arAvnyUK",
+	"HyZcXOpQPqQCAz0tEBYCsisqOIuRKeBDYzScOfGBX6HIgvxfJPAJc9xCBhF6XR1M+8v6difRj0Z+TaaE",
+	"xOhDSkPf2qKR4GkCXOhH3ZEhw1ozrJGQFebW+XSrPeUeiisa4Ofz92+YsrmGJakMApSlVFZmWwTqKQKb",
+	"WtYrkgkJsNZNLotk7h5pnmjpuKLWUk0TKlBuNUY7FxvkJd2elnjUDP66IbZ2azuWqXBz07Es1TUKe9Mt",
+	"NodNFZZoYAVjGmoZAuMBhn0u6IiyMsKKvN85eVYzNibTM/v20yqaMq6hrJQvyELPZ6cn6yPWjIsWAevT",
+	"p8dPV49aLthtw0vNJnEg+ESiaKwS3URGpJ23EaYV7/WZ5QIYv7RQP9cQheWtwYXzvXcsVQ7q7Vcu3US3",
+	"s8hlxOeTfZM/Vpl32xrmGj9qKRBfG3ffMLKurWDqSHEn1Uu9uH5IRyjrcbCjzKJxnrKEXLlToOw7fDDv",
+	"ZqTr0b/wpX7RhtesxWgEdDgshbMwIRICW+Fx4fP/fgA7KUhFFLbhRT76ikS2tKBBBIRxRgMSucYlUGOi",
+	"bHyZQw8IgwkRcUubAC5cZcWCfw4aZIyESRCcq6EEzqJZe7OibqPHvZSzqCo4nooA+47VNy/DDlIaheXy",
+	"3M4Kryu9+02qpnVZhbVFzdUa4LN58TvVE+5HFv9GWbL5Blh8TDXfz1TzEuGM+xOkgqpZT1tiS5sXCf0N",
+	"jRWjGpVjJDa0tdN4/2y9+HTW0m8sLLMdMfe9l0gEihepbfsq08T+ZnNxtiRuEK94kUhOY2p9+/msDR9S",
+	"qYBEkoNMMKDDGUxbChlhqkVDHSVOW1yMCKN/Gfrqh3tDLoCLEciAJxgCSajc10rWOBumamIWslj+WKlE",
+	"L/7CAD4LV2zdvtI6C6ubn5tKte0aLW/8YoyQEGFCcb2x94SNerHmt1xu4MWnM2tPtCkZaTxojxKlD4pc",
+	"IltgxSq3Vm5xcBqgSGpgJxFR2q7AxwSZBh/yIDUZAZMhmCpkoUU/XqGYgeCpwuXp2/CJqLGl1kRQpZBB",
+	"ykIUcHB1tHDbni+PszaXxGjBymwQSWhpoKaLoirSiFwsvZejZW8BNx1IVPue712hkK5Zqn3Y7mjK8QQZ",
+	"SajX9Y7NI9vYabh50SZ5cD3g0/lByCcsU0ojrOndOCdshLB31Dn14eTwdN+Hs2HLPDSffucMW6bbEvaO",
+	"OydARoQyqeyOleBsBG8uyGjfoPls2Prg+oJbPcoCNJgcc8a1/6F3r7Wi4V3Nd97rbLGvs1XqrQgSo0Ih",
+	"ve6XSpVhIHmUKvS1MAiMiKJXmOXwxzzGRWZIO8h6yL9TNF8cU7tmyoXJtRmgRYt5RXWtNg9f/XJP+1Gn",
+	"s9TR/uTgSbmJPXd/BpQRMauq4GrDupapIY3Qt4pb7/aVnaF1MUtQiwNVEtysUjPJUee0SuxPBbnU8PSL",
+	"x52T6ou/cwVZi7d+6cRuqy6qybd/4Nrq9dvHW719ss3bh6dNTGxsHVFUDqnJ7hU1vmGmTNd/+Tr3rwsK",
+	"0H4vavMvXzVlZRrHmkJd7xxJCMTizNSapCk4ZPxrgkStP/XSGni8p2yi6UHwdz17/iLBGhFZ4JkqYxEQ",
+	"OEojInIedAxTfvUtFwMahsgKTLIMDGQajB2Y3VH7tZllgI7isKfDMt8oOh/eE6lyNeeX5HC/kTdWUt30",
+	"nxn77hx/Q1hHSUfXAZ9uStYNnFq9pIqpQHvspYrmnIW7QFwevdS5qf3MP9NO5zgYEInmExagu5/MJu2P",
+	"z/O2u5jMrMMzQLP5sA09bVLNmZncGlIlMRr6Jc8phIhe2v49rfYEj8D26Hv3D9u+l3BZZ3tTJuGLHGMU",
+	"+fCn1wr+9PysdPFVR+au7cacI3Jhuf0V7D85QSHhpPPM2gVbAG2bAi28sm8axQl7WbX4F/jvi4tPoLcL",
+	"Y6Ljg3wS46rut6FQnA8I00p1YOYdUJZFDsiuNAKDSQh7J53O/grT7g5TOXSiVC+5berZ+NDXUmLKbqs+",
+	"KzUxz5fLO9XMKbvaKpRsALiICMudERsWY/Nil1Zcmgea+xcOBpQdDIgcw575KMf2fJmmqu1pdbTU7+x7",
+	"a+OoQjtXeUIXoD/PuzlOOz6YLn0OEY2pKqZvQp4OjD0sxvJuLpbGg5rUeEa9anKi/KbG83yta3Xzw4JN",
+	"h/0afK9M6nBK1b1ziDrPNn57hw5RyoCUtNGEUGWPb6gGM7jC6BxMZGOE8jkZCRIaN4jAHzjo8eASjRv7",
+	"P72Pv4PCqYKhVviyDa8iikx1wYGF67wQ7Fg+S0H54NQusitfKzK/oPdyJdynoQ9BxCX2pQop840m7nPW",
+	"D6kMOGMYKB/a7fbcOmzuUT6tGW+PZvZtYt58RSHc1zkMqZDK15LMgLIkVXCtcTSvmdfZRtEFqYhppCrN",
+	"k9AwB2fnPLBzWYg+ZFPu2Q/wDxjMFLrHGp/6NaDMxBJSCSTx8+x4ThLphwQ+X7xtPYNgTAQJFIp9t3It",
+	"GHCdHzk16LBm6No2HWlphz1nky4sLfzMRv3O1VuestAvGa1934KYtwvk0L4GYUBDjBOukAUzuMRZVz/L",
+	"aG4sFIFLxif6RSBKkWCc9XoRlUFbb7RyZvOWVNFh57DKp70JVcGYshEkgise8EjeJ02xW9k37N6yqLWS",
+	"mekC03FRENQf2iceRXxgj3b+GB6lTb4phYKBO94KqEmETInZL9I6fsXIUj/owpMnRnUTNgNrubU6kDiK",
+	"NS/58MSH/zJK/ku73f5qJIwy4AzbkB+d1ZKp9UjumAhjUiEgpsHFJIxMjxCESMKIMjTVqTFVKwTxncb/",
+	"rlxH68AUa/uHnc4GHQHuWO92kbMZp+lwg6C7cv7XwHEruT+uU+FMfY3f9MGdrn6QKvAtNX1npjVSh6pa",
+	"T8CCUJt6PyOByY+kXsw2JUYYKGlSI7KbHzY70Ct88gSoyjXPgEgb1ksgyiiXEBM19gEjaUP3WnXUhpcm",
+	"M2pnMDlkeUmTZGUK+Z1G5a40Rab219exHnXKjnXK4sqIn1KnaLtoE/mEMnNqFSKqUJDIBDpb6BaVMobR",
+	"DaKqgRM+E1JBQISY2YXMSJxOQaKUlFsTH5hwC3iCLIsYJHDWhjfa57APbLAirVt+bEIO6YMra0Fn2jk0",
+	"noXRBlwo2BvQUQtZSAmDlDJ1eLr/3HkPwriWLuvFGRpgPnSAX/pwaIczroBEEZ9g6MMRhJREYDs5fD07",
+	"CbOpXeSilc9MZvUsvV6XbjfQ3D5t0jPiPBmQ4HKFFrqwSH8MFwp8bXECF68+gYuPKWf5yRuLWo1s+bBC",
+	"hzTJm0F+oOBhwMOZ9uRtSw4R6mDIRdwymYHJmEtX2//T07b5Ty/vFrNWAPa48PNIgquxOdllf9LL8G1g",
+	"QCbZ0/02nCkTORjZ01EEWzCGD5Jrf8L1sYQYRERgCESaGpKx9HbFYxTYhSsS0ZCYw/5UwYSnUQgCSWhg",
+	"aLi2Na0NH6iURvKIwOzGAtdH9dymEqg0YEz5x5xASyISrHRA7N1AD7GCvQu7Xro5qcay/2HbLe5XavVp",
+	"5+93oC81KnB1sVnrm2JjyUF+dZKz9WUefU+1R2wvPVrizjoO0//1nQsivVWKpuJk1gPMKgclQNY7frrO",
+	"V26C6fqcS0CrZYi1YBIyQtN1u+Pl5f3YhRAj8929//vSaf369frQ/3X+N+/7SmT1mrAaYXwBGi0mBZRf",
+	"l7W9qB0d3YHw6C1B8ZKvTHwWz4wD4QxgWU7ySza2DiRxSuIkMrXzpcsVvGSmxpy1dCzsFSpvx53qTQcu",
+	"zNqWkpW7QTaK3g5vh6dW3btpFxrep4qYfvvXW+JqbUCO70AGLJqBZHIAewM+3bdNlaR41L1ONupNi/Fp",
+	"DUfPF73hNc1O5nkmQCV2q2nfee3uprttdrgTRWQ3tyBCoyqqtdjvUNVisfP9hfbC9LbaPTxISr1DtQGZ",
+	"6vymSpTWdzHcLkO17JLXMoPk5ze+Iee5GXtUTorMnXn5mRjz1mzE7tjY0mktJ6/V7wfucGfLHdG4M8av",
+	"zVF8sDcM2mY1k2lIuFC+Df2hegAY9hadTJ39NpxbWTHpp8IpVpvmtHkC+GfrPWEjGVM1brnm/JY7sNu6",
+	"0PM+h8KRVzOUotSDuel5lxBl4/vZHGa9PuA0GBM2chedEgg4v6TYLhxkiPiIMtizx6xhcbYauID8cLVt",
+	"ty+dozY5jPI1O6YzR2B+6Gfv5OgIGIkpG7kOcIzCmt69d8j0V1wcUr51JVM9eP6dKxArj2Y3KB/Lg1ny",
+	"+vP5e+kOSZJLBKoeprXsjTVLEZceHxa8TJO9Nd2lrgMnv4foW9WQLPucS020eMUvUbpzPZYmsY7PrYzl",
+	"qXxixbMmg2cAl5h9gySJOeRfmzPY5MKArz+9f9xTPAE5JsLWlmzpx9LQfM7KyvrL/nbO83sq1YKcGya9",
+	"ft5E0NK9JqvzQWOTgDflmofJlyaBlCkNWdZwbvfmz3lENm+vtc1IEKbuWeCwgX4t3DB61z7eUhrOXljw",
+	"kk97i1zF7fofDbdg31kirXoxSE02zd3r8Bj85LgopLdKkntzJ0QRcQ8lpKeX9W3Bf6Xfp8rYR98/pu/Z",
+	"xvaH6vIQ7eQIlGmsQ7j8j17sgEvddSYrkom97DaR75O5WforCfW01gt6+DnFXyTkV7n8YD6C4sl91H48",
+	"uXXlVxOP9dzf63i0tzZ62xsKxL+sJttOg5VvsW0M4s6L188+Ni7sPF5dupsUpyo7DOZqhYnAK8pTaeK/",
+	"hn6k+x/glq58XhneFvjyR+p3KF3TvH3DQ4afb+l6cMyg2UvYP3O5uA9K71UYljclhfwOt7Yb3w547BUv",
+	"d/IEH3B71daNWiGWL+S6szCueuH2TpsifoC4LGtFEAse29JCHFznd/5t2H9Q4ufHJoQN0N/chdCMy84d",
+	"ycuFOVroVvWAg4e1JFvvlJcE5zu2JdzYoNysN+FG6v6nYN8fqW1hWwtRune5uQ5UuDD5MYJ4jCC+LR2/",
+	"QYEs57cfqmG6ICWr44c637WYdXdkf20u+HZ3E+0ROWMBmCuWa9pNyn/c61uCkPK14q7zunvcPjxqyYjG",
+	"tTcpdw87fz/++8nhs6OThWQUWrZvHIT8WLWk+xeE+N7TLQ4C3Ub39JaN0rkQHVznZwAEDjcIWEq8/xiw",
+	"lBTKYFY+Hrld+NKM2c4dSdpF8a/NPeTax3YEXHlo8sUCGg3NyUmqpIHXrj8wW5S/TeOeY+fvrKyYzOf/",
+	"HwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
