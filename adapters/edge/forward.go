@@ -44,6 +44,9 @@ func (r *Router) locateStep(m *mount, rt Route) gin.HandlerFunc {
 		switch {
 		case c.GetHeader(forwardedHeader) != "":
 			c.Request = c.Request.WithContext(core.ForwardedHere(c.Request.Context()))
+			// Said to this node only: a proxy to a sandbox's server must
+			// not pass the forwarding node's name on.
+			c.Request.Header.Del(forwardedHeader)
 			return
 		case rt.Locate.kind == locatePlaces:
 			keepBody(c)

@@ -65,15 +65,40 @@ test("updateNetwork applies to the running sandbox", async () => {
   assert.equal(await fetchRemote(sbx), true);
 });
 
-test("a sandbox restored from a snapshot gets a fresh address and reaches out", async () => {
+// viaPort asks port 8000 of sbx for / through snapgate's port proxy
+// (E2B_SANDBOX_URL header routing, as getHost's users with it do).
+async function viaPort(sbx) {
+  const res = await fetch(`${process.env.SNAPGATE_URL}/`, {
+    headers: { "E2b-Sandbox-Id": sbx.sandboxId, "E2b-Sandbox-Port": "8000" },
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+async function eventually(check, ms = 15000) {
+  for (const deadline = Date.now() + ms; ;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test("a snapshot taken while a server runs restores to a sandbox with a fresh address whose server starts and is reached", async () => {
   template = await templateFrom(`egress-${runId}`, TEST_IMAGE);
   const parent = await create({}, template);
-  await parent.files.write("/tmp/mark", runId);
+  await parent.commands.run(`mkdir -p /srv/www && echo served-${runId} > /srv/www/index.html`);
+  await parent.commands.run("httpd -f -p 8000 -h /srv/www", { background: true });
+  await eventually(async () => (await viaPort(parent)).status === 200);
   const snap = await parent.createSnapshot();
+  assert.equal((await viaPort(parent)).body, `served-${runId}\n`, "the parent serves on after the capture");
   const child = await create({}, snap.snapshotId);
   const addr = async (s) => (await s.commands.run("tail -n 1 /etc/hosts")).stdout.split(/\s+/)[0];
   assert.notEqual(await addr(child), await addr(parent));
-  assert.equal((await child.files.read("/tmp/mark")), runId);
+  // Processes are not part of a filesystem snapshot: the server is
+  // started again from the restored files.
+  assert.equal((await viaPort(child)).status, 502);
+  await child.commands.run("httpd -f -p 8000 -h /srv/www", { background: true });
+  await eventually(async () => (await viaPort(child)).status === 200);
+  assert.equal((await viaPort(child)).body, `served-${runId}\n`);
   assert.equal(await fetchRemote(child), true);
   await Sandbox.deleteSnapshot(snap.snapshotId).catch(() => {});
 });

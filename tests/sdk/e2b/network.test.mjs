@@ -4,12 +4,12 @@
 // the traffic token), signed file URLs in both modes, and the network
 // fields of create and getInfo. tests/sdk/run.sh runs it with:
 //   SNAPGATE_URL, SNAPGATE_API_KEY, TEST_IMAGE (busybox, with httpd)
-// Egress enforcement itself is the engine's and is not tested here.
+// Egress enforcement (packets reaching a remote host or not): egress.test.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import dns from "node:dns";
-import { Sandbox, SandboxError, SandboxNotFoundError, ServiceBusyError } from "e2b";
+import { Sandbox, SandboxError, SandboxNotFoundError } from "e2b";
 import { env, template, runId } from "./support.mjs";
 
 const { SNAPGATE_URL, TEST_IMAGE } = env("TEST_IMAGE");
@@ -232,17 +232,8 @@ test("network options snapgate cannot enforce are refused naming them", async ()
   }
 });
 
-test("updateNetwork replaces the egress lists (PUT /sandboxes/{id}/network)", async (t) => {
-  try {
-    await sbx.updateNetwork({ denyOut: ["198.51.100.0/24"] });
-  } catch (err) {
-    // Until the engine enforces policies on a live sandbox it answers 503.
-    if (err instanceof ServiceBusyError && /not enforced yet/.test(err.message)) {
-      t.skip(`the engine does not apply policies to live sandboxes yet: ${err.message}`);
-      return;
-    }
-    throw err;
-  }
+test("updateNetwork replaces the egress lists (PUT /sandboxes/{id}/network)", async () => {
+  await sbx.updateNetwork({ denyOut: ["198.51.100.0/24"] });
   const info = await sbx.getInfo();
   assert.deepEqual(info.network?.denyOut, ["198.51.100.0/24"]);
   await sbx.updateNetwork({});
