@@ -85,8 +85,8 @@ async function eventually(check, ms = 15000) {
 test("a snapshot taken while a server runs restores to a sandbox with a fresh address whose server starts and is reached", async () => {
   template = await templateFrom(`egress-${runId}`, TEST_IMAGE);
   const parent = await create({}, template);
-  await parent.commands.run(`mkdir -p /srv/www && echo served-${runId} > /srv/www/index.html`);
-  await parent.commands.run("httpd -f -p 8000 -h /srv/www", { background: true });
+  await parent.commands.run(`mkdir -p /tmp/srv && echo served-${runId} > /tmp/srv/index.html`);
+  await parent.commands.run("httpd -f -p 8000 -h /tmp/srv", { background: true });
   await eventually(async () => (await viaPort(parent)).status === 200);
   const snap = await parent.createSnapshot();
   assert.equal((await viaPort(parent)).body, `served-${runId}\n`, "the parent serves on after the capture");
@@ -96,7 +96,7 @@ test("a snapshot taken while a server runs restores to a sandbox with a fresh ad
   // Processes are not part of a filesystem snapshot: the server is
   // started again from the restored files.
   assert.equal((await viaPort(child)).status, 502);
-  await child.commands.run("httpd -f -p 8000 -h /srv/www", { background: true });
+  await child.commands.run("httpd -f -p 8000 -h /tmp/srv", { background: true });
   await eventually(async () => (await viaPort(child)).status === 200);
   assert.equal((await viaPort(child)).body, `served-${runId}\n`);
   assert.equal(await fetchRemote(child), true);
