@@ -334,8 +334,9 @@ func startCluster(t *testing.T) *cluster {
 // address, with the token and without.
 func serviceThroughOtherNode(t *testing.T, a, b *node, boxID string) {
 	t.Helper()
-	execute(t, b.url, boxID, "mkdir -p /tmp/www && echo served-by-b > /tmp/www/index.html && httpd -p 8000 -h /tmp/www")
-	su := call(t, a.url, "POST", lsPrefix+"/boxes/on-b/service-url", map[string]any{"port": 8000}, http.StatusOK)
+	// Port 8001: the E2B port test serves on 8000 of the same box.
+	execute(t, b.url, boxID, "mkdir -p /tmp/svc && echo served-by-b > /tmp/svc/index.html && httpd -p 8001 -h /tmp/svc")
+	su := call(t, a.url, "POST", lsPrefix+"/boxes/on-b/service-url", map[string]any{"port": 8001}, http.StatusOK)
 	page := su["service_url"].(string) + "index.html"
 	if !strings.HasPrefix(page, a.url) {
 		t.Fatalf("service_url %s, want it at node a's address %s", page, a.url)
