@@ -14,6 +14,8 @@ command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 { command -v nsenter >/dev/null && command -v unshare >/dev/null; } || missing+=(util-linux)
 # nftables: the nft command writes sandboxes' egress rules (engine/network).
 command -v nft >/dev/null || missing+=(nftables)
+# iproute2: the network tests make their "remote" host with ip netns.
+command -v ip >/dev/null || missing+=(iproute2)
 # sudo: copied with its libraries into a test image (setuid in a sandbox).
 [ -x /usr/libexec/sudo/sudoers.so ] || [ -f /usr/libexec/sudo/sudoers.so ] || missing+=(sudo)
 if [ ${#missing[@]} -gt 0 ]; then
