@@ -23,6 +23,13 @@ type NetworkPolicy struct {
 	// or /128), canonical (masked) after ParseNetworkPolicy.
 	AllowOut []string `json:"allowOut,omitempty"`
 	DenyOut  []string `json:"denyOut,omitempty"`
+	// AllowDomains are the host names of the allow list (lowercase, no
+	// trailing dot; "*.example.com" is every name under example.com, not
+	// example.com itself). A TCP connection to port 80 or 443 whose HTTP
+	// Host or TLS server name (SNI) is one of them is allowed as an
+	// AllowOut address would be: the node's egress filter reads the name
+	// the client sends (engine/netpolicy), as E2B's does.
+	AllowDomains []string `json:"allowDomains,omitempty"`
 	// PrivatePorts: the sandbox's ports (all but the dataplane's) answer
 	// only requests carrying its traffic token (E2B allowPublicTraffic:
 	// false).
@@ -49,17 +56,74 @@ func (p NetworkPolicy) DenyAllEgress() bool {
 // InternetAccess is E2B's allowInternetAccess as reported for p: false
 // when all egress is denied and nothing allowed.
 func (p NetworkPolicy) InternetAccess() bool {
-	return !(p.DenyAllEgress() && len(p.AllowOut) == 0)
+	return !(p.DenyAllEgress() && len(p.AllowOut) == 0 && len(p.AllowDomains) == 0)
+}
+
+// AllowsName reports whether host (a Host header's or SNI's name) is one
+// of p's AllowDomains.
+func (p NetworkPolicy) AllowsName(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" {
+		return false
+	}
+	for _, d := range p.AllowDomains {
+		if parent, ok := strings.CutPrefix(d, "*."); ok {
+			if strings.HasSuffix(host, "."+parent) {
+				return true
+			}
+		} else if host == d {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseDomain reads a host name of an allow list: labels of letters,
+// digits and hyphens, optionally "*." first; lowercase, no trailing dot.
+func ParseDomain(s string) (string, bool) {
+	s = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
+	name := strings.TrimPrefix(s, "*.")
+	if name == "" || len(name) > 253 {
+		return "", false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return "", false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return "", false
+			}
+		}
+	}
+	return s, true
 }
 
 // ParseNetworkPolicy checks and canonicalizes the address lists of p.
-// field names the lists in messages (a vendor's field names). An entry
-// that is not an address or CIDR prefix is ErrInvalidArgument naming it:
-// host names are not enforced by the node's packet filter, and an ignored
-// entry would leave open what the caller closed.
+// field names the lists in messages (a vendor's field names). Host names
+// in the allow list move to AllowDomains; an entry that is neither an
+// address, a CIDR prefix nor (in the allow list) a host name is
+// ErrInvalidArgument naming it: an ignored entry would leave open what
+// the caller closed. A deny list takes no host names: a name is known
+// only to connections that send it, so denying one would not close the
+// addresses behind it.
 func ParseNetworkPolicy(p NetworkPolicy, allowField, denyField string) (NetworkPolicy, error) {
+	var addrs []string
+	for _, s := range p.AllowOut {
+		if _, err := ParsePrefix(s); err == nil {
+			addrs = append(addrs, s)
+			continue
+		}
+		d, ok := ParseDomain(s)
+		if !ok {
+			return p, Errorf(ErrInvalidArgument, "%s: %q is not an IP address, CIDR range or host name", allowField, s)
+		}
+		if !contains(p.AllowDomains, d) {
+			p.AllowDomains = append(p.AllowDomains, d)
+		}
+	}
 	var err error
-	if p.AllowOut, err = parsePrefixes(p.AllowOut, allowField); err != nil {
+	if p.AllowOut, err = parsePrefixes(addrs, allowField); err != nil {
 		return p, err
 	}
 	if p.DenyOut, err = parsePrefixes(p.DenyOut, denyField); err != nil {
@@ -83,7 +147,7 @@ func parsePrefixes(in []string, field string) ([]string, error) {
 	for _, s := range in {
 		pf, err := ParsePrefix(s)
 		if err != nil {
-			return nil, Errorf(ErrInvalidArgument, "%s: %q is not an IP address or CIDR range (host names are not supported)", field, s)
+			return nil, Errorf(ErrInvalidArgument, "%s: %q is not an IP address or CIDR range (host names are only supported in the allow list)", field, s)
 		}
 		if c := pf.String(); !contains(out, c) {
 			out = append(out, c)

@@ -185,7 +185,7 @@ func (s *Sandboxes) UpdateNetwork(ctx context.Context, ref string, egress Networ
 	if err != nil {
 		return nil, err
 	}
-	sb.Network.AllowOut, sb.Network.DenyOut = egress.AllowOut, egress.DenyOut
+	sb.Network.AllowOut, sb.Network.AllowDomains, sb.Network.DenyOut = egress.AllowOut, egress.AllowDomains, egress.DenyOut
 	if err := s.opt.Store.UpdateSandbox(ctx, sb); err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func createNetworkRows(path string) opFields {
 		},
 		"network": {
 			honoured: "allowOut/denyOut (addresses, CIDRs) to the engine; allowPublicTraffic false: private ports, trafficAccessToken returned; maskRequestHost kept; all in getInfo",
-			refused:  "host names in allowOut/denyOut, egressProxy, rules, httpsPorts, a bad maskRequestHost: 400 naming the field",
+			refused:  "host names in denyOut, egressProxy, rules, httpsPorts, a bad maskRequestHost: 400 naming the field",
 			check: func(t *testing.T, e *testEnv) {
 				created(t, e, path, `,"network":{}`)
 				created(t, e, path, `,"network":null`)
@@ -65,8 +65,8 @@ func createNetworkRows(path string) opFields {
 					t.Errorf("public ports: trafficAccessToken %v", r.body["trafficAccessToken"])
 				}
 				for field, body := range map[string]string{
-					"network.allowOut":        `{"allowOut":["example.com"]}`,
-					"network.denyOut":         `{"denyOut":["10.0.0.300"]}`,
+					"network.allowOut":        `{"allowOut":["-bad-.example"]}`,
+					"network.denyOut":         `{"denyOut":["example.com"]}`,
 					"network.egressProxy":     `{"egressProxy":{"address":"proxy:1080"}}`,
 					"network.rules":           `{"rules":{"api.example.com":[{"transform":{"headers":{"a":"b"}}}]}}`,
 					"network.httpsPorts":      `{"httpsPorts":[8443]}`,
@@ -92,16 +92,19 @@ func networkUpdateFields() opFields {
 				t.Errorf("denyOut = %v, want %v", got.DenyOut, denyAll)
 			}
 		}),
-		"allowOut": onSandbox("replaces the allow list at the engine; omitted clears it", "host names: 400 naming allowOut", func(t *testing.T, e *testEnv, id string) {
-			wantStatus(t, put(t, e, id, `{"allowOut":["1.1.1.1"],"denyOut":["0.0.0.0/0"]}`), 204)
-			if got := e.engineNetwork(t, id); !cmp.Equal(got.AllowOut, []string{"1.1.1.1/32"}) {
-				t.Errorf("allowOut = %v", got.AllowOut)
+		"allowOut": onSandbox("replaces the allow list at the engine (host names as AllowDomains); omitted clears it", "neither address nor host name: 400 naming allowOut", func(t *testing.T, e *testEnv, id string) {
+			wantStatus(t, put(t, e, id, `{"allowOut":["1.1.1.1","API.Example.com.","*.pypi.org"],"denyOut":["0.0.0.0/0"]}`), 204)
+			if got := e.engineNetwork(t, id); !cmp.Equal(got.AllowOut, []string{"1.1.1.1/32"}) || !cmp.Equal(got.AllowDomains, []string{"api.example.com", "*.pypi.org"}) {
+				t.Errorf("allowOut = %v, allowDomains = %v", got.AllowOut, got.AllowDomains)
+			}
+			if info := e.info(t, id); !cmp.Equal(info["network"].(map[string]any)["allowOut"], []any{"1.1.1.1/32", "api.example.com", "*.pypi.org"}) {
+				t.Errorf("getInfo network.allowOut = %v", info["network"])
 			}
 			wantStatus(t, put(t, e, id, `{}`), 204)
 			if got := e.engineNetwork(t, id); len(got.AllowOut)+len(got.DenyOut) != 0 {
 				t.Errorf("after {}: %+v, want no lists", got)
 			}
-			wantRefused(t, put(t, e, id, `{"allowOut":["example.com"]}`), 400, "allowOut")
+			wantRefused(t, put(t, e, id, `{"allowOut":["exa_mple.com"]}`), 400, "allowOut")
 		}),
 		"denyOut": onSandbox("replaces the deny list at the engine", "not an address: 400 naming denyOut", func(t *testing.T, e *testEnv, id string) {
 			wantStatus(t, put(t, e, id, `{"denyOut":["10.0.0.0/8"]}`), 204)

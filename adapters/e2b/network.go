@@ -14,8 +14,8 @@ type egress struct {
 	rules             *api.SandboxNetworkRules
 }
 
-// policy is core's egress policy for e, its lists checked by core (which
-// refuses host names: the node filters addresses). prefix is what the
+// policy is core's egress policy for e, its lists checked by core (host
+// names of allowOut go to AllowDomains; denyOut takes none). prefix is what the
 // lists' field names are written under in messages ("network." on create).
 // allow_internet_access false is E2B's denyOut 0.0.0.0/0. What snapgate
 // does not enforce is refused naming the field: a rule silently dropped
@@ -60,13 +60,13 @@ func createNetwork(allowInternet *bool, n *api.SandboxNetworkConfig) (core.Netwo
 // networkConfig is how getInfo reports a policy (nil for none, as E2B
 // reports a sandbox created without network fields).
 func networkConfig(p core.NetworkPolicy) *api.SandboxNetworkConfig {
-	if len(p.AllowOut) == 0 && len(p.DenyOut) == 0 && !p.PrivatePorts && p.MaskRequestHost == "" {
+	if len(p.AllowOut) == 0 && len(p.AllowDomains) == 0 && len(p.DenyOut) == 0 && !p.PrivatePorts && p.MaskRequestHost == "" {
 		return nil
 	}
 	public := !p.PrivatePorts
 	n := &api.SandboxNetworkConfig{AllowPublicTraffic: &public}
-	if len(p.AllowOut) > 0 {
-		n.AllowOut = &p.AllowOut
+	if allow := append(append([]string{}, p.AllowOut...), p.AllowDomains...); len(allow) > 0 {
+		n.AllowOut = &allow
 	}
 	if len(p.DenyOut) > 0 {
 		n.DenyOut = &p.DenyOut

@@ -238,6 +238,9 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 			err = e.startNetwork(e.withNS(ctx))
 		}
 		if err != nil {
+			if e.net != nil {
+				e.net.close()
+			}
 			_ = c.Close()
 			return nil, fmt.Errorf("engine: %w", err)
 		}
@@ -247,11 +250,17 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 			err = e.disks.checkMountsReach(opt.Address)
 		}
 		if err != nil {
+			if e.net != nil {
+				e.net.close()
+			}
 			_ = c.Close()
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
 	if err := e.removeStaleWarm(ctx); err != nil {
+		if e.net != nil {
+			e.net.close()
+		}
 		_ = c.Close()
 		return nil, err
 	}
@@ -307,6 +316,9 @@ func withDefaults(opt Options) Options {
 // containerd.
 func (e *Engine) Close() error {
 	e.closePool()
+	if e.net != nil {
+		e.net.close()
+	}
 	e.http.CloseIdleConnections()
 	return e.client.Close()
 }

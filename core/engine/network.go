@@ -73,10 +73,11 @@ type NetworkOptions struct {
 
 // sandboxNet is the node's side of the sandboxes' network.
 type sandboxNet struct {
-	node netpolicy.Node
-	gw   netip.Addr
-	dir  string // Dir/<namespace>: one directory per sandbox
-	log  *slog.Logger
+	node   netpolicy.Node
+	filter *egressFilter // judges by name the connections policies allow by name
+	gw     netip.Addr
+	dir    string // Dir/<namespace>: one directory per sandbox
+	log    *slog.Logger
 }
 
 func newSandboxNet(ctx context.Context, o NetworkOptions, ns string, log *slog.Logger) (*sandboxNet, error) {
@@ -115,8 +116,17 @@ func newSandboxNet(ctx context.Context, o NetworkOptions, ns string, log *slog.L
 	if err := runNFT(ctx, n.node.Base()); err != nil {
 		return nil, fmt.Errorf("sandbox network: %w", err)
 	}
+	f, err := startEgressFilter(n.gw, &n.node, log)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox network: %w", err)
+	}
+	n.filter = f
 	return n, nil
 }
+
+// close stops the egress filter (the rules stay: sandboxes outlive the
+// process, and the next one rewrites them with its own filter).
+func (n *sandboxNet) close() { n.filter.close() }
 
 // nodeNameservers reads the IPv4 nameservers of a resolv.conf that a
 // sandbox can reach (not the node's loopback); DefaultDNS when none.
@@ -303,6 +313,7 @@ func (n *sandboxNet) apply(ctx context.Context, slot int, p core.NetworkPolicy) 
 	if err := runNFT(ctx, script); err != nil {
 		return fmt.Errorf("sandbox network rules: %w", err)
 	}
+	n.filter.live.Store(n.addr(slot), p)
 	return nil
 }
 
@@ -315,6 +326,7 @@ func (n *sandboxNet) detach(ctx context.Context, id string, slot int, hasSlot bo
 		if err := runNFT(ctx, n.node.Remove(slot)); err != nil {
 			return fmt.Errorf("sandbox network rules: %w", err)
 		}
+		n.filter.live.Delete(n.addr(slot))
 		if l, err := netlink.LinkByName(netpolicy.LinkName(slot)); err == nil {
 			_ = netlink.LinkDel(l)
 		}

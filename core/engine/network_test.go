@@ -3,8 +3,10 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,11 +41,20 @@ const (
 type remoteHost struct {
 	ns   string // ip netns name
 	link string // the node's end of the veth
+	// names are the TLS server names its port 443 was asked for.
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+func (r *remoteHost) sawName(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.names[name]
 }
 
 func startRemote(t *testing.T) *remoteHost {
 	t.Helper()
-	r := &remoteHost{ns: "sgtest-" + randomHex(3), link: "sgtr" + randomHex(3)}
+	r := &remoteHost{ns: "sgtest-" + randomHex(3), link: "sgtr" + randomHex(3), names: map[string]bool{}}
 	ip := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -78,7 +90,80 @@ func startRemote(t *testing.T) *remoteHost {
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
+	// Port 80 answers the same; port 443 records the server names TLS
+	// clients ask for (a handshake is not needed to tell).
+	web, err := listenInNetns(t, "/run/netns/"+r.ns, "tcp", "0.0.0.0:80")
+	if err != nil {
+		t.Fatalf("listen in the remote namespace: %v", err)
+	}
+	go func() { _ = srv.Serve(web) }()
+	tlsLn, err := listenInNetns(t, "/run/netns/"+r.ns, "tcp", "0.0.0.0:443")
+	if err != nil {
+		t.Fatalf("listen in the remote namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = tlsLn.Close() })
+	go func() {
+		for {
+			c, err := tlsLn.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_ = tls.Server(c, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+					r.mu.Lock()
+					r.names[h.ServerName] = true
+					r.mu.Unlock()
+					return nil, errors.New("names only")
+				}}).Handshake()
+			}()
+		}
+	}()
 	return r
+}
+
+// clientHello is the first record a TLS client asking for name sends.
+func clientHello(t *testing.T, name string) []byte {
+	t.Helper()
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() {
+		_ = tls.Client(b, &tls.Config{ServerName: name}).Handshake()
+		b.Close()
+	}()
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(a, head); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, int(head[3])<<8|int(head[4]))
+	if _, err := io.ReadFull(a, body); err != nil {
+		t.Fatal(err)
+	}
+	return append(head, body...)
+}
+
+// sendHello sends a TLS ClientHello for name from sandbox id to host:443.
+func (e *env) sendHello(t *testing.T, id, host, name string) {
+	t.Helper()
+	hello := clientHello(t, name)
+	var errb bytes.Buffer
+	script := fmt.Sprintf("nc -w %d %s 443 >/dev/null", fetchTimeout, host)
+	if _, err := e.eng.Exec(t.Context(), id, []string{"/bin/sh", "-c", script}, nil, bytes.NewReader(hello), nil, &errb); err != nil {
+		t.Fatalf("exec nc: %v", err)
+	}
+}
+
+// fetchNamed is fetch on port 80 with name as the request's Host.
+func (e *env) fetchNamed(t *testing.T, id, host, name string) (string, bool) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	script := fmt.Sprintf(`printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' | nc -w %d %s 80`, name, fetchTimeout, host)
+	if _, err := e.eng.Exec(t.Context(), id, []string{"/bin/sh", "-c", script}, nil, nil, &out, &errb); err != nil {
+		t.Fatalf("exec nc: %v", err)
+	}
+	_, body, found := strings.Cut(out.String(), "\r\n\r\n")
+	return body, found
 }
 
 // listenInNetns makes a listening socket in the network namespace at path.
@@ -170,7 +255,7 @@ func nftTable(t *testing.T) string {
 func TestSandboxNetworkEgress(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{network: networkOptions(t)})
-	startRemote(t)
+	r := startRemote(t)
 	img := e.pullSandboxImage(t, "network")
 
 	t.Run("default policy reaches the internet, nothing of the node's", func(t *testing.T) {
@@ -253,6 +338,49 @@ func TestSandboxNetworkEgress(t *testing.T) {
 		e.wantNoFetch(t, a, remotePublic)
 		if err := e.eng.SetSandboxNetwork(t.Context(), "sb-missing", core.NetworkPolicy{}); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("SetSandboxNetwork of a missing sandbox = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("host names in the allow list: HTTP Host and TLS server name", func(t *testing.T) {
+		p, err := core.ParseNetworkPolicy(core.NetworkPolicy{AllowOut: []string{"allowed.test", "*.wild.test"}, DenyOut: []string{"0.0.0.0/0"}}, "allowOut", "denyOut")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := e.start(t, img, func(s *core.SandboxSpec) { s.Network = p })
+		if got, ok := e.fetchNamed(t, a, remotePublic, "allowed.test"); !ok || got != "remote allowed.test" {
+			t.Errorf("Host allowed.test: %q, %v; want the remote's answer", got, ok)
+		}
+		if got, ok := e.fetchNamed(t, a, remotePublic, "a.b.wild.test"); !ok || got != "remote a.b.wild.test" {
+			t.Errorf("Host a.b.wild.test: %q, %v; want the remote's answer", got, ok)
+		}
+		for _, name := range []string{"other.test", "wild.test", "allowed.test.evil"} {
+			if got, ok := e.fetchNamed(t, a, remotePublic, name); ok {
+				t.Errorf("Host %s reached the remote: %q", name, got)
+			}
+		}
+		e.wantNoFetch(t, a, remotePublic) // another port: only the address lists
+		// A name opens no address the node forbids.
+		for _, host := range []string{remoteMetadata, remotePrivate} {
+			if got, ok := e.fetchNamed(t, a, host, "allowed.test"); ok {
+				t.Errorf("Host allowed.test at %s reached it: %q", host, got)
+			}
+		}
+		e.sendHello(t, a, remotePublic, "tls.wild.test")
+		e.sendHello(t, a, remotePublic, "denied.test")
+		waitFor(t, 5*time.Second, "the allowed server name at the remote", func() bool { return r.sawName("tls.wild.test") })
+		if r.sawName("denied.test") {
+			t.Error("a ClientHello for denied.test reached the remote")
+		}
+		// Without names in its policy a sandbox's web traffic is not
+		// redirected: all of it reaches the remote again.
+		if err := e.eng.SetSandboxNetwork(t.Context(), a, core.NetworkPolicy{}); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := e.fetchNamed(t, a, remotePublic, "other.test"); !ok || got != "remote other.test" {
+			t.Errorf("after the names are gone, Host other.test: %q, %v", got, ok)
+		}
+		if slot := slotOfSandbox(t, e.sandboxAddr(t, a)); strings.Contains(nftTable(t), "sbn-"+slot+" ") {
+			t.Errorf("the redirect chain of slot %s is left", slot)
 		}
 	})
 

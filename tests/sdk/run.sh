@@ -16,11 +16,14 @@ work=$(mktemp -d /tmp/snapgate-sdk.XXXXXX)
 pids=()
 export SNAPGATE_CONTAINERD_NAMESPACE="snapgate-sdk-$$"
 # A "remote" host for the egress tests: a network namespace of its own
-# behind a veth from this node, at a test address (TEST-NET-3), serving
+# behind a veth from this node, at a test address (a /30 of TEST-NET-3
+# chosen by this run, so runs side by side do not share one), serving
 # HTTP with busybox. Nothing leaves the machine.
 remote_ns="sgsdk-$$"
 remote_link="sgsr$$"
-remote_addr=203.0.113.2
+remote_net=$(( ($$ % 63 + 1) * 4 ))
+remote_node_addr=203.0.113.$((remote_net + 1))
+remote_addr=203.0.113.$((remote_net + 2))
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -44,14 +47,16 @@ trap cleanup EXIT
 
 ip netns add "$remote_ns"
 ip link add "$remote_link" type veth peer name eth0 netns "$remote_ns"
-ip addr add 203.0.113.1/24 dev "$remote_link"
+ip addr add "$remote_node_addr/30" dev "$remote_link"
 ip link set "$remote_link" up
-ip -n "$remote_ns" addr add "$remote_addr/24" dev eth0
+ip -n "$remote_ns" addr add "$remote_addr/30" dev eth0
 ip -n "$remote_ns" link set eth0 up
-ip -n "$remote_ns" route add default via 203.0.113.1
+ip -n "$remote_ns" route add default via "$remote_node_addr"
 mkdir -p "$work/remote"
 echo "remote host" >"$work/remote/index.html"
 ip netns exec "$remote_ns" busybox httpd -f -p "$remote_addr:8079" -h "$work/remote" </dev/null >/dev/null 2>&1 &
+pids+=($!)
+ip netns exec "$remote_ns" busybox httpd -f -p "$remote_addr:80" -h "$work/remote" </dev/null >/dev/null 2>&1 &
 pids+=($!)
 export SNAPGATE_TEST_REMOTE="$remote_addr:8079"
 

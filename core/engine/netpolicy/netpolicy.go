@@ -31,6 +31,14 @@ func LinkName(slot int) string { return LinkPrefix + strconv.Itoa(slot) }
 // ChainName is the chain holding the egress rules of the sandbox in slot.
 func ChainName(slot int) string { return "sb-" + strconv.Itoa(slot) }
 
+// natChainName is the chain that sends the sandbox's web connections to
+// the egress filter, when its policy allows host names.
+func natChainName(slot int) string { return "sbn-" + strconv.Itoa(slot) }
+
+// FilteredPorts are the ports whose connections the egress filter judges
+// by name: HTTP (Host) and TLS (SNI).
+var FilteredPorts = []uint16{80, 443}
+
 // Blocked is what no sandbox ever reaches, whatever its policy or the
 // operator's allow list: "this" network, loopback, link-local (cloud
 // metadata at 169.254.169.254 among it), multicast, reserved and
@@ -57,6 +65,10 @@ type Node struct {
 	// DNS are the nameservers sandboxes are given; they are reachable on
 	// port 53 even in Private, unless a sandbox's egress is denied whole.
 	DNS []netip.Addr
+	// FilterPort is where the node's egress filter listens (on the
+	// gateway address): connections to FilteredPorts of sandboxes whose
+	// policy allows host names are redirected there.
+	FilterPort uint16
 }
 
 // Base creates the table, its verdict map and the node-wide chains, or
@@ -69,10 +81,12 @@ func (n Node) Base() string {
 	line := func(f string, a ...any) { fmt.Fprintf(&b, f+"\n", a...) }
 	line("add table %s", t)
 	line("add map %s sandboxes { type ifname : verdict; }", t)
+	line("add map %s redirects { type ifname : verdict; }", t)
+	line("add chain %s prerouting { type nat hook prerouting priority dstnat; policy accept; }", t)
 	line("add chain %s forward { type filter hook forward priority filter; policy accept; }", t)
 	line("add chain %s input { type filter hook input priority filter; policy accept; }", t)
 	line("add chain %s postrouting { type nat hook postrouting priority srcnat; policy accept; }", t)
-	for _, c := range []string{"forward", "input", "postrouting"} {
+	for _, c := range []string{"forward", "input", "postrouting", "prerouting"} {
 		line("flush chain %s %s", t, c)
 	}
 	any := strconv.Quote(LinkPrefix + "*")
@@ -82,10 +96,14 @@ func (n Node) Base() string {
 	line("add rule %s forward iifname %s drop", t, any)
 	line("add rule %s forward oifname %s ct state established,related accept", t, any)
 	line("add rule %s forward oifname %s drop", t, any)
-	// Only answers to what the node itself opened come in from a sandbox.
+	// Only answers to what the node itself opened come in from a sandbox,
+	// and the connections a sandbox's own chain redirected to the egress
+	// filter.
 	line("add rule %s input iifname %s ct state established,related accept", t, any)
+	line("add rule %s input iifname %s ct status dnat accept", t, any)
 	line("add rule %s input iifname %s drop", t, any)
 	line("add rule %s postrouting ip saddr %s oifname != %s masquerade", t, n.Subnet.Masked(), any)
+	line("add rule %s prerouting iifname %s iifname vmap @redirects", t, any)
 	return b.String()
 }
 
@@ -143,7 +161,63 @@ func (n Node) Sandbox(slot int, addr netip.Addr, p core.NetworkPolicy) (string, 
 		rule("accept")
 	}
 	fmt.Fprintf(&b, "add element %s sandboxes { %s : jump %s }\n", t, strconv.Quote(LinkName(slot)), chain)
+	// Names are judged by the egress filter: the sandbox's web
+	// connections go there (addresses no sandbox reaches never do).
+	nat, link := natChainName(slot), strconv.Quote(LinkName(slot))
+	if len(p.AllowDomains) > 0 && p.InternetAccess() && n.FilterPort != 0 {
+		fmt.Fprintf(&b, "add chain %s %s\nflush chain %s %s\n", t, nat, t, nat)
+		fmt.Fprintf(&b, "add rule %s %s ip saddr != %s return\n", t, nat, addr)
+		fmt.Fprintf(&b, "add rule %s %s ip daddr %s return\n", t, nat, set(blocked))
+		fmt.Fprintf(&b, "add rule %s %s tcp dport { %s } redirect to :%d\n", t, nat, portList(), n.FilterPort)
+		fmt.Fprintf(&b, "add element %s redirects { %s : jump %s }\n", t, link, nat)
+	} else {
+		b.WriteString(removeNat(t, nat, link))
+	}
 	return b.String(), nil
+}
+
+// Allows is the decision the sandbox's chain makes for a TCP connection
+// to dst, for the egress filter, which sees the connections redirected
+// to it and must judge them as the chain would have: named tells that
+// the connection names one of p's AllowDomains.
+func (n Node) Allows(dst netip.Addr, p core.NetworkPolicy, named bool) bool {
+	dst = dst.Unmap()
+	if !dst.Is4() || !p.InternetAccess() {
+		return false
+	}
+	in := func(ps []netip.Prefix) bool {
+		for _, pf := range ps {
+			if pf.Contains(dst) {
+				return true
+			}
+		}
+		return false
+	}
+	if in(Blocked) || n.Subnet.Contains(dst) || in(n.Deny) {
+		return false
+	}
+	if in(Private) && !in(n.Allow) {
+		return false
+	}
+	if named {
+		return true
+	}
+	allow, _ := parseList(p.AllowOut)
+	deny, _ := parseList(p.DenyOut)
+	return in(allow) || !in(deny)
+}
+
+func portList() string {
+	ps := make([]string, len(FilteredPorts))
+	for i, p := range FilteredPorts {
+		ps[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(ps, ", ")
+}
+
+func removeNat(t, nat, link string) string {
+	return fmt.Sprintf("add chain %[1]s %[2]s\nadd element %[1]s redirects { %[3]s : jump %[2]s }\n"+
+		"delete element %[1]s redirects { %[3]s }\nflush chain %[1]s %[2]s\ndelete chain %[1]s %[2]s\n", t, nat, link)
 }
 
 // Remove deletes the sandbox's chain and map element. Adding each first
@@ -151,7 +225,7 @@ func (n Node) Sandbox(slot int, addr netip.Addr, p core.NetworkPolicy) (string, 
 // "destroy").
 func (n Node) Remove(slot int) string {
 	t, chain, link := "inet "+n.Table, ChainName(slot), strconv.Quote(LinkName(slot))
-	return fmt.Sprintf("add chain %[1]s %[2]s\nadd element %[1]s sandboxes { %[3]s : jump %[2]s }\n"+
+	return removeNat(t, natChainName(slot), link) + fmt.Sprintf("add chain %[1]s %[2]s\nadd element %[1]s sandboxes { %[3]s : jump %[2]s }\n"+
 		"delete element %[1]s sandboxes { %[3]s }\nflush chain %[1]s %[2]s\ndelete chain %[1]s %[2]s\n", t, chain, link)
 }
 

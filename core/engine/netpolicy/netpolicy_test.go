@@ -28,8 +28,8 @@ func rules(t *testing.T, p core.NetworkPolicy) []string {
 			out = append(out, r)
 		}
 	}
-	if !strings.HasSuffix(strings.TrimSpace(s), `add element inet t sandboxes { "sgv7" : jump sb-7 }`) {
-		t.Errorf("the interface is not pointed at its chain last:\n%s", s)
+	if !strings.Contains(s, `add element inet t sandboxes { "sgv7" : jump sb-7 }`+"\n") {
+		t.Errorf("the interface is not pointed at its chain:\n%s", s)
 	}
 	return out
 }
@@ -84,6 +84,47 @@ func TestRemoveIsIdempotentText(t *testing.T) {
 	for _, name := range []string{"forward", "sb-", "sb-012", "sb--1", "sb-1x"} {
 		if _, ok := SlotOfChain(name); ok {
 			t.Errorf("SlotOfChain(%q) ok", name)
+		}
+	}
+}
+
+func TestHostNamesGoThroughTheFilter(t *testing.T) {
+	n := node
+	n.FilterPort = 4242
+	p := core.NetworkPolicy{AllowOut: []string{"198.51.100.7/32"}, AllowDomains: []string{"*.example.com"}, DenyOut: core.AllTraffic}
+	s, err := n.Sandbox(7, netip.MustParseAddr("10.213.0.9"), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"add rule inet t sbn-7 ip saddr != 10.213.0.9 return\n",
+		"add rule inet t sbn-7 tcp dport { 80, 443 } redirect to :4242\n",
+		`add element inet t redirects { "sgv7" : jump sbn-7 }` + "\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("rules lack %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "delete chain inet t sbn-7") {
+		t.Errorf("the filter's chain is removed:\n%s", s)
+	}
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	for _, c := range []struct {
+		dst   string
+		named bool
+		want  bool
+	}{
+		{"203.0.114.1", true, true},      // a name allowed: any public address
+		{"203.0.114.1", false, false},    // no name: the address lists decide (deny all)
+		{"198.51.100.7", false, true},    // allowOut address
+		{"169.254.169.254", true, false}, // never, named or not
+		{"10.213.0.5", true, false},      // another sandbox
+		{"192.168.1.1", true, false},     // private, not opened by the operator
+		{"10.1.2.3", true, true},         // private, opened by the operator
+		{"203.0.113.9", true, false},     // the operator's deny list
+	} {
+		if got := n.Allows(a(c.dst), p, c.named); got != c.want {
+			t.Errorf("Allows(%s, named %v) = %v, want %v", c.dst, c.named, got, c.want)
 		}
 	}
 }

@@ -56,6 +56,26 @@ test("network.denyOut covering the host denies it; allowOut wins over denyOut", 
   assert.equal(await fetchRemote(allowed), true);
 });
 
+// fetchNamed asks the remote's port 80 for its page with name as Host.
+async function fetchNamed(sbx, name) {
+  const r = await sbx.commands.run(
+    `printf 'GET / HTTP/1.0\\r\\nHost: ${name}\\r\\n\\r\\n' | nc -w 2 ${remoteHost} 80`,
+    { user: "root" },
+  ).catch((e) => e.result ?? { exitCode: -1, stdout: String(e) });
+  return r.exitCode === 0 && r.stdout.includes("remote host");
+}
+
+test("host names in allowOut: web connections naming them pass, others do not", async () => {
+  const sbx = await create({ network: { allowOut: ["remote.test", "*.pkgs.test"], denyOut: ["0.0.0.0/0"] } });
+  assert.equal(await fetchNamed(sbx, "remote.test"), true);
+  assert.equal(await fetchNamed(sbx, "mirror.pkgs.test"), true);
+  assert.equal(await fetchNamed(sbx, "other.test"), false);
+  assert.equal(await fetchRemote(sbx), false, "another port is judged by address only");
+  const info = await sbx.getInfo();
+  assert.deepEqual(info.network.allowOut, ["remote.test", "*.pkgs.test"]);
+  assert.equal(info.allowInternetAccess, true);
+});
+
 test("updateNetwork applies to the running sandbox", async () => {
   const sbx = await create();
   assert.equal(await fetchRemote(sbx), true);

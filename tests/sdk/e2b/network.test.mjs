@@ -219,7 +219,8 @@ test("allowInternetAccess: false and network lists: created, reported by getInfo
 
 test("network options snapgate cannot enforce are refused naming them", async () => {
   for (const [network, field] of [
-    [{ allowOut: ["example.com"] }, "network.allowOut"],
+    [{ denyOut: ["example.com"] }, "network.denyOut"],
+    [{ allowOut: ["not a host"] }, "network.allowOut"],
     [{ egressProxy: { address: "proxy.example.com:1080" } }, "network.egressProxy"],
     [{ httpsPorts: [8443] }, "network.httpsPorts"],
   ]) {
