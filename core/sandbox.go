@@ -96,9 +96,20 @@ type Sandbox struct {
 type SandboxFilter struct {
 	States   []SandboxState // empty: every live state
 	Metadata map[string]string
-	Limit    int
-	// After continues a listing: sandboxes created strictly before this
-	// (CreatedAt, ID) pair, newest first.
+	// Template, when set, keeps sandboxes started from the snapshot it
+	// names (an id or [namespace/]name[:tag], resolved as create resolves
+	// it). Sandboxes.List turns it into SnapshotID; stores read only that.
+	Template   string
+	SnapshotID string
+	// StartedAfter, when set, keeps sandboxes whose task started strictly
+	// after it; one still starting counts from its creation.
+	StartedAfter time.Time
+	// Ascending lists oldest first; the default is newest first. Either
+	// way (CreatedAt, ID) orders the listing.
+	Ascending bool
+	Limit     int
+	// After continues a listing: sandboxes strictly past this
+	// (CreatedAt, ID) pair in the listing's order.
 	AfterCreated time.Time
 	AfterID      string
 }

@@ -60,9 +60,11 @@ func (s *Store) GetSandboxByName(ctx context.Context, tenantID, name string) (*c
 }
 
 // ListSandboxes returns the tenant's sandboxes in f.States (every live
-// state when empty) whose metadata holds every pair of f.Metadata, newest
-// first by (created_at, id), continuing strictly after the (AfterCreated,
-// AfterID) cursor when AfterCreated is set. Limit 0 means no limit.
+// state when empty) whose metadata holds every pair of f.Metadata, started
+// from f.SnapshotID and after f.StartedAfter when those are set, newest
+// first by (created_at, id) (oldest first when f.Ascending), continuing
+// strictly past the (AfterCreated, AfterID) cursor when AfterCreated is
+// set. Limit 0 means no limit.
 func (s *Store) ListSandboxes(ctx context.Context, tenantID string, f core.SandboxFilter) ([]*core.Sandbox, error) {
 	states := liveStates
 	if len(f.States) > 0 {
@@ -72,9 +74,19 @@ func (s *Store) ListSandboxes(ctx context.Context, tenantID string, f core.Sandb
 		}
 	}
 	q := s.db.WithContext(ctx).Scopes(inTenant(tenantID), page(f.Limit, 0)).Where("state IN ?", states)
+	cmp, order := "<", "created_at DESC, id DESC"
+	if f.Ascending {
+		cmp, order = ">", "created_at ASC, id ASC"
+	}
 	if !f.AfterCreated.IsZero() {
 		t := dbTime(f.AfterCreated)
-		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, f.AfterID)
+		q = q.Where("(created_at "+cmp+" ? OR (created_at = ? AND id "+cmp+" ?))", t, t, f.AfterID)
+	}
+	if f.SnapshotID != "" {
+		q = q.Where("snapshot_id = ?", f.SnapshotID)
+	}
+	if !f.StartedAfter.IsZero() {
+		q = q.Where("COALESCE(started_at, created_at) > ?", dbTime(f.StartedAfter))
 	}
 	if checkMap("metadata", f.Metadata) != nil {
 		return []*core.Sandbox{}, nil // no stored metadata can match
@@ -84,7 +96,7 @@ func (s *Store) ListSandboxes(ctx context.Context, tenantID string, f core.Sandb
 		return nil, err
 	}
 	var rows []sandboxRow
-	if err := q.Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
+	if err := q.Order(order).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list sandboxes of tenant %q: %w", tenantID, err)
 	}
 	return s.sandboxesToCore(rows)

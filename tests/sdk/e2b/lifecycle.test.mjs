@@ -148,6 +148,31 @@ test("list filters by metadata and pages with limit 1", async () => {
   assert.deepEqual((await collect(Sandbox.list({ query: { metadata: { suite: run } } }))).items, []);
 });
 
+test("list honours order, startedAfter and template", async () => {
+  const first = await create(image.id, { metadata: { suite: run, list: "order" } });
+  // A Date keeps milliseconds, the server microseconds: 1 ms on is past
+  // the first sandbox's start, and 20 ms later the next one starts.
+  const since = new Date((await first.getInfo()).startedAt.getTime() + 1);
+  await new Promise((r) => setTimeout(r, 20));
+  const second = await create(image.name, { metadata: { suite: run, list: "order" } });
+  const third = await create(undefined, { metadata: { suite: run, list: "order" } }); // base
+  const query = { metadata: { suite: run, list: "order" } };
+  const ids = async (opts) => (await collect(Sandbox.list(opts))).items.map((s) => s.sandboxId);
+
+  const oldest = [first.sandboxId, second.sandboxId, third.sandboxId];
+  assert.deepEqual(await ids({ query, order: "asc", limit: 2 }), oldest, "order asc, pages of 2");
+  assert.deepEqual(await ids({ query, order: "desc" }), [...oldest].reverse());
+  assert.deepEqual(await ids({ query: { ...query, startedAfter: since } }), [third.sandboxId, second.sandboxId]);
+  // By the template's id or name: the sandbox created by the other form too.
+  for (const template of [image.id, image.name]) {
+    assert.deepEqual(await ids({ query: { ...query, template }, order: "asc" }), [first.sandboxId, second.sandboxId], template);
+  }
+  assert.deepEqual(await ids({ query: { ...query, template: "base" } }), [third.sandboxId]);
+  assert.deepEqual(await ids({ query: { ...query, template: unique("no-such-template") } }), []);
+
+  for (const s of [first, second, third]) assert.equal(await s.kill(), true);
+});
+
 test("setTimeout, pause twice, connect resumes, kill twice", async () => {
   const sbx = await create(image.id, { timeoutMs: 60_000 });
   await sbx.setTimeout(600_000);
