@@ -173,6 +173,22 @@ test("list honours order, startedAfter and template", async () => {
   for (const s of [first, second, third]) assert.equal(await s.kill(), true);
 });
 
+// With mcp the SDK creates from its mcp-gateway template, then runs the
+// gateway through envd; snapgate has none, so create fails at once with
+// the SDK's SandboxError carrying the 400 and leaves nothing running.
+test("create with mcp is a SandboxError 400 naming mcp, and starts nothing", async () => {
+  const refused = (e) => {
+    assert.ok(e instanceof SandboxError, `got ${e?.constructor?.name}: ${e?.message}`);
+    assert.equal(e.statusCode, 400);
+    assert.match(e.message, /^400: mcp is not supported/);
+    return true;
+  };
+  const metadata = { suite: run, list: "mcp" };
+  await assert.rejects(Sandbox.create({ mcp: { exa: { apiKey: "k" } }, metadata }), refused);
+  await assert.rejects(Sandbox.create(image.id, { mcp: { exa: { apiKey: "k" } }, metadata }), refused);
+  assert.deepEqual((await collect(Sandbox.list({ query: { metadata } }))).items, []);
+});
+
 test("setTimeout, pause twice, connect resumes, kill twice", async () => {
   const sbx = await create(image.id, { timeoutMs: 60_000 });
   await sbx.setTimeout(600_000);
