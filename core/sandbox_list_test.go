@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/snapgate/snapgate/core"
 )
@@ -52,5 +53,22 @@ func TestListResolvesTemplateFilter(t *testing.T) {
 				t.Errorf("List(template %q) = %v, want %v", tt.template, ids, tt.want)
 			}
 		})
+	}
+}
+
+// A cursor holds a creation time, so it continues only a listing sorted
+// by creation; a sort core does not know is the caller's mistake.
+func TestListRefusesUnknownSortAndMisplacedCursor(t *testing.T) {
+	e := newBoxEnv(t)
+	for _, f := range []core.SandboxFilter{
+		{Sort: "size"},
+		{Sort: core.SortName, AfterCreated: time.Now(), AfterID: "i1"},
+	} {
+		if _, err := e.boxes.List(e.ctx, f); !errors.Is(err, core.ErrInvalidArgument) {
+			t.Errorf("List(%+v) error %v, want ErrInvalidArgument", f, err)
+		}
+	}
+	if _, err := e.boxes.List(e.ctx, core.SandboxFilter{Sort: core.SortName, Ascending: true}); err != nil {
+		t.Errorf("List sorted by name: %v", err)
 	}
 }

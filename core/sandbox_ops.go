@@ -38,6 +38,12 @@ func (s *Sandboxes) List(ctx context.Context, f SandboxFilter) ([]*Sandbox, erro
 			return nil, Errorf(ErrInvalidArgument, "state must be running or paused, got %q", st)
 		}
 	}
+	if !f.Sort.Known() {
+		return nil, Errorf(ErrInvalidArgument, "unknown sort %q", f.Sort)
+	}
+	if f.Sort != SortCreated && !f.AfterCreated.IsZero() {
+		return nil, Errorf(ErrInvalidArgument, "a cursor continues only a listing sorted by creation")
+	}
 	if f.Template != "" {
 		snap, err := s.opt.Snapshots.Lookup(ctx, f.Template)
 		switch {
