@@ -135,3 +135,24 @@ test("boxes: Stainless list filters by label and status and sorts", async () => 
     for (const b of made) await b.delete().catch(() => {});
   }
 });
+
+// updateSandbox's retention fields take effect: the PATCH answer and a
+// later getSandbox show them (core's tests cover the stop and delete they
+// schedule; the SDK only accepts multiples of 60 s, too long to wait here).
+test("boxes: updateSandbox sets idle TTL and delete-after-stop, as getSandbox shows", async () => {
+  const box = await client.createSandbox({ name: unique("ttl"), idleTtlSeconds: 600 });
+  try {
+    assert.equal(box.idle_ttl_seconds, 600);
+    const updated = await client.updateSandbox(box.name, { idleTtlSeconds: 120, deleteAfterStopSeconds: 3600 });
+    assert.equal(updated.idle_ttl_seconds, 120);
+    assert.equal(updated.delete_after_stop_seconds, 3600);
+    const got = await client.getSandbox(box.name);
+    assert.equal(got.idle_ttl_seconds, 120);
+    assert.equal(got.delete_after_stop_seconds, 3600);
+    assert.equal(got.status, "ready");
+    await client.updateSandbox(box.name, { idleTtlSeconds: 0 });
+    assert.equal((await client.getSandbox(box.name)).idle_ttl_seconds, 0);
+  } finally {
+    await box.delete().catch(() => {});
+  }
+});
