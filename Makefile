@@ -2,7 +2,9 @@
 # Both install what they need (containerd, runc, busybox-static from Debian)
 # and start a project-private containerd when none is reachable.
 SHELL := /bin/bash
-DATA_DIR ?= $(CURDIR)/.snapgate
+# SNAPGATE_DATA_DIR, the service's own setting, picks the data dir of
+# `make run` too; DATA_DIR (environment or command line) overrides it.
+DATA_DIR ?= $(or $(SNAPGATE_DATA_DIR),$(CURDIR)/.snapgate)
 TEST_DATA_DIR ?= $(CURDIR)/.snapgate-test
 GO ?= go
 GOFLAGS_BUILD := -trimpath

@@ -96,11 +96,51 @@ type Sandbox struct {
 type SandboxFilter struct {
 	States   []SandboxState // empty: every live state
 	Metadata map[string]string
-	Limit    int
-	// After continues a listing: sandboxes created strictly before this
-	// (CreatedAt, ID) pair, newest first.
+	// MetadataKeys keeps sandboxes whose metadata has every one of these
+	// keys, whatever their values (LangSmith's label=key).
+	MetadataKeys []string
+	// Template, when set, keeps sandboxes started from the snapshot it
+	// names (an id or [namespace/]name[:tag], resolved as create resolves
+	// it). Sandboxes.List turns it into SnapshotID; stores read only that.
+	Template   string
+	SnapshotID string
+	// StartedAfter, when set, keeps sandboxes whose task started strictly
+	// after it; one still starting counts from its creation.
+	StartedAfter time.Time
+	// Sort is the listing's order, then (CreatedAt, ID) among equals;
+	// Ascending turns all of it around from the default descending
+	// (newest first).
+	Sort      SandboxSort
+	Ascending bool
+	Limit     int
+	// After continues a listing sorted by creation: sandboxes strictly
+	// past this (CreatedAt, ID) pair in the listing's order.
 	AfterCreated time.Time
 	AfterID      string
+}
+
+// SandboxSort is what a sandbox listing is ordered by.
+type SandboxSort string
+
+const (
+	SortCreated SandboxSort = "" // the default
+	SortName    SandboxSort = "name"
+	// SortState orders by lifecycle: starting, running, paused.
+	SortState SandboxSort = "state"
+	// SortPaused orders by when a paused sandbox was paused; the others,
+	// which have no such time, come last either way.
+	SortPaused          SandboxSort = "paused"
+	SortIdleTTL         SandboxSort = "idle_ttl"
+	SortDeleteAfterStop SandboxSort = "delete_after_stop"
+)
+
+// Known reports whether s is one of the sorts above.
+func (s SandboxSort) Known() bool {
+	switch s {
+	case SortCreated, SortName, SortState, SortPaused, SortIdleTTL, SortDeleteAfterStop:
+		return true
+	}
+	return false
 }
 
 // SandboxChange is what a state transition writes besides the state.

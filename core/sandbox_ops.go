@@ -38,6 +38,25 @@ func (s *Sandboxes) List(ctx context.Context, f SandboxFilter) ([]*Sandbox, erro
 			return nil, Errorf(ErrInvalidArgument, "state must be running or paused, got %q", st)
 		}
 	}
+	if !f.Sort.Known() {
+		return nil, Errorf(ErrInvalidArgument, "unknown sort %q", f.Sort)
+	}
+	if f.Sort != SortCreated && !f.AfterCreated.IsZero() {
+		return nil, Errorf(ErrInvalidArgument, "a cursor continues only a listing sorted by creation")
+	}
+	if f.Template != "" {
+		snap, err := s.opt.Snapshots.Lookup(ctx, f.Template)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// A filter naming nothing matches nothing; it is no error.
+			return []*Sandbox{}, nil
+		case errors.Is(err, ErrInvalidArgument):
+			return nil, WithCause(ErrInvalidArgument, err, "template %q is not a template or snapshot id or name", f.Template)
+		case err != nil:
+			return nil, fmt.Errorf("resolve template filter %q: %w", f.Template, err)
+		}
+		f.SnapshotID, f.Template = snap.ID, ""
+	}
 	return s.opt.Store.ListSandboxes(ctx, p.TenantID, f)
 }
 

@@ -4,7 +4,13 @@
 # mints a development key once and keeps it in the data dir.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-data_dir=${1:?data dir}
+# The data dir is the argument (make passes DATA_DIR, which defaults to
+# SNAPGATE_DATA_DIR), else SNAPGATE_DATA_DIR. An explicit one that differs
+# from SNAPGATE_DATA_DIR wins, but says so: it is not silently replaced.
+data_dir=${1:-${SNAPGATE_DATA_DIR:?usage: deploy/run.sh DATA_DIR (or set SNAPGATE_DATA_DIR)}}
+if [ -n "${SNAPGATE_DATA_DIR:-}" ] && [ "$SNAPGATE_DATA_DIR" != "$data_dir" ]; then
+  echo "data dir $data_dir (DATA_DIR) overrides SNAPGATE_DATA_DIR=$SNAPGATE_DATA_DIR" >&2
+fi
 # The data dir holds the database, the secret key and the dev API key:
 # nobody else may read it (snapgate also makes it 0700 itself).
 (umask 077; mkdir -p "$data_dir")

@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -57,63 +55,6 @@ func (s *Store) GetSandboxByName(ctx context.Context, tenantID, name string) (*c
 		return nil, dbError(err, "get", fmt.Sprintf("sandbox %q", name))
 	}
 	return s.sandboxToCore(&row)
-}
-
-// ListSandboxes returns the tenant's sandboxes in f.States (every live
-// state when empty) whose metadata holds every pair of f.Metadata, newest
-// first by (created_at, id), continuing strictly after the (AfterCreated,
-// AfterID) cursor when AfterCreated is set. Limit 0 means no limit.
-func (s *Store) ListSandboxes(ctx context.Context, tenantID string, f core.SandboxFilter) ([]*core.Sandbox, error) {
-	states := liveStates
-	if len(f.States) > 0 {
-		states = make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
-		}
-	}
-	q := s.db.WithContext(ctx).Scopes(inTenant(tenantID), page(f.Limit, 0)).Where("state IN ?", states)
-	if !f.AfterCreated.IsZero() {
-		t := dbTime(f.AfterCreated)
-		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, f.AfterID)
-	}
-	if checkMap("metadata", f.Metadata) != nil {
-		return []*core.Sandbox{}, nil // no stored metadata can match
-	}
-	q, err := s.metadataHas(q, f.Metadata)
-	if err != nil {
-		return nil, err
-	}
-	var rows []sandboxRow
-	if err := q.Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("list sandboxes of tenant %q: %w", tenantID, err)
-	}
-	return s.sandboxesToCore(rows)
-}
-
-// metadataHas keeps rows whose metadata object has every key of want with
-// exactly its value. Postgres tests containment of the whole filter at
-// once; SQLite looks up each pair with json_each, which needs no quoting
-// of keys in JSON paths.
-func (s *Store) metadataHas(q *gorm.DB, want map[string]string) (*gorm.DB, error) {
-	if len(want) == 0 {
-		return q, nil
-	}
-	if s.postgres {
-		b, err := json.Marshal(want)
-		if err != nil {
-			return nil, fmt.Errorf("encode metadata filter: %w", err)
-		}
-		return q.Where("CAST(metadata AS jsonb) @> CAST(? AS jsonb)", string(b)), nil
-	}
-	keys := make([]string, 0, len(want))
-	for k := range want {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // a stable statement text
-	for _, k := range keys {
-		q = q.Where("EXISTS (SELECT 1 FROM json_each(sandboxes.metadata) AS m WHERE m.key = ? AND m.type = 'text' AND m.value = ?)", k, want[k])
-	}
-	return q, nil
 }
 
 // TransitionSandbox moves the sandbox to state `to` if its state is one of

@@ -201,18 +201,49 @@ var fieldTable = map[string]opFields{
 				t.Errorf("pages %v then %v, want [%s] then [%s]", first, second, newer, older)
 			}
 		}},
-		"?order": {honoured: "desc: newest first", refused: "asc: 400 naming order", check: func(t *testing.T, e *testEnv) {
-			older, newer := e.create(t, `{"templateID":"img"}`), e.create(t, `{"templateID":"img"}`)
-			if ids, _ := e.listed(t, "order=desc"); !slices.Equal(ids, []string{newer, older}) {
-				t.Errorf("order=desc: %v", ids)
+		"?order": {honoured: "desc: newest first (the default); asc: oldest first, paged by X-Next-Token", check: func(t *testing.T, e *testEnv) {
+			a, b, c := e.create(t, `{"templateID":"img"}`), e.create(t, `{"templateID":"img"}`), e.create(t, `{"templateID":"img"}`)
+			if ids, _ := e.listed(t, "order=desc"); !slices.Equal(ids, []string{c, b, a}) {
+				t.Errorf("order=desc: %v, want [%s %s %s]", ids, c, b, a)
 			}
-			wantRefused(t, e.call(t, "GET", "/v2/sandboxes?order=asc", e.keyA, ""), 400, "order")
+			first, next := e.listed(t, "order=asc&limit=2")
+			rest, _ := e.listed(t, "order=asc&limit=2&nextToken="+url.QueryEscape(next))
+			if !slices.Equal(first, []string{a, b}) || !slices.Equal(rest, []string{c}) {
+				t.Errorf("order=asc pages %v then %v, want [%s %s] then [%s]", first, rest, a, b, c)
+			}
 		}},
-		"?startedAfter": {refused: "400 naming startedAfter", check: func(t *testing.T, e *testEnv) {
-			wantRefused(t, e.call(t, "GET", "/v2/sandboxes?startedAfter=2026-01-01T00:00:00Z", e.keyA, ""), 400, "startedAfter")
+		"?startedAfter": {honoured: "only sandboxes started strictly after the time", check: func(t *testing.T, e *testEnv) {
+			older := e.create(t, `{"templateID":"img"}`)
+			started, err := time.Parse(time.RFC3339Nano, e.info(t, older)["startedAt"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond) // past the store's microsecond precision, certainly
+			newer := e.create(t, `{"templateID":"img"}`)
+			q := url.Values{"startedAfter": {started.Format(time.RFC3339Nano)}}
+			if ids, _ := e.listed(t, q.Encode()); !slices.Equal(ids, []string{newer}) {
+				t.Errorf("startedAfter %s: %v, want [%s]", started.Format(time.RFC3339Nano), ids, newer)
+			}
+			q = url.Values{"startedAfter": {started.Add(-time.Hour).Format("2006-01-02T15:04:05.000Z07:00")}}
+			if ids, _ := e.listed(t, q.Encode()); !slices.Equal(ids, []string{newer, older}) {
+				t.Errorf("startedAfter an hour before: %v, want [%s %s]", ids, newer, older)
+			}
 		}},
-		"?template": {refused: "400 naming template", check: func(t *testing.T, e *testEnv) {
-			wantRefused(t, e.call(t, "GET", "/v2/sandboxes?template=img", e.keyA, ""), 400, "template")
+		"?template": {honoured: "only sandboxes started from that template or snapshot, by name or id", check: func(t *testing.T, e *testEnv) {
+			fromImg := e.create(t, `{"templateID":"img"}`)
+			snap := e.snapshotOf(t, fromImg, "other")
+			fromSnap := e.create(t, `{"templateID":"`+snap+`"}`)
+			for _, tc := range []struct{ template, want string }{
+				{"img", fromImg}, {"img:default", fromImg}, {e.snapID, fromImg},
+				{"other", fromSnap}, {snap, fromSnap},
+			} {
+				if ids, _ := e.listed(t, "template="+url.QueryEscape(tc.template)); !slices.Equal(ids, []string{tc.want}) {
+					t.Errorf("template=%s: %v, want [%s]", tc.template, ids, tc.want)
+				}
+			}
+			if ids, _ := e.listed(t, "template=nothing-by-this-name"); len(ids) != 0 {
+				t.Errorf("template of no snapshot: %v, want none", ids)
+			}
 		}},
 	},
 	"getSandboxesSandboxID":           {},

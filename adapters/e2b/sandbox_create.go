@@ -98,7 +98,11 @@ func unsupported(b api.NewSandboxV2) error {
 	case len(deref(b.Iam)) > 0:
 		return core.Errorf(core.ErrInvalidArgument, "iam is not supported")
 	case b.Mcp != nil:
-		return core.Errorf(core.ErrInvalidArgument, "mcp is not supported")
+		// The SDK would next run mcp-gateway in the sandbox (its default
+		// template for mcp is E2B's mcp-gateway image); refusing here, before
+		// the template is looked up, names the real cause rather than a
+		// missing mcp-gateway template, and leaves no sandbox behind.
+		return core.Errorf(core.ErrInvalidArgument, "mcp is not supported: this server runs no MCP gateway; create the sandbox without mcp")
 	case len(deref(b.VolumeMounts)) > 0:
 		return core.Errorf(core.ErrInvalidArgument, "volumeMounts are not supported")
 	}

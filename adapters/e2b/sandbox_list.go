@@ -18,7 +18,9 @@ import (
 const maxPage = 100
 
 // listSandboxes is GET /v2/sandboxes: running and paused sandboxes, newest
-// first, with the next page's cursor in X-Next-Token.
+// first (oldest with order=asc), with the next page's cursor in
+// X-Next-Token. The cursor is the last row's (created, id) either way: the
+// store continues past it in the listing's order.
 func (a *API) listSandboxes(c *gin.Context) {
 	f, err := sandboxFilter(c)
 	if err != nil {
@@ -46,15 +48,17 @@ func (a *API) listSandboxes(c *gin.Context) {
 
 func sandboxFilter(c *gin.Context) (core.SandboxFilter, error) {
 	var f core.SandboxFilter
+	var asc bool
 	switch c.Query("order") {
 	case "", "desc":
+	case "asc":
+		asc = true
 	default:
-		return f, core.Errorf(core.ErrInvalidArgument, "query parameter \"order\": only desc (newest first) is supported")
+		return f, core.Errorf(core.ErrInvalidArgument, "query parameter \"order\" must be asc or desc, got %q", c.Query("order"))
 	}
-	for _, p := range []string{"startedAfter", "template"} {
-		if c.Query(p) != "" {
-			return f, core.Errorf(core.ErrInvalidArgument, "query parameter %q is not supported yet", p)
-		}
+	after, err := startedAfter(c.Query("startedAfter"))
+	if err != nil {
+		return f, err
 	}
 	states, err := parseStates(c.QueryArray("state"))
 	if err != nil {
@@ -68,13 +72,29 @@ func sandboxFilter(c *gin.Context) (core.SandboxFilter, error) {
 	if err != nil {
 		return f, err
 	}
-	f = core.SandboxFilter{States: states, Metadata: meta, Limit: limit}
+	f = core.SandboxFilter{
+		States: states, Metadata: meta, Limit: limit,
+		Template: c.Query("template"), StartedAfter: after, Ascending: asc,
+	}
 	if tok := c.Query("nextToken"); tok != "" {
 		if f.AfterCreated, f.AfterID, err = decodeSandboxToken(tok); err != nil {
 			return f, err
 		}
 	}
 	return f, nil
+}
+
+// startedAfter reads startedAfter, an RFC 3339 time as the spec's
+// date-time has it (JS sends Date.toISOString()).
+func startedAfter(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, core.Errorf(core.ErrInvalidArgument, "query parameter \"startedAfter\" must be an RFC 3339 time, got %q", v)
+	}
+	return t, nil
 }
 
 // parseStates reads state as the SDKs send it, comma-joined

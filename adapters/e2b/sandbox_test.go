@@ -302,3 +302,26 @@ func TestParseMetadataQuery(t *testing.T) {
 		}
 	}
 }
+
+// Sandbox.create({mcp}) sends templateID "mcp-gateway" (the SDK's default
+// for mcp) with the mcp object: the answer is the 400 naming mcp, with
+// E2B's {code, message} body, not a 404 for a template no one built, and
+// no sandbox is left behind on either create route.
+func TestCreateWithMCPIsRefusedBeforeTheTemplate(t *testing.T) {
+	e := newTestEnv(t)
+	for _, path := range []string{"/v2/sandboxes", "/sandboxes"} {
+		for _, body := range []string{
+			`{"templateID":"mcp-gateway","mcp":{"exa":{"apiKey":"k"}}}`,
+			`{"templateID":"img","mcp":{}}`,
+		} {
+			r := e.call(t, "POST", path, e.keyA, body)
+			wantRefused(t, r, 400, "mcp is not supported")
+			if r.body["code"] != float64(400) {
+				t.Errorf("POST %s %s: body %s, want code 400", path, body, r.raw)
+			}
+		}
+	}
+	if ids, _ := e.listed(t, ""); len(ids) != 0 {
+		t.Errorf("sandboxes after refused creates: %v", ids)
+	}
+}

@@ -120,11 +120,7 @@ var boxFields = map[string]opFields{
 		}},
 		"*": unknownField("POST", "/boxes", `{"name":"fb"}`),
 	},
-	"listBoxes": pagingFields("/boxes", "sandboxes", func(t *testing.T, e *fieldEnv) {
-		for _, n := range []string{"fld-1", "fld-2", "fld-3"} {
-			wantStatus(t, e.ls(t, "POST", "/boxes", `{"name":"`+n+`"}`), 201)
-		}
-	}),
+	"listBoxes": listBoxFields(),
 	"updateBox": {
 		"name": {honoured: "renames the box", check: func(t *testing.T, e *fieldEnv) {
 			wantField(t, e.ls(t, "PATCH", "/boxes/dp-box", `{"name":"renamed"}`), 200, "name", "renamed")
@@ -132,6 +128,7 @@ var boxFields = map[string]opFields{
 		}},
 		"idle_ttl_seconds": {honoured: "returned; re-arms the idle stop from now (0: never)", check: func(t *testing.T, e *fieldEnv) {
 			idleTTL(t, e, e.ls(t, "PATCH", "/boxes/dp-box", `{"idle_ttl_seconds":120}`), 200, 120)
+			wantField(t, e.ls(t, "GET", "/boxes/dp-box", ""), 200, "idle_ttl_seconds", 120)
 			wantField(t, e.ls(t, "PATCH", "/boxes/dp-box", `{"idle_ttl_seconds":0}`), 200, "idle_ttl_seconds", 0)
 			if d := e.box(t, "dp-box").Deadline; !d.IsZero() {
 				t.Errorf("idle_ttl_seconds 0: deadline %v, want none", d)
@@ -139,6 +136,7 @@ var boxFields = map[string]opFields{
 		}},
 		"delete_after_stop_seconds": {honoured: "returned; a stopped box is deleted that long after", check: func(t *testing.T, e *fieldEnv) {
 			deleteAfterStop(t, e, e.ls(t, "PATCH", "/boxes/dp-box", `{"delete_after_stop_seconds":300}`), 200, 300)
+			wantField(t, e.ls(t, "GET", "/boxes/dp-box", ""), 200, "delete_after_stop_seconds", 300)
 		}},
 		"labels": {honoured: "replaces the box's labels", check: func(t *testing.T, e *fieldEnv) {
 			r := e.ls(t, "PATCH", "/boxes/dp-box", `{"labels":{"a":"b"}}`)

@@ -21,6 +21,8 @@ func sandboxCases() []storeCase {
 		{"sandbox update", testSandboxUpdate},
 		{"sandbox list states and pages", testSandboxListPaging},
 		{"sandbox list metadata filter", testSandboxMetadataFilter},
+		{"sandbox list oldest first, by snapshot and start time", testSandboxListOrderAndFilters},
+		{"sandbox list sorts and metadata keys", testSandboxListSortsAndKeys},
 		{"sandbox maps refuse what JSON cannot keep", testSandboxMapLimits},
 		{"sandboxes by node, deadline and snapshot", testSandboxNodeQueries},
 		{"sandbox counts by node and state", testSandboxCounts},

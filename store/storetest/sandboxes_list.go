@@ -104,6 +104,95 @@ func testSandboxListPaging(t *testing.T, e env) {
 	}
 }
 
+// testSandboxListOrderAndFilters pins E2B's list options: order asc with
+// its cursor, the template (snapshot) filter and startedAfter, where a
+// sandbox not started yet counts from its creation.
+func testSandboxListOrderAndFilters(t *testing.T, e env) {
+	ctx := t.Context()
+	whole := base.Truncate(time.Second)
+	mk := func(name string, created time.Time, snap string, started time.Duration) *core.Sandbox {
+		b := sandbox("t1", name, created)
+		b.SnapshotID = snap
+		b.StartedAt = created.Add(started)
+		if started < 0 {
+			b.State, b.StartedAt = core.SandboxStarting, time.Time{}
+		}
+		mustCreateSandbox(t, e.st, b)
+		return b
+	}
+	// Ties on created_at (id breaks them) and a start long after creation.
+	a := mk("a", whole, "s1", time.Second)
+	b := mk("b", whole.Add(time.Second), "s2", time.Hour)
+	c := mk("c", whole.Add(time.Second), "s1", time.Second)
+	d := mk("d", whole.Add(2*time.Second+time.Microsecond), "s1", -1) // still starting
+	killed := mk("killed", whole.Add(3*time.Second), "s1", time.Second)
+	transition(t, e.st, killed.ID, fromLive, core.SandboxKilled, core.SandboxChange{})
+	theirs := sandbox("t2", "theirs", whole)
+	theirs.SnapshotID = "s1"
+	mustCreateSandbox(t, e.st, theirs)
+
+	// sorted lists boxes by (created, id), newest first unless asc.
+	sorted := func(asc bool, boxes ...*core.Sandbox) []string {
+		s := slices.Clone(boxes)
+		slices.SortFunc(s, func(x, y *core.Sandbox) int {
+			c := x.CreatedAt.Compare(y.CreatedAt)
+			if c == 0 {
+				c = compareStrings(x.ID, y.ID)
+			}
+			if !asc {
+				c = -c
+			}
+			return c
+		})
+		return ids(s)
+	}
+	oldestFirst := sorted(true, a, b, c, d)
+	all, err := e.st.ListSandboxes(ctx, "t1", core.SandboxFilter{Ascending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "oldest first", oldestFirst, ids(all))
+	for _, limit := range []int{1, 2, 3} {
+		var got []string
+		f := core.SandboxFilter{Ascending: true, Limit: limit}
+		for pages := 0; pages <= len(oldestFirst); pages++ {
+			page, err := e.st.ListSandboxes(ctx, "t1", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ids(page)...)
+			if len(page) < limit {
+				break
+			}
+			last := page[len(page)-1]
+			f.AfterCreated, f.AfterID = last.CreatedAt, last.ID
+		}
+		diff(t, fmt.Sprintf("oldest first, pages of %d", limit), oldestFirst, got)
+	}
+
+	tests := []struct {
+		name string
+		f    core.SandboxFilter
+		want []*core.Sandbox
+	}{
+		{"snapshot s1", core.SandboxFilter{SnapshotID: "s1"}, []*core.Sandbox{a, c, d}},
+		{"snapshot s2", core.SandboxFilter{SnapshotID: "s2"}, []*core.Sandbox{b}},
+		{"snapshot of none", core.SandboxFilter{SnapshotID: "s3"}, nil},
+		{"started after a", core.SandboxFilter{StartedAfter: a.StartedAt}, []*core.Sandbox{b, c, d}},
+		{"started after c, another zone", core.SandboxFilter{StartedAfter: c.StartedAt.In(time.FixedZone("Y", -7200))}, []*core.Sandbox{b, d}},
+		{"started after d's creation", core.SandboxFilter{StartedAfter: d.CreatedAt}, []*core.Sandbox{b}},
+		{"started after a, snapshot s1, oldest first", core.SandboxFilter{StartedAfter: a.StartedAt, SnapshotID: "s1", Ascending: true}, []*core.Sandbox{c, d}},
+		{"started after everything", core.SandboxFilter{StartedAfter: b.StartedAt}, nil},
+	}
+	for _, tt := range tests {
+		got, err := e.st.ListSandboxes(ctx, "t1", tt.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		diff(t, tt.name, sorted(tt.f.Ascending, tt.want...), ids(got))
+	}
+}
+
 func compareStrings(a, b string) int {
 	switch {
 	case a < b:

@@ -172,6 +172,99 @@ func (e SandboxesUpdateRegistryPayloadAuthType) Valid() bool {
 	}
 }
 
+// Defines values for ListBoxesParamsStatus.
+const (
+	ListBoxesParamsStatusDeleting     ListBoxesParamsStatus = "deleting"
+	ListBoxesParamsStatusFailed       ListBoxesParamsStatus = "failed"
+	ListBoxesParamsStatusProvisioning ListBoxesParamsStatus = "provisioning"
+	ListBoxesParamsStatusReady        ListBoxesParamsStatus = "ready"
+	ListBoxesParamsStatusStopped      ListBoxesParamsStatus = "stopped"
+)
+
+// Valid indicates whether the value is a known member of the ListBoxesParamsStatus enum.
+func (e ListBoxesParamsStatus) Valid() bool {
+	switch e {
+	case ListBoxesParamsStatusDeleting:
+		return true
+	case ListBoxesParamsStatusFailed:
+		return true
+	case ListBoxesParamsStatusProvisioning:
+		return true
+	case ListBoxesParamsStatusReady:
+		return true
+	case ListBoxesParamsStatusStopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListBoxesParamsSortBy.
+const (
+	CreatedAt              ListBoxesParamsSortBy = "created_at"
+	DeleteAfterStopSeconds ListBoxesParamsSortBy = "delete_after_stop_seconds"
+	IdleTtlSeconds         ListBoxesParamsSortBy = "idle_ttl_seconds"
+	Name                   ListBoxesParamsSortBy = "name"
+	Status                 ListBoxesParamsSortBy = "status"
+	StoppedAt              ListBoxesParamsSortBy = "stopped_at"
+)
+
+// Valid indicates whether the value is a known member of the ListBoxesParamsSortBy enum.
+func (e ListBoxesParamsSortBy) Valid() bool {
+	switch e {
+	case CreatedAt:
+		return true
+	case DeleteAfterStopSeconds:
+		return true
+	case IdleTtlSeconds:
+		return true
+	case Name:
+		return true
+	case Status:
+		return true
+	case StoppedAt:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListBoxesParamsSortOrder.
+const (
+	ListBoxesParamsSortOrderAsc  ListBoxesParamsSortOrder = "asc"
+	ListBoxesParamsSortOrderDesc ListBoxesParamsSortOrder = "desc"
+)
+
+// Valid indicates whether the value is a known member of the ListBoxesParamsSortOrder enum.
+func (e ListBoxesParamsSortOrder) Valid() bool {
+	switch e {
+	case ListBoxesParamsSortOrderAsc:
+		return true
+	case ListBoxesParamsSortOrderDesc:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListBoxesParamsSortDirection.
+const (
+	ListBoxesParamsSortDirectionAsc  ListBoxesParamsSortDirection = "asc"
+	ListBoxesParamsSortDirectionDesc ListBoxesParamsSortDirection = "desc"
+)
+
+// Valid indicates whether the value is a known member of the ListBoxesParamsSortDirection enum.
+func (e ListBoxesParamsSortDirection) Valid() bool {
+	switch e {
+	case ListBoxesParamsSortDirectionAsc:
+		return true
+	case ListBoxesParamsSortDirectionDesc:
+		return true
+	default:
+		return false
+	}
+}
+
 // DataplaneExecuteResult defines model for dataplane.ExecuteResult.
 type DataplaneExecuteResult struct {
 	// ExitCode 128+signal when killed by a signal
@@ -519,11 +612,39 @@ type DataplaneUploadParams struct {
 // ListBoxesParams defines parameters for ListBoxes.
 type ListBoxesParams struct {
 	NameContains *string `form:"name_contains,omitempty" json:"name_contains,omitempty"`
-	Limit        *int    `form:"limit,omitempty" json:"limit,omitempty"`
-	Offset       *int    `form:"offset,omitempty" json:"offset,omitempty"`
-	PageSize     *int    `form:"page_size,omitempty" json:"page_size,omitempty"`
-	Cursor       *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Label Repeatable; every one must match: "key" for a label's presence, "key=value" for its value.
+	Label *[]string `form:"label,omitempty" json:"label,omitempty"`
+
+	// Status Only boxes in this status (a listed box is never failed or deleting).
+	Status *ListBoxesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// SortBy Sort column, then created_at; the default is created_at.
+	SortBy *ListBoxesParamsSortBy `form:"sort_by,omitempty" json:"sort_by,omitempty"`
+
+	// SortOrder Sort direction, desc by default; boxes without a stopped_at come last either way.
+	SortOrder *ListBoxesParamsSortOrder `form:"sort_order,omitempty" json:"sort_order,omitempty"`
+
+	// SortDirection The former name of sort_order; sort_order wins when both are given.
+	// Deprecated: this property has been marked as deprecated upstream, but no `x-deprecated-reason` was set
+	SortDirection *ListBoxesParamsSortDirection `form:"sort_direction,omitempty" json:"sort_direction,omitempty"`
+	Limit         *int                          `form:"limit,omitempty" json:"limit,omitempty"`
+	Offset        *int                          `form:"offset,omitempty" json:"offset,omitempty"`
+	PageSize      *int                          `form:"page_size,omitempty" json:"page_size,omitempty"`
+	Cursor        *string                       `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// ListBoxesParamsStatus defines parameters for ListBoxes.
+type ListBoxesParamsStatus string
+
+// ListBoxesParamsSortBy defines parameters for ListBoxes.
+type ListBoxesParamsSortBy string
+
+// ListBoxesParamsSortOrder defines parameters for ListBoxes.
+type ListBoxesParamsSortOrder string
+
+// ListBoxesParamsSortDirection defines parameters for ListBoxes.
+type ListBoxesParamsSortDirection string
 
 // DeleteServiceURLParams defines parameters for DeleteServiceURL.
 type DeleteServiceURLParams struct {
@@ -605,97 +726,101 @@ type CreateSnapshotJSONRequestBody = SandboxesCreateSnapshotPayload
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1rb9u4ln/lQHuBSbqy4zya23Fxseh7s9NOizjduUCna9DSsc0bidQlqdiewP99wYdkyZL8SJ0mTfOh",
-	"qC2Lh+R5v8hcewGPE86QKel1rz2BMuFMovnyRggu9IeAM4VM6Y8kSSIaEEU5O/iX5Ew/k8EYY6I//U3g",
-	"0Ot6/3GwgHpgf5UHkrBwwKco2wbuuZvJm8/nvheiDARNNFiv6ybWz91gDTskiiQRYdh+M8UgVXiOMo3M",
-	"ohLBExSK2mXjlKp+wEM0o0qAD4+e/aekI0YimIyRwSWNIgxhMAMC9rnne2qWoNf1KFM4QuHpVagQhcGE",
-	"+00qQdnI/cRTVfPT3PcE/julAkOv+yV7L4flF5b5NZ+TD/6FgdJwF7t9SyM8Y0Ne3SiV/ZAWlzXgPELC",
-	"9PiYh3RIMewTVbvuhKhx/YboX9gfzJSdYshFrCFobJye1CBnaZsGrJ+trARt9S7fRXzQRNCYqGDstqww",
-	"lus4rQZ383xyIgSZme8iZQFRet1VBC5tK1tBcdSa/QhMPuhR1e1ElGFhzgKfNRJF4XQDHnPIN/DdmPWL",
-	"3D3SF1v/7lj/nESchE1bul2eX8PqC/X3kk/fU1mzvhzPGyG8BHChTasoZzhV/SAVkhd0xZds+77H0ijy",
-	"vs59jw+HElU9a+az7Xp9y3oyn8d305Q3kK9yLY7zKSt4DgRqXmpSjTk79VMR1b+BESrsk6FC0ZeKJ32J",
-	"AWehrFqcDvxD2xbFk0QbGj4FKuESEwUpUzQCCyr0/PVs53tD2Q9IQgKqZluwq+/RsHYbNIywr1S0evUM",
-	"r1DkOxhyAXocQyk3W3REBhgZ2CQMqQZMok8lelTV3TJhY4y32jAjMdZLOiOJHHPVb0CJVESl1otgaWyk",
-	"W/ArKilnVlgEknBmzLjBh0YBoZH5YEip31qw5jLgfoxSklHD2izIElvWiWmahKvY9ypIUlknxEuSRvWa",
-	"DaLybZfxsywJGegiOep4soaxVolMziF+UTBL2yzhZq3g98xmmsX/7mhc8QnNQlZv6BVJVCqw5wjzicy0",
-	"iatRamMMLhNOrZteFmPGYfGzBCLQqKAuCBymEkOYUDWGk86vmrZk+h7ZSFvKo6dP/TrlVwB9XXz/sHN0",
-	"UjeAB5co+jR2SCmvDacJFxqlQBiYd2AoeAyUSRoiqDFmWpNxBTJN9OsYLq/96Ki89qeHRzVL2UyBxpTR",
-	"WHPGYa0yZUGUhtiPMeZiVt2QEinq5S7jFjgDAmMulXnEUwWvzs8+L/RXwXvfhc7MdOAyQWPKcoLVoEik",
-	"rB9wNqSj6tYIhDgkaaRApAzsW6kwwWCFQLC3gKR/TFBAwOOYsHC/CwQYZy2MEzUDzmrwZehZ2ZMiNavK",
-	"1hQRhVI9B73xriIjECh5dIUSFDd8lCm3MqccHj3z1wiqQeUaMTWq6yWfNgroSqchZ7mO78VppGgS4ceh",
-	"1z3t1LEgsqv+FRHfyCA7EYYaF2K7vdy+e7B6BzcUk5yXykOPOx1/rdex+fs1i6sfoWiMLg8Rk6nd7vGp",
-	"fnX17nNnIR91erJuzIRQ1R9y0bd2sj6OWysq5ziiUolZo7yQVI37FszCUr/++Oq3N+f9Vx9/f3v2zvO9",
-	"F3/0+ucf37+ptcdkIvuCR9gnglXVxos/eqB/BT0RMuWyWptZmspcN2SjhEg54WKZLU46v57WvO3ikWUz",
-	"t2aOVKKoWV6dhazTe3baTbTfWh/lm12HLXe+Cw13l6bYiUhVbdR7Zo+mu8rCJQ6qj1Y2sO4mIf0aFaFR",
-	"Tb45S5Mv+YFjhN7r3ySEVCZEBWPtAKox1Xu6RFanRAykptB047DCrmcxYIOtNQdLYb7pLXL7DlMVWtjH",
-	"q9eT2YXdpsgyqLeeJ3MyS/F2VrmE0cJs35Quq0y82hqvtbTNuFuTe8t+HswaMla1jxvTPSawD7G+dCMw",
-	"4ZIqLmZ9iUQE437sikZVE7o65ZL93LDqpjRi0TCvFulirsamYhb0WMJ+YdONW2zOtKxhk5S9arAvnyUK",
-	"HyZcXOpQPqQCAz0tEBYCsisqOIuRKeBDYzScOfGBX6HIgvxfJPAJc9xCBhF6XR1M+8v6difRj0Z+TaaE",
-	"xOhDSkPf2qKR4GkCXOhH3ZEhw1ozrJGQFebW+XSrPeUeiisa4Ofz92+YsrmGJakMApSlVFZmWwTqKQKb",
-	"WtYrkgkJsNZNLotk7h5pnmjpuKLWUk0TKlBuNUY7FxvkJd2elnjUDP66IbZ2azuWqXBz07Es1TUKe9Mt",
-	"NodNFZZoYAVjGmoZAuMBhn0u6IiyMsKKvN85eVYzNibTM/v20yqaMq6hrJQvyELPZ6cn6yPWjIsWAevT",
-	"p8dPV49aLthtw0vNJnEg+ESiaKwS3URGpJ23EaYV7/WZ5QIYv7RQP9cQheWtwYXzvXcsVQ7q7Vcu3US3",
-	"s8hlxOeTfZM/Vpl32xrmGj9qKRBfG3ffMLKurWDqSHEn1Uu9uH5IRyjrcbCjzKJxnrKEXLlToOw7fDDv",
-	"ZqTr0b/wpX7RhtesxWgEdDgshbMwIRICW+Fx4fP/fgA7KUhFFLbhRT76ikS2tKBBBIRxRgMSucYlUGOi",
-	"bHyZQw8IgwkRcUubAC5cZcWCfw4aZIyESRCcq6EEzqJZe7OibqPHvZSzqCo4nooA+47VNy/DDlIaheXy",
-	"3M4Kryu9+02qpnVZhbVFzdUa4LN58TvVE+5HFv9GWbL5Blh8TDXfz1TzEuGM+xOkgqpZT1tiS5sXCf0N",
-	"jRWjGpVjJDa0tdN4/2y9+HTW0m8sLLMdMfe9l0gEihepbfsq08T+ZnNxtiRuEK94kUhOY2p9+/msDR9S",
-	"qYBEkoNMMKDDGUxbChlhqkVDHSVOW1yMCKN/Gfrqh3tDLoCLEciAJxgCSajc10rWOBumamIWslj+WKlE",
-	"L/7CAD4LV2zdvtI6C6ubn5tKte0aLW/8YoyQEGFCcb2x94SNerHmt1xu4MWnM2tPtCkZaTxojxKlD4pc",
-	"IltgxSq3Vm5xcBqgSGpgJxFR2q7AxwSZBh/yIDUZAZMhmCpkoUU/XqGYgeCpwuXp2/CJqLGl1kRQpZBB",
-	"ykIUcHB1tHDbni+PszaXxGjBymwQSWhpoKaLoirSiFwsvZejZW8BNx1IVPue712hkK5Zqn3Y7mjK8QQZ",
-	"SajX9Y7NI9vYabh50SZ5cD3g0/lByCcsU0ojrOndOCdshLB31Dn14eTwdN+Hs2HLPDSffucMW6bbEvaO",
-	"OydARoQyqeyOleBsBG8uyGjfoPls2Prg+oJbPcoCNJgcc8a1/6F3r7Wi4V3Nd97rbLGvs1XqrQgSo0Ih",
-	"ve6XSpVhIHmUKvS1MAiMiKJXmOXwxzzGRWZIO8h6yL9TNF8cU7tmyoXJtRmgRYt5RXWtNg9f/XJP+1Gn",
-	"s9TR/uTgSbmJPXd/BpQRMauq4GrDupapIY3Qt4pb7/aVnaF1MUtQiwNVEtysUjPJUee0SuxPBbnU8PSL",
-	"x52T6ou/cwVZi7d+6cRuqy6qybd/4Nrq9dvHW719ss3bh6dNTGxsHVFUDqnJ7hU1vmGmTNd/+Tr3rwsK",
-	"0H4vavMvXzVlZRrHmkJd7xxJCMTizNSapCk4ZPxrgkStP/XSGni8p2yi6UHwdz17/iLBGhFZ4JkqYxEQ",
-	"OEojInIedAxTfvUtFwMahsgKTLIMDGQajB2Y3VH7tZllgI7isKfDMt8oOh/eE6lyNeeX5HC/kTdWUt30",
-	"nxn77hx/Q1hHSUfXAZ9uStYNnFq9pIqpQHvspYrmnIW7QFwevdS5qf3MP9NO5zgYEInmExagu5/MJu2P",
-	"z/O2u5jMrMMzQLP5sA09bVLNmZncGlIlMRr6Jc8phIhe2v49rfYEj8D26Hv3D9u+l3BZZ3tTJuGLHGMU",
-	"+fCn1wr+9PysdPFVR+au7cacI3Jhuf0V7D85QSHhpPPM2gVbAG2bAi28sm8axQl7WbX4F/jvi4tPoLcL",
-	"Y6Ljg3wS46rut6FQnA8I00p1YOYdUJZFDsiuNAKDSQh7J53O/grT7g5TOXSiVC+5berZ+NDXUmLKbqs+",
-	"KzUxz5fLO9XMKbvaKpRsALiICMudERsWY/Nil1Zcmgea+xcOBpQdDIgcw575KMf2fJmmqu1pdbTU7+x7",
-	"a+OoQjtXeUIXoD/PuzlOOz6YLn0OEY2pKqZvQp4OjD0sxvJuLpbGg5rUeEa9anKi/KbG83yta3Xzw4JN",
-	"h/0afK9M6nBK1b1ziDrPNn57hw5RyoCUtNGEUGWPb6gGM7jC6BxMZGOE8jkZCRIaN4jAHzjo8eASjRv7",
-	"P72Pv4PCqYKhVviyDa8iikx1wYGF67wQ7Fg+S0H54NQusitfKzK/oPdyJdynoQ9BxCX2pQop840m7nPW",
-	"D6kMOGMYKB/a7fbcOmzuUT6tGW+PZvZtYt58RSHc1zkMqZDK15LMgLIkVXCtcTSvmdfZRtEFqYhppCrN",
-	"k9AwB2fnPLBzWYg+ZFPu2Q/wDxjMFLrHGp/6NaDMxBJSCSTx8+x4ThLphwQ+X7xtPYNgTAQJFIp9t3It",
-	"GHCdHzk16LBm6No2HWlphz1nky4sLfzMRv3O1VuestAvGa1934KYtwvk0L4GYUBDjBOukAUzuMRZVz/L",
-	"aG4sFIFLxif6RSBKkWCc9XoRlUFbb7RyZvOWVNFh57DKp70JVcGYshEkgise8EjeJ02xW9k37N6yqLWS",
-	"mekC03FRENQf2iceRXxgj3b+GB6lTb4phYKBO94KqEmETInZL9I6fsXIUj/owpMnRnUTNgNrubU6kDiK",
-	"NS/58MSH/zJK/ku73f5qJIwy4AzbkB+d1ZKp9UjumAhjUiEgpsHFJIxMjxCESMKIMjTVqTFVKwTxncb/",
-	"rlxH68AUa/uHnc4GHQHuWO92kbMZp+lwg6C7cv7XwHEruT+uU+FMfY3f9MGdrn6QKvAtNX1npjVSh6pa",
-	"T8CCUJt6PyOByY+kXsw2JUYYKGlSI7KbHzY70Ct88gSoyjXPgEgb1ksgyiiXEBM19gEjaUP3WnXUhpcm",
-	"M2pnMDlkeUmTZGUK+Z1G5a40Rab219exHnXKjnXK4sqIn1KnaLtoE/mEMnNqFSKqUJDIBDpb6BaVMobR",
-	"DaKqgRM+E1JBQISY2YXMSJxOQaKUlFsTH5hwC3iCLIsYJHDWhjfa57APbLAirVt+bEIO6YMra0Fn2jk0",
-	"noXRBlwo2BvQUQtZSAmDlDJ1eLr/3HkPwriWLuvFGRpgPnSAX/pwaIczroBEEZ9g6MMRhJREYDs5fD07",
-	"CbOpXeSilc9MZvUsvV6XbjfQ3D5t0jPiPBmQ4HKFFrqwSH8MFwp8bXECF68+gYuPKWf5yRuLWo1s+bBC",
-	"hzTJm0F+oOBhwMOZ9uRtSw4R6mDIRdwymYHJmEtX2//T07b5Ty/vFrNWAPa48PNIgquxOdllf9LL8G1g",
-	"QCbZ0/02nCkTORjZ01EEWzCGD5Jrf8L1sYQYRERgCESaGpKx9HbFYxTYhSsS0ZCYw/5UwYSnUQgCSWhg",
-	"aLi2Na0NH6iURvKIwOzGAtdH9dymEqg0YEz5x5xASyISrHRA7N1AD7GCvQu7Xro5qcay/2HbLe5XavVp",
-	"5+93oC81KnB1sVnrm2JjyUF+dZKz9WUefU+1R2wvPVrizjoO0//1nQsivVWKpuJk1gPMKgclQNY7frrO",
-	"V26C6fqcS0CrZYi1YBIyQtN1u+Pl5f3YhRAj8929//vSaf369frQ/3X+N+/7SmT1mrAaYXwBGi0mBZRf",
-	"l7W9qB0d3YHw6C1B8ZKvTHwWz4wD4QxgWU7ySza2DiRxSuIkMrXzpcsVvGSmxpy1dCzsFSpvx53qTQcu",
-	"zNqWkpW7QTaK3g5vh6dW3btpFxrep4qYfvvXW+JqbUCO70AGLJqBZHIAewM+3bdNlaR41L1ONupNi/Fp",
-	"DUfPF73hNc1O5nkmQCV2q2nfee3uprttdrgTRWQ3tyBCoyqqtdjvUNVisfP9hfbC9LbaPTxISr1DtQGZ",
-	"6vymSpTWdzHcLkO17JLXMoPk5ze+Iee5GXtUTorMnXn5mRjz1mzE7tjY0mktJ6/V7wfucGfLHdG4M8av",
-	"zVF8sDcM2mY1k2lIuFC+Df2hegAY9hadTJ39NpxbWTHpp8IpVpvmtHkC+GfrPWEjGVM1brnm/JY7sNu6",
-	"0PM+h8KRVzOUotSDuel5lxBl4/vZHGa9PuA0GBM2chedEgg4v6TYLhxkiPiIMtizx6xhcbYauID8cLVt",
-	"ty+dozY5jPI1O6YzR2B+6Gfv5OgIGIkpG7kOcIzCmt69d8j0V1wcUr51JVM9eP6dKxArj2Y3KB/Lg1ny",
-	"+vP5e+kOSZJLBKoeprXsjTVLEZceHxa8TJO9Nd2lrgMnv4foW9WQLPucS020eMUvUbpzPZYmsY7PrYzl",
-	"qXxixbMmg2cAl5h9gySJOeRfmzPY5MKArz+9f9xTPAE5JsLWlmzpx9LQfM7KyvrL/nbO83sq1YKcGya9",
-	"ft5E0NK9JqvzQWOTgDflmofJlyaBlCkNWdZwbvfmz3lENm+vtc1IEKbuWeCwgX4t3DB61z7eUhrOXljw",
-	"kk97i1zF7fofDbdg31kirXoxSE02zd3r8Bj85LgopLdKkntzJ0QRcQ8lpKeX9W3Bf6Xfp8rYR98/pu/Z",
-	"xvaH6vIQ7eQIlGmsQ7j8j17sgEvddSYrkom97DaR75O5WforCfW01gt6+DnFXyTkV7n8YD6C4sl91H48",
-	"uXXlVxOP9dzf63i0tzZ62xsKxL+sJttOg5VvsW0M4s6L188+Ni7sPF5dupsUpyo7DOZqhYnAK8pTaeK/",
-	"hn6k+x/glq58XhneFvjyR+p3KF3TvH3DQ4afb+l6cMyg2UvYP3O5uA9K71UYljclhfwOt7Yb3w547BUv",
-	"d/IEH3B71daNWiGWL+S6szCueuH2TpsifoC4LGtFEAse29JCHFznd/5t2H9Q4ufHJoQN0N/chdCMy84d",
-	"ycuFOVroVvWAg4e1JFvvlJcE5zu2JdzYoNysN+FG6v6nYN8fqW1hWwtRune5uQ5UuDD5MYJ4jCC+LR2/",
-	"QYEs57cfqmG6ICWr44c637WYdXdkf20u+HZ3E+0ROWMBmCuWa9pNyn/c61uCkPK14q7zunvcPjxqyYjG",
-	"tTcpdw87fz/++8nhs6OThWQUWrZvHIT8WLWk+xeE+N7TLQ4C3Ub39JaN0rkQHVznZwAEDjcIWEq8/xiw",
-	"lBTKYFY+Hrld+NKM2c4dSdpF8a/NPeTax3YEXHlo8sUCGg3NyUmqpIHXrj8wW5S/TeOeY+fvrKyYzOf/",
-	"HwAA//8=",
+	"7D37b9s4k//KQPcBm/Rkx3k023WwOPR9uW23RZzefkDbM2hpbPOLROojqdjewP/7gQ/JkiX5kTpN+vih",
+	"qCNTJGc47xmOb7yAxwlnyJT0ujeeQJlwJtH88VIILvSHgDOFTOmPJEkiGhBFOTv4l+RMP5PBGGOiP/1D",
+	"4NDrev9xsJj1wH4rDyRh4YBPUbbNvBduJW8+n/teiDIQNNHTel23sH7uXtZzh0SRJCIM2y+nGKQKL1Cm",
+	"kdlUIniCQlG7bZxS1Q94iOat0sSHR0/+U9IRIxFMxsjgikYRhjCYAQH73PM9NUvQ63qUKRyh8PQuVIjC",
+	"YMJ9J5WgbOS+4qmq+WruewL/nVKBodf9mI3L5/IL2/ycr8kH/8JA6XkX0L6iEZ6zIa8CSmU/pMVtDTiP",
+	"kDD9fsxDOqQY9omq3XdC1LgeIPo39gczZZcYchHrGTQ2Tk9qkLMEppnWz3ZWmm01lK8jPmg60JioYOxA",
+	"VhjLdZRWg7t5vjgRgszM3yJlAVF631UELoGV7aD41hp4BCZv9VtVcCLKsLBmgc4aD0XhdAMac8g387t3",
+	"1m9y90hfgP7Vsf4hiTgJm0C6W5pfQ+oL8feMT99QWbO/HM8bIbw04UKaVlHOcKr6QSokL8iKjxn4vsfS",
+	"KPI+z32PD4cSVT1p5qvten/LcjJfx3fLlAHId7kWx/mSFTwHAjUtNYnGnJz6qYjqR2CECvtkqFD0peJJ",
+	"X2LAWSirGqcDv2vdoniSaEXDp0AlXGGiIGWKRmCnCj1/Pdn53lD2A5KQgKrZFuTqezSsBYOGEfaVilbv",
+	"nuE1ihyCIReg32Mo5WabjsgAIzM3CUOqJybR+9J5VMXd8sHGGG8FMCMx1nM6I4kcc9VvQIlURKXWimBp",
+	"bLhb8GsqKWeWWQSScGbUuMGHRgGhkflgjlKPWpDm8sT9GKUko4a92SlLZFnHpmkSriLf6yBJZR0TL3Ea",
+	"1Xs2iMrBLuNnmROyqYvHUUeTNYS1imVyCvGLjFkCs4SbtYzfM8A0s//9nXHFJjQbWQ3Qc5KoVGDPHcx7",
+	"MtMqrkaojTG4Sji1ZnqZjRmHxdcSiEAjgrogcJhKDGFC1RhOOr/psyXTN8hGWlMePX7s1wm/wtQ3xfGH",
+	"naOTuhd4cIWiT2OHlPLecJpwoVEKhIEZA0PBY6BM0hBBjTGTmowrkGmih2O4vPejo/LeHx8e1WxlMwEa",
+	"U0ZjTRmHtcKUBVEaYj/GmItZFSAlUtTbXcYtcAYExlwq84inCp5fnH9YyK+C9b4LmZnJwOUDjSnLD6wG",
+	"RSJl/YCzIR1VQSMQ4pCkkQKRMrCjUmGcwcoBwd5iJv1lggICHseEhftdIMA4a2GcqBlwVoMvc54VmBSp",
+	"2VW2p4golOoMNOBdRUYgUPLoGiUobugoE25lSjk8euKvYVSDyjVsakTXMz5tZNCVRkNOch3fi9NI0STC",
+	"d0Ove9qpI0Fk1/1rIr6QQHbCDDUmxHaw3L15sBqCW7JJTkvlV487HX+t1bH5+JrN1b+haIwuDhGTqQX3",
+	"+FQPXQ19bizkb52erHtnQqjqD7noWz1Z78etZZULHFGpxKyRX0iqxn07zUJTv3j3/I+XF/3n7/58df7a",
+	"872nf/X6F+/evKzVx2Qi+4JH2CeCVcXG0796oL8FvRAy5aJam2maylq3JKOESDnhYpksTjq/ndaMdv7I",
+	"sppbs0YqUdRsr05D1sk9u+wm0m+tjfLFpsOWkO9Cwt2nKnYsUhUb9ZbZT9VdJeESBdV7KxtodxOQfoGK",
+	"0Kgm3pyFyZfswDFC78UfEkIqE6KCsTYA1ZhqmK6Q1QkRM1OTa7qxW2H3s3hhA9CanaUwB3qL2L7DVOUs",
+	"7OPV+8n0wm5DZNmsdx4nczxL8W52uYTRwmpfFC6rLLxaG6/VtM24WxN7y74ezBoiVrWPG8M9xrEPsT51",
+	"IzDhkiouZn2JRATjfuySRlUVujrkkn3dsOumMGJRMa9m6WKsxoZiFuexhP0C0I0gNkda1pBJyp436JcP",
+	"EoUPEy6utCsfUoGBXhYICwHZNRWcxcgU8KFRGk6d+MCvUWRO/i8S+IQ5aiGDCL2udqb9ZXm7E+9HI78m",
+	"UkJi9CGloW910UjwNAEu9KPuyBzDWjWskZAl5tbZdKst5R6Kaxrgh4s3L5mysYYlrgwClKVQVqZbBOol",
+	"Ahta1juSCQmw1kwus2RuHmmaaGm/olZTTRMqUG71jjYuNohLOpiWaNS8/HlDbO1Wdyyfwu1VxzJX1wjs",
+	"TUFsdpsqJNFACkY11BIExgMM+1zQEWVlhBVpv3PypObdmEzP7ejHVTRlVENZKV6QuZ5PTk/We6wZFS0c",
+	"1sePjx+vfms5YbcNLTWrxIHgE4miMUt0Gx6Rdt3GOS17r48sF6bxSxv1cwlR2N4aXDjbe8dc5Wa9+8yl",
+	"W+huNrmM+HyxL7LHKutum8NcY0ctOeJr/e5beta1GUztKe4ke6k31w/pCGU9DnYUWTTGUxaQK1cKlG2H",
+	"t2ZsdnQ9+jc+0wOte81ajEZAh8OSOwsTIiGwGR7nPv/vW7CLglREYRue5m9fk8imFvQUAWGc0YBErnAJ",
+	"1Jgo61/msweEwYSIuKVVABcus2KnPwM9ZYyESRCcq6EEzqJZe7OkbqPFvRSzqAo4nooA+47UN0/DDlIa",
+	"heX03M4Sryut+02ypnVRhbVJzdUS4IMZ+JXyCQ8jin+rKNl8Ayz+DDU/zFDz0sEZ8ydIBVWzntbE9mye",
+	"JvQPNFqMalSOkVjX1i7j/bP19P15S49YaGb7xtz3niERKJ6mtuyrfCb2OxuLsylxg3jFi4fkJKaWtx/O",
+	"2/A2lQpIJDnIBAM6nMG0pZARplo01F7itMXFiDD6tzlf/XBvyAVwMQIZ8ARDIAmV+1rIGmPDZE3MRhbb",
+	"HyuV6M1fmonPwxWg2yGt87AK/Nxkqm3VaBnwyzFCQoRxxTVgbwgb9WJNbznfwNP351afaFUy0njQFiVK",
+	"HxS5QrbAihVurVzj4DRAkdTMnUREab0C7xJkevqQB6mJCJgIwVQhCy368RrFDARPFS4v34b3RI3taU0E",
+	"VQoZpCxEAQfXRwuz7Wz5PatzSYx2Wpm9RBJaelGfi6Iq0ohcbL2Xo2VvMW86kKj2Pd+7RiFdsVT7sN3R",
+	"J8cTZCShXtc7No9sYaeh5kWZ5MHNgE/nByGfsEwojbCmduOCsBHC3lHn1IeTw9N9H86HLfPQfPqTM2yZ",
+	"akvYO+6cABkRyqSyECvB2QheXpLRvkHz+bD11tUFt3qUBWgwOeaMa/tDQ6+loqFdTXfei2yzL7JdalAE",
+	"iVGhkF73YyXLMJA8ShX6mhkERkTRa8xi+GMe4yIypA1k/cq/UzR/OKJ2xZQLlWsjQIsS84roWq0ePvvl",
+	"mvajTmepov3RwaNyEXtu/gwoI2JWFcHVgnXNU0MaoW8Ft4b2uV2hdTlLULMDVRLcqlITyVHntHrY7wt8",
+	"qefTA487J9WBf3IFWYm3HnRiwarzanLwD1xZvR59vNXok21GH542EbHRdURROaQmuleU+IaYMln/8fPc",
+	"vykIQPt3UZp//KxPVqZxrE+o610gCYFYnJlckzQJh4x+jZOo5afeWgON95QNNH0X9F1Pnr9IsEpEFmim",
+	"SlgEBI7SiIicBh3BlIe+4mJAwxBZgUiWJwOZBmM3ze5O+4VZZYDuxGFPu2W+EXQ+vCFS5WLOL/HhfiNt",
+	"rDx1U39m9Lsz/M3BupN05zrg002PdQOjVm+poirQXnupojkn4S4QF0cvVW5qO/NT2ukcBwMi0XzCwuzu",
+	"KwOk/fIsL7uLycwaPAM0wIdt6GmVau7M5NqQKonR0C9ZTiFE9MrW72mxJ3gEtkbfe3jY9r2EyzrdmzIJ",
+	"H+UYo8iHT14r+OT5Weris/bMXdmNuUfk3HL7Ldh/coJCwknnidULNgHaNglaeG5HGsEJe1m2+Bf478vL",
+	"96DBhTHR/kG+iDFV99tQSM4HhGmhOjDrDijLPAdk1xqBwSSEvZNOZ3+FaneXqRw6Uapn3Bb1bHzpaykw",
+	"ZcGqj0pNzPPl9E41csqut3IlGyZceITlyogNk7F5sksLLk0DzfULBwPKDgZEjmHPfJRje79Mn6qtaXVn",
+	"qcfse2v9qEI5V3lB56Cf5dUcpx0fTJU+h4jGVBXDNyFPB0YfFn15txZL40FNaDw7vWpwojxS43m+1rS6",
+	"/WXBpst+DbZXxnU4perBGUSdJxuP3qFBlDIgJWk0IVTZ6xuqQQ2uUDoHE9nooXxIRoKExgwi8BcOejy4",
+	"QmPG/k/v3Z+gcKpgqAW+bMPziCJTXXDTwk2eCHYkn4WgfHBiF9m1rwWZX5B7uRDu09CHIOIS+1KFlPlG",
+	"Evc564dUBpwxDJQP7XZ7bg029yhf1rxvr2b2bWDe/IlCuD/nMKRCKl9zMgPKklTBjcbRvGZdpxtFF6Qi",
+	"ppCqtE5Cw3w6u+aBXcvO6EO25J79AL/DYKbQPdb41MOAMuNLSCWQxGfZ9Zwk0g8JfLh81XoCwZgIEigU",
+	"+27nmjHgJr9yatBh1dCNLTrS3A57Tidd2rPwMx31J1eveMpCv6S09n07xbxdOA5taxAGNMQ44QpZMIMr",
+	"nHX1s+zMjYYicMX4RA8EohQJxlmtF1HZbOuVVk5s3pIoOuwcVum0N6EqGFM2gkRwxQMeyYckKXbL+4bc",
+	"Wxa1ljMzWWAqLgqM+k3bxKOID+zVzm/DorTBN6VQMHDXWwH1ESFTYvaLtIZf0bPUD7rw6JER3YTNwGpu",
+	"LQ4kjmJNSz488uG/jJD/2G63PxsOoww4wzbkV2c1Z2o5khsmwqhUCIgpcDEBI1MjBCGSMKIMTXZqTNUK",
+	"Rnyt8b8r09EaMMXc/mGns0FFgLvWu53nbN7T53ALp7ty/9fM43bycEynwp36Grvprbtd/V2KwFfU1J2Z",
+	"0kjtqmo5AYuD2tT6GQlMviXxYsCUGGGgpAmNyG5+2exA7/DRI6AqlzwDIq1bL4EoI1xCTNTYB4ykdd1r",
+	"xVEbnpnIqF3BxJDlFU2SlSHk1xqVu5IUmdhfn8f6KVN2LFMWLSN+SJmi9aIN5BPKzK1ViKhCQSLj6Gwh",
+	"W1TKGEa38KoGjvmMSwUBEWJmNzIjcToFiVJSblV8YNwt4AmyzGOQwFkbXmqbwz6wzoq0ZvmxcTmkDy6t",
+	"BZ1p59BYFkYacKFgb0BHLWQhJQxSytTh6f6Zsx6EMS1d1IszNJP50AF+5cOhfZ1xBSSK+ARDH44gpCQC",
+	"W8nh69VJmC3tPBctfGYyy2fp/bpwu5nNwWmDnhHnyYAEVyuk0KVF+k93oUDXFidw+fw9OP+YcpbfvLGo",
+	"1ciW35frkCZ5Mcg35DwMeDjTlrwtySFCHQy5iFsmMjAZc+ly+588rZs/eXm1mNUCsMeFn3sSXI3NzS77",
+	"ld6Gbx0DMsme7rfhXBnPwfCe9iLYgjB8kFzbE66OJcQgIgJDINLkkIymtzseo8AuXJOIhsRc9qcKJjyN",
+	"QhBIQjOHnteWprXhLZXScB4RmHUscHVUZzaUQKWZxqR/zA20JCLBSgPE9gb6HjPYu9Drpc5JNZr9L1tu",
+	"8bBCq487v96DvNSowNXJZi1vioUlB3nrJKfryzT6hmqL2DY9WqLOOgrT//WdCSK9VYKmYmRWMlyYIFFk",
+	"EOGZK7zRajtOpXMSuvDJu8LZJ88KDTB1flofCJTIAvTt97+b0lQ3iippS1Xbtso8MreqLBfUgWPmLIFR",
+	"d99gk/KzxeWD46NqNblUM1PZowWmV0XFOxbNwNb5UHdR0xZ4wp628aRa9G+yMVdrtWg5kRWgmjxbHYiL",
+	"/jo5jGt6z+TFrYsmNCvKXKvQ9LR1FPAojTNDalGHas21LINEZeGrRgC4UP3BrBaC5WrYUsFroXHPln2B",
+	"NobSCmRjMepvtbvvYDtz55m5wHkjrr6NMiNERCpAahThhMxWgs+FLb+rYoDIwLMCs3HXiUDX9s4yQk2B",
+	"BhcxWivDBPfyJc8Kn2FCmbQhvAFXY6MYR/Qa2cqd5xi63e5rmdYlG0uyxzrUj9e5101zuqsRpUmrmcu1",
+	"0yRkhKZQf8fby69wFKISmbvv/d/HTuu3zzeH/m/zf3hfV4lXOwvW6O+noNFiCCvvsLe9dj46ugd9q0GC",
+	"Yl/ATOMunhmfw9nMZdWa9+XZOvaEUxInkSm3WerH4iUzNeasNSDSGABZsv64U22O4iIz255kpZ3QRgGf",
+	"w7uhqVWteu1Gw4eURNejf7sjqtY25/E98IBFs1Zg9mBgb8Cn+7YOmxS7Y9TxRr01atxgQ9HzxXWSmvpI",
+	"8zxjoBK51VT8vXDtLO+aHO5FEFngFofQKIpqjfzXqGqx2Pn6THtpyuEtDN/lSb1GtcEx1blalcBO35m3",
+	"u4zuZH2hywSSX/n6gjTJZuRRuVw2d+rlRyLMO9MRuyNje05rKXmtfD9w98Fb7lbXvRF+bVjzrW1Kautb",
+	"TQQh4UL5NloI1Z4BsLcofuzst+HC8oqJWBcuvtvMiA0twj9bbwgbyZiqccvd52m5O/6tS73uGRRuyZtX",
+	"KUr9MjfXZCRE2fv9bA2zXx9wGowJG7neyAQCzq8otgt3nyI+ogz2bGcGWLRjAC4g78dgb+iUWi8Y767c",
+	"mcsU8wnM7wnunRwdaZeRspG7NIJRWFPu+xqZ/hMXfQ3uXMhUe1V85aTlym4ODcLH0mCW7/pw8Ua6e9Xk",
+	"CoGq71Nb9saapIjLqA0LVqZJ+JiCdFe0l7cu+1IxJMs253JU8ppfoXQRSXsmsfbPLY/l2T9i2bMm6G8m",
+	"LhH7BnFV0xekNmawSY+Rzz+8fdxTPAE5JsKmo2222J6h+ZyF4fQf+9sZz2+oVIvj3DBO/uMGgpZaIa2O",
+	"B41Nzs5keL9PujQBpExoyLKEc9CbXwCKbKpPS5uRIEw9MMdhA/laaEp83zbeUhjO9jh5xqe9Razibu2P",
+	"hsb59xZIq/YSqommuVYwP52fHBeF8FaJc29vhCgiHiCH9PS2vsz5r5QIVgn76Ov79D17F+Z7NXmINnIE",
+	"yjTWLlz+Ozk7oFLXAWlFMLGXpVy/TuRm6YdV6s9ab+j7jyn+khUHfHs2guLJQ5R+PLlz4Vfjj/VcdcVP",
+	"fWu9t72hQPzbSrLtJFi58XWjE3dR7Fh917VOP2DhwlI7Y5yq7P6oyxUmAq8pT6Xx/xqKRh6+g1vqEr/S",
+	"vS3Q5bdU71Dq7L59wUOGny+penDEoMlL2F/GXbSQ07AKQ/ImpZC3fWy799sBj71iPzhP8AG33fluVQqx",
+	"3MPv3ty4ao/+nRZFfAN+WVaKIBY0tqWGOLjJ24RuWH9QouefRQgboL+5CqEZl5174pdLcxvZ7eo7dh7W",
+	"Htl6o7zEOF+xLOHWCuV2tQm3Evc/BPl+S2UL22qIUqv25jxQocf6Tw/ipwfxZeH4DRJkOb19UwXTBS5Z",
+	"7T/U2a7FqLs79hfmNwFcO7M9ImcsANOVvabcpPx7gF/ihJR/icBVXneP24dHLRnRuLb5evew8+vxryeH",
+	"T45OFpxRKNm+tRPybeWSHp4T4nuPt7g7eBfV01sWSudMdHCT3wEQONzAYSnR/k+HpSRQBrPyjert3Jdm",
+	"zHbuidMuiz9Q+T3nPrY7wJX3rJ8uZqOhuWxNlTTztevv2Bf5b1O/59jZOyszJvP5/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

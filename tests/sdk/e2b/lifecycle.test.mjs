@@ -148,6 +148,47 @@ test("list filters by metadata and pages with limit 1", async () => {
   assert.deepEqual((await collect(Sandbox.list({ query: { metadata: { suite: run } } }))).items, []);
 });
 
+test("list honours order, startedAfter and template", async () => {
+  const first = await create(image.id, { metadata: { suite: run, list: "order" } });
+  // A Date keeps milliseconds, the server microseconds: 1 ms on is past
+  // the first sandbox's start, and 20 ms later the next one starts.
+  const since = new Date((await first.getInfo()).startedAt.getTime() + 1);
+  await new Promise((r) => setTimeout(r, 20));
+  const second = await create(image.name, { metadata: { suite: run, list: "order" } });
+  const third = await create(undefined, { metadata: { suite: run, list: "order" } }); // base
+  const query = { metadata: { suite: run, list: "order" } };
+  const ids = async (opts) => (await collect(Sandbox.list(opts))).items.map((s) => s.sandboxId);
+
+  const oldest = [first.sandboxId, second.sandboxId, third.sandboxId];
+  assert.deepEqual(await ids({ query, order: "asc", limit: 2 }), oldest, "order asc, pages of 2");
+  assert.deepEqual(await ids({ query, order: "desc" }), [...oldest].reverse());
+  assert.deepEqual(await ids({ query: { ...query, startedAfter: since } }), [third.sandboxId, second.sandboxId]);
+  // By the template's id or name: the sandbox created by the other form too.
+  for (const template of [image.id, image.name]) {
+    assert.deepEqual(await ids({ query: { ...query, template }, order: "asc" }), [first.sandboxId, second.sandboxId], template);
+  }
+  assert.deepEqual(await ids({ query: { ...query, template: "base" } }), [third.sandboxId]);
+  assert.deepEqual(await ids({ query: { ...query, template: unique("no-such-template") } }), []);
+
+  for (const s of [first, second, third]) assert.equal(await s.kill(), true);
+});
+
+// With mcp the SDK creates from its mcp-gateway template, then runs the
+// gateway through envd; snapgate has none, so create fails at once with
+// the SDK's SandboxError carrying the 400 and leaves nothing running.
+test("create with mcp is a SandboxError 400 naming mcp, and starts nothing", async () => {
+  const refused = (e) => {
+    assert.ok(e instanceof SandboxError, `got ${e?.constructor?.name}: ${e?.message}`);
+    assert.equal(e.statusCode, 400);
+    assert.match(e.message, /^400: mcp is not supported/);
+    return true;
+  };
+  const metadata = { suite: run, list: "mcp" };
+  await assert.rejects(Sandbox.create({ mcp: { exa: { apiKey: "k" } }, metadata }), refused);
+  await assert.rejects(Sandbox.create(image.id, { mcp: { exa: { apiKey: "k" } }, metadata }), refused);
+  assert.deepEqual((await collect(Sandbox.list({ query: { metadata } }))).items, []);
+});
+
 test("setTimeout, pause twice, connect resumes, kill twice", async () => {
   const sbx = await create(image.id, { timeoutMs: 60_000 });
   await sbx.setTimeout(600_000);

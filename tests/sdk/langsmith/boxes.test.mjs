@@ -97,3 +97,62 @@ test("boxes: unusable snapshots and bad input are refused with SDK errors", asyn
   });
   await client.deleteSnapshot(broken.id);
 });
+
+// Stainless's boxes.list (the client the SDK builds for registries) sends
+// label (repeated), status, sort_by and sort_order; an unknown value is a
+// 422 naming the parameter.
+test("boxes: Stainless list filters by label and status and sorts", async () => {
+  void client.registries;
+  const boxes = client._registriesClient.sandboxes.boxes;
+  const tag = unique("lst");
+  const names = [`${tag}-a`, `${tag}-b`, `${tag}-c`];
+  const made = [];
+  try {
+    made.push(await client.createSandbox({ name: names[0], labels: { run: tag, team: "ml" }, idleTtlSeconds: 600 }));
+    made.push(await client.createSandbox({ name: names[1], labels: { run: tag, team: "ml", env: "prod" }, idleTtlSeconds: 60 }));
+    made.push(await client.createSandbox({ name: names[2], labels: { run: tag, team: "web" }, idleTtlSeconds: 300 }));
+    await made[2].stop();
+    const list = async (query) => {
+      const out = [];
+      for await (const b of boxes.list({ label: [`run=${tag}`], ...query })) out.push(b.name);
+      return out;
+    };
+    assert.deepEqual(await list({ label: [`run=${tag}`, "team=ml"], sort_by: "name", sort_order: "asc" }), [names[0], names[1]]);
+    assert.deepEqual(await list({ label: [`run=${tag}`, "env"] }), [names[1]]);
+    assert.deepEqual(await list({ status: "stopped" }), [names[2]]);
+    assert.deepEqual(await list({ status: "ready", sort_order: "asc" }), [names[0], names[1]]);
+    assert.deepEqual(await list({ status: "failed" }), []);
+    assert.deepEqual(await list({ sort_by: "idle_ttl_seconds", sort_order: "asc" }), [names[1], names[2], names[0]]);
+    assert.deepEqual(await list({ sort_by: "name", sort_order: "desc" }), [...names].reverse());
+    for (const [param, query] of [["status", { status: "running" }], ["sort_by", { sort_by: "size" }], ["sort_order", { sort_order: "up" }]]) {
+      await assert.rejects(list(query), (err) => {
+        assert.equal(err.status, 422, `${param}: ${err}`);
+        assert.match(err.message, new RegExp(param));
+        return true;
+      });
+    }
+  } finally {
+    for (const b of made) await b.delete().catch(() => {});
+  }
+});
+
+// updateSandbox's retention fields take effect: the PATCH answer and a
+// later getSandbox show them (core's tests cover the stop and delete they
+// schedule; the SDK only accepts multiples of 60 s, too long to wait here).
+test("boxes: updateSandbox sets idle TTL and delete-after-stop, as getSandbox shows", async () => {
+  const box = await client.createSandbox({ name: unique("ttl"), idleTtlSeconds: 600 });
+  try {
+    assert.equal(box.idle_ttl_seconds, 600);
+    const updated = await client.updateSandbox(box.name, { idleTtlSeconds: 120, deleteAfterStopSeconds: 3600 });
+    assert.equal(updated.idle_ttl_seconds, 120);
+    assert.equal(updated.delete_after_stop_seconds, 3600);
+    const got = await client.getSandbox(box.name);
+    assert.equal(got.idle_ttl_seconds, 120);
+    assert.equal(got.delete_after_stop_seconds, 3600);
+    assert.equal(got.status, "ready");
+    await client.updateSandbox(box.name, { idleTtlSeconds: 0 });
+    assert.equal((await client.getSandbox(box.name)).idle_ttl_seconds, 0);
+  } finally {
+    await box.delete().catch(() => {});
+  }
+});
