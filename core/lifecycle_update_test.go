@@ -1,10 +1,7 @@
 package core_test
 
 import (
-	"context"
 	"errors"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +13,9 @@ import (
 // new times, stopping a running box at its idle TTL and deleting a
 // stopped one at its delete-after-stop time.
 func TestUpdatedIdleTTLAndDeleteAfterStopTakeEffect(t *testing.T) {
-	e := newEnv(t, "node-1")
 	clock := &manualClock{now: time.Now()}
-	boxes, err := core.NewSandboxes(core.SandboxesOptions{
-		Store: e.store, Engine: e.eng, Snapshots: e.svc, Node: "node-1", Clock: clock,
-		Logger: slog.New(slog.DiscardHandler), DefaultImage: image,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.run(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { boxes.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	snap, err := e.svc.Create(e.ctx, core.CreateSnapshotRequest{Name: "py", DockerImage: image, FSCapacityBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.waitFinal(t, snap.ID)
+	b := newBoxEnv(t, clock)
+	e, boxes := b.env, b.boxes
 	sb, err := boxes.Create(e.ctx, core.CreateSandboxRequest{SnapshotRef: "py"})
 	if err != nil {
 		t.Fatal(err)

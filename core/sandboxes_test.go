@@ -18,13 +18,19 @@ type boxEnv struct {
 	snap  *core.Snapshot
 }
 
-func newBoxEnv(t *testing.T) *boxEnv {
+// newBoxEnv is a sandbox service over the fakes with a ready snapshot
+// "py"; clock, when given, is the service's clock.
+func newBoxEnv(t *testing.T, clock ...core.Clock) *boxEnv {
 	t.Helper()
 	e := newEnv(t, "node-1")
-	boxes, err := core.NewSandboxes(core.SandboxesOptions{
+	opt := core.SandboxesOptions{
 		Store: e.store, Engine: e.eng, Snapshots: e.svc, Node: "node-1",
 		Logger: slog.New(slog.DiscardHandler), DefaultImage: image,
-	})
+	}
+	if len(clock) > 0 {
+		opt.Clock = clock[0]
+	}
+	boxes, err := core.NewSandboxes(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
