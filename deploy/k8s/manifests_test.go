@@ -164,6 +164,11 @@ func checkPod(t *testing.T, r *rendered, ds *appsv1.DaemonSet) {
 	if !pod.HostPID {
 		t.Error("hostPID is off: the dataplane reaches sandboxes through /proc/<pid>/root")
 	}
+	if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+		// Sandboxes' links live in the gateway's network namespace and
+		// outlive the pod; its own DNS must stay the cluster's.
+		t.Errorf("hostNetwork %v, dnsPolicy %q: want the node's network and ClusterFirstWithHostNet", pod.HostNetwork, pod.DNSPolicy)
+	}
 	if len(r.serviceAccounts) != 1 || pod.ServiceAccountName != r.serviceAccounts[0].Name {
 		t.Errorf("pod runs as service account %q, not the one rendered", pod.ServiceAccountName)
 	}
