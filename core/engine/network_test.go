@@ -387,7 +387,7 @@ func TestSandboxNetworkEgress(t *testing.T) {
 	t.Run("the operator's allow list opens a private range", func(t *testing.T) {
 		o := networkOptions(t)
 		o.Allow = []netip.Prefix{netip.MustParsePrefix(remotePrivate + "/32")}
-		eng := e.engineWith(t, func(opt *engineOptions) { opt.Network = o })
+		eng := e.engineWith(t, func(opt *engineOptions) { opt.Network, opt.DiskDir = o, e.diskDir })
 		id := "sb-" + randomHex(4)
 		if err := eng.StartSandbox(t.Context(), core.SandboxSpec{ID: id, Image: img, Hostname: "box"}); err != nil {
 			t.Fatal(err)
@@ -461,7 +461,7 @@ func TestSandboxNetworkCleanup(t *testing.T) {
 		waitFor(t, 10*time.Second, "the sandbox's link gone with its namespace", func() bool {
 			return exec.Command("ip", "link", "show", "sgv"+slot).Run() != nil
 		})
-		restarted := e.engineWith(t, func(opt *engineOptions) { opt.Network = o })
+		restarted := e.engineWith(t, func(opt *engineOptions) { opt.Network, opt.DiskDir = o, e.diskDir })
 		if err := restarted.StartSandbox(t.Context(), core.SandboxSpec{ID: id, Image: img}); err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +489,7 @@ func TestSandboxNetworkCleanup(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("stale chain: %v: %s", err, out)
 		}
-		e.engineWith(t, func(opt *engineOptions) { opt.Network = o })
+		e.engineWith(t, func(opt *engineOptions) { opt.Network, opt.DiskDir = o, e.diskDir })
 		e.wantFetch(t, id, remotePublic)
 		wantNoRules(t, stale)
 	})
