@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +169,12 @@ func (e *env) cleanup(t *testing.T) {
 	// Tasks are no namespace records: one left without its container would
 	// outlive the namespace (a `runc init` waiting forever).
 	e.reapTasks(t, ctx)
+	// A disk still mounted outlives everything here (an engine opened on
+	// the namespace without the disk dir kills without releasing it).
+	for _, m := range mountedDisks(e.diskDir) {
+		t.Errorf("cleanup: sandbox disk still mounted at %s", m)
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
 	// What those held of removed images goes with a synchronous GC, which
 	// deleting a lease triggers.
 	if l, err := e.raw.LeasesService().Create(ctx, leases.WithRandomID()); err == nil {
@@ -327,4 +334,32 @@ func TestPingAndUnreachableEngine(t *testing.T) {
 	if !errors.Is(err, core.ErrUnavailable) {
 		t.Errorf("New on a missing socket = %v, want ErrUnavailable", err)
 	}
+}
+
+// mountedDisks lists where loop devices backed by files under dir are
+// mounted.
+func mountedDisks(dir string) []string {
+	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	devs := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		back := strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")
+		if err != nil || !strings.HasPrefix(back, dir+"/") {
+			continue
+		}
+		if dev, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(f)), "dev")); err == nil {
+			devs[strings.TrimSpace(string(dev))] = true
+		}
+	}
+	if len(devs) == 0 {
+		return nil
+	}
+	info, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && devs[f[2]] {
+			out = append(out, f[4])
+		}
+	}
+	return out
 }
