@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/snapgate/snapgate/core"
 )
 
@@ -244,30 +246,31 @@ func TestFilesWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(home, "new"), []byte("x"), 0o644)
+		os.WriteFile(filepath.Join(home, "empty"), nil, 0o644)
 		os.WriteFile(filepath.Join(home, "old"), []byte("22"), 0o644)
 		os.WriteFile(filepath.Join(home, "sub/deep"), []byte("d"), 0o644)
-		got := map[string]core.FileEventType{}
-		for len(got) < 2 || (recursive && len(got) < 3) {
+		want := map[string][]core.FileEventType{
+			"new":   {core.FileCreated, core.FileWritten}, // as envd: IN_CREATE, then IN_MODIFY
+			"empty": {core.FileCreated},
+			"old":   {core.FileWritten},
+		}
+		if recursive {
+			want["sub/deep"] = []core.FileEventType{core.FileCreated, core.FileWritten}
+		}
+		got := map[string][]core.FileEventType{}
+		for !cmp.Equal(got, want) {
 			select {
 			case ev := <-ch:
-				got[ev.Name] = ev.Type
+				got[ev.Name] = append(got[ev.Name], ev.Type)
 			case <-ctx.Done():
-				t.Fatalf("recursive=%v: events %v", recursive, got)
-			}
-		}
-		want := map[string]core.FileEventType{"new": core.FileCreated, "old": core.FileWritten}
-		if recursive {
-			want["sub/deep"] = core.FileCreated
-		}
-		for k, v := range want {
-			if got[k] != v {
-				t.Errorf("recursive=%v: events %v, want %v", recursive, got, want)
+				t.Fatalf("recursive=%v: events %v, want %v", recursive, got, want)
 			}
 		}
 		cancel()
 		for range ch { // closed once ctx ended
 		}
 		os.Remove(filepath.Join(home, "new"))
+		os.Remove(filepath.Join(home, "empty"))
 		os.Remove(filepath.Join(home, "sub/deep"))
 	}
 	ch, _ := f.Watch(t.Context(), "~", false)

@@ -23,8 +23,9 @@ const (
 // Watch streams changes under dir (recursively when asked) until ctx ends;
 // the channel is closed then, or once dir itself is removed (or replaced).
 // It compares snapshots taken every 200 ms: a file created and removed in
-// between is not seen, a move is a FileRenamed of the old name then a
-// FileCreated of the new one, and a directory reports only its own
+// between is not seen, a new non-empty file is a FileCreated then a
+// FileWritten (as envd reports it), a move is a FileRenamed of the old
+// name then a FileCreated of the new one, and a directory reports only its own
 // creation, removal and mode changes. The watch keeps its own handle:
 // closing f does not end it. ErrNotFound, ErrInvalidArgument (not a
 // directory).
@@ -119,7 +120,19 @@ func (w *watch) scan(ctx context.Context) (map[string]FileStat, bool) {
 // diff turns two snapshots into events: removals and renames, then
 // creations, then writes and mode changes, each sorted by name. Without a
 // complete current snapshot, nothing counts as removed.
+//
+// A new non-empty file is a FileCreated followed by a FileWritten, as
+// envd's inotify reports it (IN_CREATE, then IN_MODIFY for the bytes;
+// files.write and `echo x > f` alike): clients wait for the WRITE to read
+// the content. A move's new name carries no write: inotify reports only
+// IN_MOVED_TO (CREATE) for it.
 func (w *watch) diff(prev, cur map[string]FileStat, complete bool) []FileEvent {
+	prevIno := map[uint64]bool{}
+	for _, s := range prev {
+		if s.Ino != 0 {
+			prevIno[s.Ino] = true
+		}
+	}
 	created := map[uint64]bool{}
 	var gone, added, changed []FileEvent
 	for name, s := range cur {
@@ -128,6 +141,9 @@ func (w *watch) diff(prev, cur map[string]FileStat, complete bool) []FileEvent {
 		case !ok:
 			created[s.Ino] = true
 			added = append(added, w.event(name, FileCreated, s))
+			if s.Mode.IsRegular() && s.Size > 0 && (s.Ino == 0 || !prevIno[s.Ino]) {
+				added = append(added, w.event(name, FileWritten, s))
+			}
 		case s.Mode != old.Mode:
 			changed = append(changed, w.event(name, FileChmod, s))
 		case !s.Mode.IsDir() && (s.Size != old.Size || !s.ModTime.Equal(old.ModTime) || s.Ino != old.Ino):
@@ -144,8 +160,9 @@ func (w *watch) diff(prev, cur map[string]FileStat, complete bool) []FileEvent {
 		}
 		gone = append(gone, FileEvent{Name: name, Type: t})
 	}
+	// Stable, so a new file's FileWritten stays right after its FileCreated.
 	for _, evs := range [][]FileEvent{gone, added, changed} {
-		slices.SortFunc(evs, func(a, b FileEvent) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortStableFunc(evs, func(a, b FileEvent) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return slices.Concat(gone, added, changed)
 }

@@ -57,8 +57,11 @@ func TestWatchDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs, end := c.rest(t)
-	if !strings.Contains(strings.Join(msgs, ""), `{"filesystem":{"name":"new.txt","type":"EVENT_TYPE_CREATE","entry":{"name":"new.txt","type":"FILE_TYPE_FILE","path":"/tmp/new.txt"`) {
-		t.Errorf("events %q", msgs)
+	all := strings.Join(msgs, "")
+	create := strings.Index(all, `{"filesystem":{"name":"new.txt","type":"EVENT_TYPE_CREATE","entry":{"name":"new.txt","type":"FILE_TYPE_FILE","path":"/tmp/new.txt"`)
+	write := strings.Index(all, `{"filesystem":{"name":"new.txt","type":"EVENT_TYPE_WRITE","entry":{"name":"new.txt"`)
+	if create < 0 || write < create { // envd: a new non-empty file is CREATE, then WRITE
+		t.Errorf("events %q, want CREATE then WRITE of new.txt", msgs)
 	}
 	if !strings.Contains(end, `"code":"deadline_exceeded"`) {
 		t.Errorf("end-stream %s, want deadline_exceeded", end)
@@ -84,12 +87,14 @@ func TestPolledWatcher(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("get events: %d %s", r.status, r.raw)
 		}
-		if events += string(r.raw); strings.Contains(events, "sub/f.txt") {
+		if events += string(r.raw); strings.Contains(events, `"name":"sub/f.txt","type":"EVENT_TYPE_WRITE"`) {
 			break
 		}
 	}
-	if !strings.Contains(events, `"name":"sub/f.txt","type":"EVENT_TYPE_CREATE","entry":{"name":"f.txt"`) {
-		t.Errorf("events %s", events)
+	create := strings.Index(events, `"name":"sub/f.txt","type":"EVENT_TYPE_CREATE","entry":{"name":"f.txt"`)
+	write := strings.Index(events, `"name":"sub/f.txt","type":"EVENT_TYPE_WRITE","entry":{"name":"f.txt"`)
+	if create < 0 || write < create {
+		t.Errorf("events %s, want CREATE then WRITE of sub/f.txt", events)
 	}
 	if r = h.unary(t, "filesystem.Filesystem/RemoveWatcher", `{"watcher_id":"`+id+`"}`, nil); r.status != 200 {
 		t.Errorf("remove: %d %s", r.status, r.raw)

@@ -273,6 +273,21 @@ test("watchDir reports changes", async () => {
   await assert.rejects(sbx.files.watchDir(`${dir}/nope`, () => {}), FileNotFoundError);
 });
 
+test("watchDir reports a new file as create then write, as envd does", async () => {
+  const dir = `/tmp/watchw-${run}`;
+  await sbx.files.makeDir(dir);
+  const events = [];
+  const handle = await sbx.files.watchDir(dir, (e) => events.push(e), { timeoutMs: 30_000 });
+  await sbx.files.write(`${dir}/sdk.txt`, "x");
+  await sbx.commands.run(`echo hi > ${dir}/sh.txt`);
+  const kinds = (name) => events.filter((e) => e.name === name).map((e) => e.type);
+  for (const name of ["sdk.txt", "sh.txt"]) {
+    await eventually(() => kinds(name).includes("write"));
+    assert.equal(kinds(name)[0], "create", `${name}: ${kinds(name)}`);
+  }
+  await handle.stop();
+});
+
 test("paths stay inside the sandbox", async () => {
   const passwd = await sbx.files.read("../../../../../etc/passwd");
   assert.match(passwd, /^root:x:0:0:/);
