@@ -38,6 +38,10 @@ type ExitStatus struct {
 	Code int // exit code; -1 when killed by a signal
 	// Signal is the signal that killed it (0 when it exited).
 	Signal syscall.Signal
+	// SandboxEnded is set when the process died because its sandbox was
+	// killed: the command itself did not fail, and envd's clients see the
+	// sandbox gone rather than an exit status.
+	SandboxEnded bool
 }
 
 // RunningProcess is a process the engine started in a sandbox.

@@ -192,6 +192,21 @@ func TestDataplaneShellFallback(t *testing.T) {
 	}
 }
 
+// A process its sandbox's kill took down says so, unlike one that killed
+// itself with the same signal.
+func TestDataplaneProcessEndedBySandboxKill(t *testing.T) {
+	e := newDPEnv(t)
+	p := e.start(t, core.StartProcessRequest{Argv: sh("sleep 30")})
+	e.dpe.KillSandboxProcesses(e.sb.ID)
+	if info, err := p.Wait(t.Context()); err != nil || !info.Status.SandboxEnded {
+		t.Errorf("killed with its sandbox: %+v %v, want SandboxEnded", info, err)
+	}
+	self := e.start(t, core.StartProcessRequest{Argv: sh("kill -9 $$")})
+	if info, err := self.Wait(t.Context()); err != nil || info.Status.SandboxEnded || info.Status.Signal != syscall.SIGKILL {
+		t.Errorf("killed itself: %+v %v, want SIGKILL without SandboxEnded", info, err)
+	}
+}
+
 func TestDataplaneStdinAndSignals(t *testing.T) {
 	e := newDPEnv(t)
 	p := e.start(t, core.StartProcessRequest{Argv: []string{"cat"}, Stdin: true})

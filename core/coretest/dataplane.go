@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -172,7 +173,7 @@ func (e *DataplaneEngine) StartProcess(ctx context.Context, id string, spec core
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 250 * time.Millisecond // a background child may keep the output open
-	p := &fakeProcess{cmd: cmd, done: make(chan struct{})}
+	p := &fakeProcess{cmd: cmd, sandbox: id, done: make(chan struct{})}
 	if spec.Stdin {
 		if p.stdin, err = cmd.StdinPipe(); err != nil {
 			return nil, err
@@ -227,17 +228,32 @@ func hostCommand(root string, spec core.ProcessSpec) *exec.Cmd {
 	return cmd
 }
 
+// KillSandboxProcesses SIGKILLs the sandbox's processes as a kill of the
+// sandbox does: they end with SandboxEnded.
+func (e *DataplaneEngine) KillSandboxProcesses(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for p := range e.procs {
+		if p.sandbox == id {
+			p.sandboxEnding.Store(true)
+			_ = p.cmd.Process.Kill()
+		}
+	}
+}
+
 type fakeProcess struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	done   chan struct{}
-	status core.ExitStatus
+	cmd           *exec.Cmd
+	sandbox       string
+	sandboxEnding atomic.Bool
+	stdin         io.WriteCloser
+	done          chan struct{}
+	status        core.ExitStatus
 }
 
 func (p *fakeProcess) finish(error) {
 	p.status = core.ExitStatus{Code: p.cmd.ProcessState.ExitCode()}
 	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		p.status = core.ExitStatus{Code: -1, Signal: ws.Signal()}
+		p.status = core.ExitStatus{Code: -1, Signal: ws.Signal(), SandboxEnded: p.sandboxEnding.Load() && ws.Signal() == syscall.SIGKILL}
 	}
 	close(p.done)
 }

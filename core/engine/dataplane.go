@@ -58,6 +58,7 @@ func (e *Engine) StartProcess(ctx context.Context, sandboxID string, spec core.P
 		return nil, classifyExec(err, sandboxID)
 	}
 	rp.p = p
+	e.execs.add(rp)
 	go rp.reap(exited)
 	return rp, nil
 }

@@ -162,7 +162,9 @@ type Engine struct {
 	// (HoldFiles) and taken alone by a capture for its frozen window, so
 	// the host writes nothing into a tree being captured (the freezer
 	// stops only the sandbox's own processes).
-	files     keyRWLock
+	files keyRWLock
+	// execs are the exec processes running, by sandbox.
+	execs     liveExecs
 	pool      *warmPool  // nil on a zero Engine: no warm sandboxes
 	criu      *criuProbe // nil on a zero Engine: no memory snapshots
 	forceDiff bool       // captures take the diff-service path (tests)

@@ -154,6 +154,7 @@ func (e *Engine) stopTask(ctx context.Context, c containerd.Container) error {
 		return classify(err, op)
 	}
 	st, _ := task.Status(ctx)
+	e.execs.sandboxEnding(c.ID())
 	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
 		return classify(err, op)
 	}

@@ -29,6 +29,9 @@ type runningProcess struct {
 	// signals has bit n set once signal n was sent: an exit code of 128+n
 	// is then reported as that signal, not as an exit.
 	signals atomic.Uint64
+	// sandboxEnding is set once the sandbox's task is being killed: a
+	// SIGKILL exit is then the sandbox's end, not the command's.
+	sandboxEnding atomic.Bool
 
 	done   chan struct{}
 	status core.ExitStatus
@@ -91,9 +94,12 @@ func (rp *runningProcess) reap(exited <-chan containerd.ExitStatus) {
 		rp.e.drainOutput(ctx, rp.sandbox, rp.p)
 	}
 	rp.closeStdin()
-	if err != nil {
+	switch {
+	case err != nil && rp.sandboxEnding.Load():
+		rp.finish(core.ExitStatus{Code: -1, SandboxEnded: true}, nil)
+	case err != nil:
 		rp.finish(core.ExitStatus{Code: -1}, classifyExec(err, rp.sandbox))
-	} else {
+	default:
 		rp.finish(rp.exitStatus(int(code)), nil)
 	}
 	rp.e.deleteProcess(ctx, rp.sandbox, rp.p)
@@ -101,6 +107,7 @@ func (rp *runningProcess) reap(exited <-chan containerd.ExitStatus) {
 
 func (rp *runningProcess) finish(st core.ExitStatus, err error) {
 	rp.status, rp.err = st, err
+	rp.e.execs.remove(rp)
 	close(rp.done)
 }
 
@@ -108,6 +115,12 @@ func (rp *runningProcess) finish(st core.ExitStatus, err error) {
 // signal n as 128+n, indistinguishable from exit(128+n), so only the
 // signals this process was sent count as signals.
 func (rp *runningProcess) exitStatus(code int) core.ExitStatus {
+	// A command that ended on its own just as the kill came keeps its
+	// status; only the kill's SIGKILL is the sandbox's end. The code
+	// stays what the shim said, for clients that show only that.
+	if code == 128+int(syscall.SIGKILL) && rp.sandboxEnding.Load() {
+		return core.ExitStatus{Code: code, SandboxEnded: true}
+	}
 	if sig := code - 128; sig > 0 && sig < 64 && rp.signals.Load()&(1<<sig) != 0 {
 		return core.ExitStatus{Code: -1, Signal: syscall.Signal(sig)}
 	}

@@ -213,3 +213,24 @@ func readFS(t *testing.T, fsys core.SandboxFS, p string) string {
 	}
 	return string(b)
 }
+
+// A command's SIGKILL from its sandbox's kill is the sandbox's end; the
+// same signal the command sends itself stays an exit 137.
+func TestProcessEndedBySandboxKill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	id := e.start(t, e.pullSandboxImage(t, "killed"))
+	if st, _, _ := e.run(t, id, core.ProcessSpec{Argv: []string{"/bin/sh", "-c", "kill -9 $$"}}); st.Code != 137 || st.SandboxEnded {
+		t.Errorf("kill -9 $$: %+v, want exit 137", st)
+	}
+	p, err := e.eng.StartProcess(t.Context(), id, core.ProcessSpec{Argv: []string{"sleep", "30"}}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.eng.KillSandbox(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.Wait(t.Context()); err != nil || !st.SandboxEnded {
+		t.Errorf("killed with its sandbox: %+v %v, want SandboxEnded", st, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +35,18 @@ import (
 type hostEngine struct {
 	mu    sync.Mutex
 	roots map[string]string
+	procs []*hostProcess
+}
+
+// killSandboxProcesses SIGKILLs every process as a kill of the sandbox
+// does: they end with SandboxEnded.
+func (e *hostEngine) killSandboxProcesses() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.procs {
+		p.sandboxEnding.Store(true)
+		_ = p.cmd.Process.Kill()
+	}
 }
 
 // rootDir is sandbox id's root filesystem on the host.
@@ -87,12 +100,16 @@ func (e *hostEngine) StartProcess(ctx context.Context, id string, spec core.Proc
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	e.procs = append(e.procs, hp)
+	e.mu.Unlock()
 	return hp, nil
 }
 
 type hostProcess struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
+	cmd           *exec.Cmd
+	stdin         io.WriteCloser
+	sandboxEnding atomic.Bool
 }
 
 func (p *hostProcess) Stdin() io.WriteCloser { return p.stdin }
@@ -112,7 +129,7 @@ func (p *hostProcess) Wait(context.Context) (core.ExitStatus, error) {
 	}
 	ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
-		return core.ExitStatus{Code: -1, Signal: ws.Signal()}, nil
+		return core.ExitStatus{Code: -1, Signal: ws.Signal(), SandboxEnded: p.sandboxEnding.Load()}, nil
 	}
 	return core.ExitStatus{Code: ws.ExitStatus()}, nil
 }
@@ -120,6 +137,7 @@ func (p *hostProcess) Wait(context.Context) (core.ExitStatus, error) {
 // harness is the adapter over a real core.Dataplane (SQLite store, host
 // engine) with one running sandbox of tenant A.
 type harness struct {
+	eng   *hostEngine
 	srv   *httptest.Server
 	id    string // the running sandbox
 	token string
@@ -158,6 +176,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	eng := &hostEngine{roots: map[string]string{h.id: h.root}}
+	h.eng = eng
 	dp, err := core.NewDataplane(core.DataplaneOptions{Store: env.Store, Engine: eng, Sandboxes: env.Sandboxes, Logger: adaptertest.Logger()})
 	if err != nil {
 		t.Fatal(err)

@@ -82,6 +82,12 @@ func (r processRPC) follow(ctx context.Context, h http.Header, p *core.Process, 
 				return r.interrupted(live, sctx, p, kill)
 			case ev.End != nil && ev.End.TimedOut:
 				return deadlineError()
+			case ev.End != nil && ev.End.Status.SandboxEnded:
+				// envd dies with its sandbox, so no end event ever comes:
+				// the SDK sees the stream fail and, the sandbox being
+				// gone, raises TimeoutError rather than CommandExitError.
+				// unavailable is what it maps to that without a probe.
+				return notRunning("The sandbox %s was killed while process %d ran", callOf(ctx).sandbox, p.Info().PID)
 			case ev.End != nil:
 				return send(&process.ProcessEvent{Event: &process.ProcessEvent_End{End: endOf(*ev.End)}})
 			}

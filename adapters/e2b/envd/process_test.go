@@ -139,6 +139,27 @@ func TestStartTimeout(t *testing.T) {
 	}
 }
 
+// A command whose sandbox is killed under it ends as envd's stream does
+// when envd dies with the sandbox: with an error the SDK turns into
+// TimeoutError, not an end event it would turn into CommandExitError.
+func TestStartEndsUnavailableWhenSandboxKilled(t *testing.T) {
+	h := newHarness(t)
+	c := h.stream(t, "process.Process/Start", bashMsg("sleep 30", ""), nil)
+	if first, _ := c.next(t); !strings.Contains(first, `"start"`) {
+		t.Fatalf("first message %s, want start", first)
+	}
+	h.eng.killSandboxProcesses()
+	msgs, endStream := c.rest(t)
+	if strings.Contains(strings.Join(msgs, ""), `"end"`) || !strings.Contains(endStream, `"code":"unavailable"`) {
+		t.Errorf("messages %q, end-stream %s; want unavailable and no end event", msgs, endStream)
+	}
+	// A command killing itself still has an end event.
+	_, _, _, end, endStream := run(t, h, bashMsg("kill -9 $$", ""), nil)
+	if end == nil || strings.Contains(endStream, "unavailable") {
+		t.Errorf("kill -9 $$: end %v, end-stream %s; want an end event", end, endStream)
+	}
+}
+
 func TestBackgroundStdinSignalList(t *testing.T) {
 	h := newHarness(t)
 	// A background command with stdin: read the pid, then drive it.

@@ -330,6 +330,27 @@ test("an unknown or killed sandbox is not running", async () => {
   await assert.rejects(short.files.write("/tmp/x", "x"), TimeoutError);
 });
 
+test("a command whose sandbox is killed raises TimeoutError, not CommandExitError", async () => {
+  const box = await Sandbox.create(image);
+  try {
+    // kill -9 of itself is the command's own exit 137.
+    const self = await box.commands.run("sh -c 'kill -9 $$'").catch((e) => e);
+    assert.ok(self instanceof CommandExitError, `kill -9 $$: ${self}`);
+    assert.equal(self.exitCode, 137);
+
+    const handle = await box.commands.run("sleep 30", { background: true });
+    const waited = handle.wait().catch((e) => e);
+    assert.equal(await box.kill(), true);
+    const err = await waited;
+    // As with envd dying with its sandbox: the stream fails, the SDK
+    // raises TimeoutError (the sandbox is gone), never an exit status.
+    assert.ok(!(err instanceof CommandExitError), `wait after kill: CommandExitError ${err}`);
+    assert.ok(err instanceof TimeoutError, `wait after kill: ${err?.constructor?.name}: ${err}`);
+  } finally {
+    await box.kill().catch(() => {});
+  }
+});
+
 test("paused sandboxes do not run commands until resumed", async () => {
   const box = await Sandbox.create(image);
   try {
