@@ -175,3 +175,10 @@ func (m *Metrics) SandboxMetrics(ctx context.Context, ref string, q MetricsQuery
 	}
 	return r.within(q), nil
 }
+
+// Tracked is how many sandboxes have a history.
+func (m *Metrics) Tracked() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.rings)
+}
