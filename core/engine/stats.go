@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	"golang.org/x/sys/unix"
@@ -21,11 +22,13 @@ import (
 // ErrNotFound (no container), ErrFailedPrecondition (no task).
 func (e *Engine) SandboxStats(ctx context.Context, id string) (core.SandboxStats, error) {
 	ctx = e.withNS(ctx)
-	_, task, _, err := e.sandboxTask(ctx, id)
+	_, task, st, err := e.sandboxTask(ctx, id)
 	if err != nil {
 		return core.SandboxStats{}, err
 	}
-	if task == nil {
+	// An exited task still answers with its cgroup's last counters; it is
+	// not running, as every other operation on it says.
+	if task == nil || (st != containerd.Running && st != containerd.Paused && st != containerd.Pausing) {
 		return core.SandboxStats{}, notRunning(id)
 	}
 	m, err := task.Metrics(ctx)
@@ -39,20 +42,20 @@ func (e *Engine) SandboxStats(ctx context.Context, id string) (core.SandboxStats
 	if err != nil {
 		return core.SandboxStats{}, fmt.Errorf("decode metrics of sandbox %s: %w", id, err)
 	}
-	var st core.SandboxStats
+	var out core.SandboxStats
 	switch m := data.(type) {
 	case *v1.Metrics:
-		st = statsV1(m)
+		out = statsV1(m)
 	case *v2.Metrics:
-		st = statsV2(m)
+		out = statsV2(m)
 	default:
 		return core.SandboxStats{}, fmt.Errorf("metrics of sandbox %s: unknown type %T", id, data)
 	}
-	st.DiskUsed, st.DiskTotal, err = e.diskUsage(ctx, id)
+	out.DiskUsed, out.DiskTotal, err = e.diskUsage(ctx, id)
 	if err != nil {
 		return core.SandboxStats{}, fmt.Errorf("disk usage of sandbox %s: %w", id, err)
 	}
-	return st, nil
+	return out, nil
 }
 
 // statsV1 reads a cgroup v1 hierarchy. The Total* counters include child
