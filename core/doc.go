@@ -10,7 +10,9 @@
 // captures), Sandboxes (start from a snapshot, pause, resume, timeouts,
 // kill, capture, reconciliation with the engine), Dataplane (processes and
 // files inside a running sandbox), Nodes (heartbeats, placement, loss of a
-// dead node's sandboxes), Keys and Registries. A handler turns a vendor
+// dead node's sandboxes), Metrics (each running sandbox's CPU, memory and
+// disk use, sampled on a schedule into a bounded in-memory history), Keys
+// and Registries. A handler turns a vendor
 // request into one service call and the answer back into the vendor's
 // shape; tenancy comes from the Principal in the context, never from the
 // request. Service methods name the error kinds they return. In a

@@ -248,6 +248,20 @@ type SandboxEngine interface {
 	CaptureSandbox(ctx context.Context, req CaptureRequest) (CapturedImage, error)
 	// MemorySnapshots reports whether this host can capture memory (CRIU).
 	MemorySnapshots() bool
+	// SandboxStats reads a sandbox's resource usage now. ErrNotFound (no
+	// container), ErrFailedPrecondition (no task).
+	SandboxStats(ctx context.Context, id string) (SandboxStats, error)
+}
+
+// SandboxStats is one reading of a sandbox's resource usage. CPU time is
+// cumulative: core turns the difference of two readings into a percentage.
+type SandboxStats struct {
+	CPUTime     time.Duration // CPU time used by the sandbox's processes since its task started
+	MemoryUsed  int64         // bytes charged, less reclaimable (inactive) file cache
+	MemoryCache int64         // bytes of page cache charged
+	MemoryLimit int64         // bytes the sandbox may use
+	DiskUsed    int64         // bytes used on the sandbox's disk (or its writable layer)
+	DiskTotal   int64         // the disk's size; 0 when the sandbox's writes are unbounded
 }
 
 // Clock is the time source, replaceable in tests.

@@ -31,11 +31,13 @@ const DefaultImage = "registry.test/busybox:latest"
 // Env is core over a real SQLite store and the fake engine, with a key of
 // tenant-a and one of tenant-b. Snapshot builds run until the test ends.
 type Env struct {
-	Store      *store.Store
-	Engine     *coretest.Engine
-	Keys       *core.Keys
-	Snapshots  *core.Snapshots
-	Sandboxes  *core.Sandboxes
+	Store     *store.Store
+	Engine    *coretest.Engine
+	Keys      *core.Keys
+	Snapshots *core.Snapshots
+	Sandboxes *core.Sandboxes
+	// Metrics samples only when a test calls Sample: nothing runs it.
+	Metrics    *core.Metrics
 	Registries *core.Registries
 	// Dataplane runs on DataEngine: host processes and a directory per
 	// sandbox (see coretest.DataplaneEngine), for in-sandbox API tests.
@@ -94,6 +96,12 @@ func New(t testing.TB) *Env {
 	}
 	e.Sandboxes, err = core.NewSandboxes(core.SandboxesOptions{
 		Store: st, Engine: e.Engine, Snapshots: e.Snapshots, Node: "test", Logger: Logger(), DefaultImage: DefaultImage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Metrics, err = core.NewMetrics(core.MetricsOptions{
+		Sandboxes: e.Sandboxes, Store: st, Engine: e.Engine, Node: "test", Logger: Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

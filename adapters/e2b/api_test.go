@@ -53,7 +53,7 @@ func newTestEnvWith(t *testing.T, validate bool) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Sandboxes: boxes, Snapshots: snaps, Keys: keys, Spec: spec, Logger: discardLogger(), Validate: validate})
+	a, err := New(Options{Sandboxes: boxes, Snapshots: snaps, Metrics: env.Metrics, Keys: keys, Spec: spec, Logger: discardLogger(), Validate: validate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestBadRequestsWithoutValidation(t *testing.T) {
 
 func TestMountRefusesRoutesMissingFromSpec(t *testing.T) {
 	for _, validate := range []bool{true, false} {
-		a, err := New(Options{Sandboxes: &core.Sandboxes{}, Snapshots: &core.Snapshots{}, Keys: &core.Keys{},
+		a, err := New(Options{Sandboxes: &core.Sandboxes{}, Snapshots: &core.Snapshots{}, Metrics: &core.Metrics{}, Keys: &core.Keys{},
 			Spec: &openapi3.T{Paths: openapi3.NewPaths()}, Validate: validate})
 		if err != nil {
 			t.Fatal(err)

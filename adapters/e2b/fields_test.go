@@ -248,6 +248,7 @@ var fieldTable = map[string]opFields{
 	},
 	"getSandboxesSandboxID":           {},
 	"deleteSandboxesSandboxID":        {},
+	"getSandboxesSandboxIDMetrics":    metricsFields(),
 	"postSandboxesSandboxIDConnect":   connectFields("/sandboxes/{id}/connect"),
 	"postV2SandboxesSandboxIDConnect": connectFields("/v2/sandboxes/{id}/connect"),
 	"postSandboxesSandboxIDTimeout": {

@@ -51,7 +51,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	a, err := New(Options{Sandboxes: env.Sandboxes, Snapshots: env.Snapshots, Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true})
+	a, err := New(Options{Sandboxes: env.Sandboxes, Snapshots: env.Snapshots, Metrics: env.Metrics, Keys: env.Keys, Spec: spec, Logger: discardLogger(), Validate: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

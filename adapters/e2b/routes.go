@@ -23,6 +23,7 @@ type Options struct {
 	Sandboxes *core.Sandboxes
 	Snapshots *core.Snapshots
 	Keys      *core.Keys
+	Metrics   *core.Metrics
 	Spec      *openapi3.T
 	Logger    *slog.Logger
 	// Validate turns request validation against Spec on.
@@ -49,6 +50,7 @@ type API struct {
 	sandboxes   *core.Sandboxes
 	snapshots   *core.Snapshots
 	keys        *core.Keys
+	metrics     *core.Metrics
 	log         *slog.Logger
 	validator   *edge.Validator
 	validate    bool
@@ -58,8 +60,8 @@ type API struct {
 
 // New builds the adapter.
 func New(opt Options) (*API, error) {
-	if opt.Sandboxes == nil || opt.Snapshots == nil || opt.Keys == nil || opt.Spec == nil {
-		return nil, fmt.Errorf("e2b: sandboxes, snapshots, keys and spec are required")
+	if opt.Sandboxes == nil || opt.Snapshots == nil || opt.Metrics == nil || opt.Keys == nil || opt.Spec == nil {
+		return nil, fmt.Errorf("e2b: sandboxes, snapshots, metrics, keys and spec are required")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
@@ -68,7 +70,7 @@ func New(opt Options) (*API, error) {
 		opt.EnvdVersion = DefaultEnvdVersion
 	}
 	a := &API{
-		sandboxes: opt.Sandboxes, snapshots: opt.Snapshots, keys: opt.Keys, log: opt.Logger,
+		sandboxes: opt.Sandboxes, snapshots: opt.Snapshots, keys: opt.Keys, metrics: opt.Metrics, log: opt.Logger,
 		domain: opt.Domain, envdVersion: opt.EnvdVersion,
 		validator: edge.NewValidator(opt.Spec), validate: opt.Validate,
 	}
@@ -90,9 +92,8 @@ type route struct {
 var unserved = []struct {
 	method, path string
 }{
-	{"GET", "/sandboxes/:sandboxID/metrics"}, // Sandbox.getMetrics
-	{"POST", "/sandboxes/:sandboxID/fork"},   // Sandbox.fork
-	{"POST", "/v3/templates"},                // Template.build
+	{"POST", "/sandboxes/:sandboxID/fork"}, // Sandbox.fork
+	{"POST", "/v3/templates"},              // Template.build
 	{"POST", "/v2/templates/:templateID/builds/:buildID"},
 	{"GET", "/templates/:templateID/builds/:buildID/status"},
 	{"GET", "/templates/:templateID/files/:hash"},
@@ -147,6 +148,7 @@ func (a *API) routes() []route {
 		{"POST", "/sandboxes/:sandboxID/pause", sandbox, a.pauseSandbox},
 		{"POST", "/sandboxes/:sandboxID/resume", sandbox, a.resumeSandbox},
 		{"POST", "/sandboxes/:sandboxID/snapshots", sandbox, a.createSnapshot},
+		{"GET", "/sandboxes/:sandboxID/metrics", sandbox, a.getSandboxMetrics},
 		{"GET", "/snapshots", anyNode, a.listSnapshots},
 		{"DELETE", "/templates/:templateID", anyNode, a.deleteTemplate},
 	}

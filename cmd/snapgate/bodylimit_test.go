@@ -46,7 +46,7 @@ func vendorRouter(t *testing.T, opt edge.Options) (*edge.Router, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eb, err := e2b.New(e2b.Options{Sandboxes: env.Sandboxes, Snapshots: env.Snapshots, Keys: env.Keys, Spec: e2bSpec,
+	eb, err := e2b.New(e2b.Options{Sandboxes: env.Sandboxes, Snapshots: env.Snapshots, Metrics: env.Metrics, Keys: env.Keys, Spec: e2bSpec,
 		Logger: adaptertest.Logger(), Validate: true})
 	if err != nil {
 		t.Fatal(err)

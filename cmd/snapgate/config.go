@@ -68,6 +68,10 @@ type Config struct {
 	// ReconcileInterval is how often sandboxes are checked against
 	// containerd (tasks that died, containers with no record).
 	ReconcileInterval time.Duration
+	// MetricsInterval is how often each running sandbox's resource usage
+	// is sampled (E2B getMetrics); MetricsWindow how long samples are kept.
+	MetricsInterval time.Duration
+	MetricsWindow   time.Duration
 	// Fault names a point (core.Fault*, engine.FaultCaptureAfterFreeze) at
 	// which the process kills itself with SIGKILL: crash tests only.
 	Fault string
@@ -147,6 +151,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.ReconcileInterval, err = time.ParseDuration(get("SNAPGATE_RECONCILE_INTERVAL", "30s")); err != nil || c.ReconcileInterval <= 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_RECONCILE_INTERVAL must be a positive duration like 30s"))
+	}
+	if c.MetricsInterval, err = time.ParseDuration(get("SNAPGATE_METRICS_INTERVAL", "5s")); err != nil || c.MetricsInterval < time.Second {
+		errs = append(errs, fmt.Errorf("SNAPGATE_METRICS_INTERVAL must be a duration of at least 1s, like 5s"))
+	}
+	if c.MetricsWindow, err = time.ParseDuration(get("SNAPGATE_METRICS_WINDOW", "1h")); err != nil || c.MetricsWindow < c.MetricsInterval {
+		errs = append(errs, fmt.Errorf("SNAPGATE_METRICS_WINDOW must be a duration like 1h, at least SNAPGATE_METRICS_INTERVAL"))
 	}
 	if c.ShutdownDelay, err = time.ParseDuration(get("SNAPGATE_SHUTDOWN_DELAY", "0s")); err != nil || c.ShutdownDelay < 0 {
 		errs = append(errs, fmt.Errorf("SNAPGATE_SHUTDOWN_DELAY must be a duration like 5s (0s for none)"))

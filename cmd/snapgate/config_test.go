@@ -18,7 +18,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.Listen != "127.0.0.1:8080" || c.DataDir != abs || c.DatabaseURL != filepath.Join(abs, "snapgate.db") ||
 		c.ContainerdAddress != "/run/containerd/containerd.sock" || c.BootstrapTenant != "default" ||
 		c.BuildWorkers != 4 || c.BuildTimeout != 15*time.Minute || c.MaxBodyBytes != 1<<20 || c.NodeName == "" || c.ShutdownDelay != 0 || c.InitBinary != "" ||
-		c.DefaultDiskBytes != 8<<30 || !c.SandboxDisks {
+		c.DefaultDiskBytes != 8<<30 || !c.SandboxDisks || c.MetricsInterval != 5*time.Second || c.MetricsWindow != time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -32,22 +32,25 @@ func TestLoadConfigReadsAndRefuses(t *testing.T) {
 		"SNAPGATE_INIT_BINARY":         "/var/lib/snapgate/bin/busybox",
 		"SNAPGATE_DEFAULT_DISK_BYTES":  "1073741824",
 		"SNAPGATE_SANDBOX_DISKS":       "off",
+		"SNAPGATE_METRICS_INTERVAL":    "2s",
+		"SNAPGATE_METRICS_WINDOW":      "10m",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != "postgres://u@h/db" || strings.Join(c.InsecureRegistries, ",") != "127.0.0.1:5000,reg:80" || c.BuildTimeout != 30*time.Second ||
 		c.ShutdownDelay != 5*time.Second || c.InitBinary != "/var/lib/snapgate/bin/busybox" ||
-		c.DefaultDiskBytes != 1<<30 || c.SandboxDisks {
+		c.DefaultDiskBytes != 1<<30 || c.SandboxDisks || c.MetricsInterval != 2*time.Second || c.MetricsWindow != 10*time.Minute {
 		t.Errorf("read: %+v", c)
 	}
 	_, err = LoadConfig(env(map[string]string{
 		"SNAPGATE_LISTEN": "nope", "SNAPGATE_INSECURE_REGISTRIES": "no-port",
 		"SNAPGATE_BUILD_WORKERS": "0", "SNAPGATE_BUILD_TIMEOUT": "soon", "SNAPGATE_MAX_BODY_BYTES": "12",
 		"SNAPGATE_SHUTDOWN_DELAY": "-1s", "SNAPGATE_DEFAULT_DISK_BYTES": "1024", "SNAPGATE_SANDBOX_DISKS": "maybe",
+		"SNAPGATE_METRICS_INTERVAL": "10ms", "SNAPGATE_METRICS_WINDOW": "1ms",
 	}))
 	for _, want := range []string{"SNAPGATE_LISTEN", "SNAPGATE_INSECURE_REGISTRIES", "SNAPGATE_BUILD_WORKERS", "SNAPGATE_BUILD_TIMEOUT", "SNAPGATE_MAX_BODY_BYTES", "SNAPGATE_SHUTDOWN_DELAY",
-		"SNAPGATE_DEFAULT_DISK_BYTES", "SNAPGATE_SANDBOX_DISKS"} {
+		"SNAPGATE_DEFAULT_DISK_BYTES", "SNAPGATE_SANDBOX_DISKS", "SNAPGATE_METRICS_INTERVAL", "SNAPGATE_METRICS_WINDOW"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}

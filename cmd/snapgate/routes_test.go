@@ -46,7 +46,11 @@ func everyVendor(t *testing.T, r *edge.Router, env *adaptertest.Env, boxes *core
 	if err != nil {
 		t.Fatal(err)
 	}
-	eb, err := e2b.New(e2b.Options{Sandboxes: boxes, Snapshots: env.Snapshots, Keys: env.Keys, Spec: e2bSpec,
+	metrics, err := core.NewMetrics(core.MetricsOptions{Sandboxes: boxes, Store: env.Store, Engine: env.Engine, Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := e2b.New(e2b.Options{Sandboxes: boxes, Snapshots: env.Snapshots, Metrics: metrics, Keys: env.Keys, Spec: e2bSpec,
 		Logger: adaptertest.Logger(), Validate: true})
 	if err != nil {
 		t.Fatal(err)

@@ -94,8 +94,10 @@ type Server struct {
 	Sandboxes *core.Sandboxes
 	Dataplane *core.Dataplane
 	Nodes     *core.Nodes
-	store     *store.Store
-	sealer    core.Sealer
+	// SandboxMetrics samples this node's sandboxes (E2B getMetrics).
+	SandboxMetrics *core.Metrics
+	store          *store.Store
+	sealer         core.Sealer
 	// serviceURLs shares boxes' ports (LangSmith service URLs).
 	serviceURLs *core.ServiceURLs
 	engine      *engine.Engine
@@ -196,6 +198,12 @@ func (s *Server) wire(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	s.Snapshots, s.Sandboxes, s.Dataplane, s.Nodes = snaps, boxes, dp, nodes
+	if s.SandboxMetrics, err = core.NewMetrics(core.MetricsOptions{
+		Sandboxes: boxes, Store: s.store, Engine: s.engine, Logger: logger, Node: s.cfg.NodeName,
+		Interval: s.cfg.MetricsInterval, Window: s.cfg.MetricsWindow,
+	}); err != nil {
+		return err
+	}
 	if s.serviceURLs, err = core.NewServiceURLs(core.ServiceURLsOptions{
 		Store: s.store, Sandboxes: boxes, Dataplane: dp, Sealer: s.sealer,
 	}); err != nil {
@@ -230,7 +238,7 @@ func (s *Server) adapters(ctx context.Context, keys *core.Keys, logger *slog.Log
 		return nil, err
 	}
 	eb, err := e2b.New(e2b.Options{
-		Sandboxes: s.Sandboxes, Snapshots: s.Snapshots, Keys: keys, Spec: e2bSpec, Logger: logger,
+		Sandboxes: s.Sandboxes, Snapshots: s.Snapshots, Metrics: s.SandboxMetrics, Keys: keys, Spec: e2bSpec, Logger: logger,
 		Validate: validate, Domain: s.cfg.E2BDomain,
 	})
 	if err != nil {
@@ -333,6 +341,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger
 	wg.Go(func() { s.Snapshots.Run(workCtx) })
 	wg.Go(func() { s.Sandboxes.Run(workCtx) })
 	wg.Go(func() { s.Nodes.Run(workCtx) })
+	wg.Go(func() { s.SandboxMetrics.Run(workCtx) })
 	// Requests keep a live context through the delay and the drain: a
 	// signal must not fail the requests it lets finish. It ends when
 	// Shutdown returns, cutting off what still runs (WebSockets included:

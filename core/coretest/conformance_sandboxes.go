@@ -61,6 +61,10 @@ func testPauseResume(t *testing.T, env EngineEnv) {
 		}
 	}
 	wantState(t, env, id, core.RuntimePaused)
+	// A frozen cgroup still reads: metrics of a paused sandbox work.
+	if _, err := env.Engine.SandboxStats(ctx, id); err != nil {
+		t.Errorf("SandboxStats of a paused sandbox: %v", err)
+	}
 	if err := env.Engine.StartSandbox(ctx, spec(id, uniqueName(t, "base"))); err != nil {
 		t.Errorf("StartSandbox of a paused sandbox: %v", err)
 	}
@@ -90,6 +94,8 @@ func testMissingSandbox(t *testing.T, env EngineEnv) {
 	wantKind(t, "ResumeSandbox", env.Engine.ResumeSandbox(ctx, id), core.ErrNotFound)
 	_, err := env.Engine.CaptureSandbox(ctx, core.CaptureRequest{SandboxID: id, Name: uniqueName(t, "capture")})
 	wantKind(t, "CaptureSandbox", err, core.ErrNotFound)
+	_, err = env.Engine.SandboxStats(ctx, id)
+	wantKind(t, "SandboxStats", err, core.ErrNotFound)
 	wantKind(t, "KillSandbox", env.Engine.KillSandbox(ctx, id), nil)
 	wantState(t, env, id, core.RuntimeMissing)
 	wantProcessRefused(t, env, id, core.ErrNotFound)
@@ -107,6 +113,8 @@ func testStoppedSandbox(t *testing.T, env EngineEnv) {
 	wantKind(t, "PauseSandbox of a stopped sandbox", env.Engine.PauseSandbox(ctx, id), core.ErrFailedPrecondition)
 	wantKind(t, "ResumeSandbox of a stopped sandbox", env.Engine.ResumeSandbox(ctx, id), core.ErrFailedPrecondition)
 	wantProcessRefused(t, env, id, core.ErrFailedPrecondition)
+	_, err := env.Engine.SandboxStats(ctx, id)
+	wantKind(t, "SandboxStats of a stopped sandbox", err, core.ErrFailedPrecondition)
 	captured := uniqueName(t, "capture")
 	if _, err := env.Engine.CaptureSandbox(ctx, core.CaptureRequest{SandboxID: id, Name: captured}); err != nil {
 		t.Errorf("CaptureSandbox of a stopped sandbox: %v", err)

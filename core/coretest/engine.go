@@ -35,6 +35,7 @@ type Engine struct {
 	Warm  map[string][]string
 	boxes map[string]core.RuntimeState
 	nets  map[string]core.NetworkPolicy
+	stats map[string]core.SandboxStats // SetStats
 	// Remote is the fake's registry: pushed references and their images.
 	// PushErr makes every push fail; DeleteErr every remote delete.
 	Remote    map[string]core.PulledImage

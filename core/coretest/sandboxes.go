@@ -87,6 +87,7 @@ func (e *Engine) KillSandbox(_ context.Context, id string) error {
 	defer e.mu.Unlock()
 	delete(e.sandboxes(), id)
 	delete(e.networks(), id)
+	delete(e.stats, id)
 	return nil
 }
 

@@ -264,6 +264,37 @@ type SandboxLifecycle struct {
 // SandboxLifecycleOnTimeout defines model for SandboxLifecycle.OnTimeout.
 type SandboxLifecycleOnTimeout string
 
+// SandboxMetric One sample of a sandbox's resource usage.
+type SandboxMetric struct {
+	// CpuCount Number of CPU cores
+	CpuCount int32 `json:"cpuCount"`
+
+	// CpuUsedPct CPU usage percentage
+	CpuUsedPct float32 `json:"cpuUsedPct"`
+
+	// DiskTotal Total disk space in bytes (0 when the sandbox's disk is not bounded)
+	DiskTotal int64 `json:"diskTotal"`
+
+	// DiskUsed Disk used in bytes
+	DiskUsed int64 `json:"diskUsed"`
+
+	// MemCache Cached memory (page cache) in bytes
+	MemCache int64 `json:"memCache"`
+
+	// MemTotal Total memory in bytes
+	MemTotal int64 `json:"memTotal"`
+
+	// MemUsed Memory used in bytes
+	MemUsed int64 `json:"memUsed"`
+
+	// Timestamp Timestamp of the metric entry
+	// Deprecated: this property has been marked as deprecated upstream, but no `x-deprecated-reason` was set
+	Timestamp time.Time `json:"timestamp"`
+
+	// TimestampUnix Timestamp of the metric entry in Unix time (seconds since epoch)
+	TimestampUnix int64 `json:"timestampUnix"`
+}
+
 // SandboxNetworkConfig defines model for SandboxNetworkConfig.
 type SandboxNetworkConfig struct {
 	// AllowOut IP addresses or CIDR ranges (IPv4 or IPv6). Host names are refused (400): the node's packet filter enforces addresses only.
@@ -372,6 +403,15 @@ type SandboxResumed = Sandbox
 // SandboxRunning defines model for SandboxRunning.
 type SandboxRunning = Sandbox
 
+// GetSandboxesSandboxIDMetricsParams defines parameters for GetSandboxesSandboxIDMetrics.
+type GetSandboxesSandboxIDMetricsParams struct {
+	// Start Unix time in seconds of the interval's start (included).
+	Start *int64 `form:"start,omitempty" json:"start,omitempty"`
+
+	// End Unix time in seconds of the interval's end (included).
+	End *int64 `form:"end,omitempty" json:"end,omitempty"`
+}
+
 // GetSnapshotsParams defines parameters for GetSnapshots.
 type GetSnapshotsParams struct {
 	// SandboxID Only snapshots captured from this sandbox.
@@ -440,74 +480,82 @@ type PostV2SandboxesSandboxIDConnectJSONRequestBody = ConnectSandboxV2
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7bxu3lv8qB7MFKi1kveIEGxv9I4/eXm+TxojdoEDsvaBmjiRez5BTkiNZm9V3XxyS89KMHk7stGmN",
-	"/BFLw+d5/M6Ph2f0KQhlkkqBwujg5FOQMsUSNKjsJ81ENJG3Z6/pAxfBSZAyMw96gWAJBieV571A4e8Z",
-	"VxgFJ0Zl2At0OMeEUceE3b5BMTPz4GT89GkvSLjIP496gVmldiijuJgF6/WahtKpFBrtGo6HQ/ovlMKg",
-	"MPQnS9OYh8xwKQb/1lLYlRazfadwGpwE/zEoNzZwT/XgR6WkcnNEqEPFUxokOAlesghoA6hNsO4Fx8PR",
-	"w8/5IjNzFMaPCuja0eTHDz/5L9LAVGYicjM+f/gZX0kxjXno5Dv+ChNeSgkJE6tcsZpmfvo1rOkC1QJV",
-	"qdGnwydfZ1IeImSCLRiP2SRGmvvCueh71FlCznlPy/DDtsp9juCBAZZMg/JTVxaTCUHO/gcshsUKWbQC",
-	"5ZdAPfwwNMsrKQSGJh+QAFHJFJXhDowSTKRa0V/1ad6JeAWEe9Axc4QIpyyLTRe4Bp2lqVQGo35QgN1E",
-	"yhiZIJEYnqDMzL4tXvpmDh5zpP1YdL8uxpaTf6PzsvpmPoz/pNtprPvHmUKt33Btmis7OwcWRfQcNUgF",
-	"r85evwfFxAw1dM7OF8f05dn54lm3D/+U2gBFKg1MISicZhoj6BwPh90ToI0JGeH3GlIW3qCBKY8Nua2Y",
-	"ShVSp3IiEa9ov9xgou8c0nrU/Mx1HQ2Hw6IBU4qt7I7F4gNzIZdFEae9svi8pqrGmE2xWWRo6DiUETbl",
-	"aBuDfdYLplIlzAQnARfmybjUKxcGZ2ghLEGt2WzbQEEzjNfN1E+Uj9JmraRvjLZ6Hos5axdEGHMUxnGU",
-	"CFOFITMlDWk2T7NXMnOQc8DGI65vLvj/4tuXB3ZAEb2oDx4xg0fkGEHLclAsog+oNHeA1zQd66IHz56g",
-	"YREzeyHzbd6O8K/K8hoL0IaRu99lT9owgweC9oVtS/aMSRozg63L2DCnKu+s9KvYQnXduU4quq/Itabi",
-	"uj7ynbSZ69uKoD/fZ3/BZcXim6FrMYJQITMIExmtTqFs/2EMaZxp0BhmCgmcNv0llst/kWUogeZfLAxR",
-	"6+YkUxZrAnjBCfDiGNCCL0wyAwLNUqqbvh3qXWagE6FY0R/Dvv03GAITEZycDIbd9nDAMiPPWaZbgMN+",
-	"DVxogywCOYUbHsewnKOw0OwDCaSMEHjP6G/vPY7R0I4zbRkVBTGs6AcnwM0BRRY7BuZRqK4b37diIsXM",
-	"bUaCZXTYyQx9s3Uv4CxpLpsof7HI0yIcLrmZw/Fw6ETPDWg0GphYmTkXs7bNNBaYhOmdpzts4M9AM2+1",
-	"B8LPL641HU64wy7rT83tvAhDTA1GMLVxM0mZ4RMec7M6BSbA+RcYeUNCJFdaspUGrnW2lSrVAG/D9/0z",
-	"YjNasFTPpSERokIRWm+vMJAnRCn2MJC78rJesJBxluBbgkv9mcYkpDjCJDV17lT3BZdJaMFKm2nYGwls",
-	"d9+4Daa3mJhnXptkutTI9U6wbuPSj4D7CLiPgHt3wH2EwW8MBn0qaftJrQpBTUf/c+YcHv7cGcmE8coZ",
-	"72P+zGknuPaHwRc2cFwSkWiddt+BcfdpbucpqxcYxaZTHrauobngzziVVVd/vV0Pr9EwHvuw+m4anHzc",
-	"rdt68mDdaw3OZz42vyhCc76x3JgqqrgvdcV8iuEqjA89D78p2n8ptDbN/LoUsMuxnSt5u/Lt7yOebAjd",
-	"5c+2wJrWS6mi1oeZRrUFEDdMLp9ihym9qSqgiVQl52gCixSXJbSgyBKakliThVpCuOt9ia9yiBrF2bHe",
-	"uhYpNOwWsueKe8lKmVQltkW9zrNJzMNL5/JbmKrLk3rP/l4DWQORFb1EZdOixe0KhEypFRcz2wPHkyMP",
-	"JkeOCh+5s9EcWYSqB8u51AgLFmeYpziI2oYuZw0KTaYEMA1NSOrDaxccbLhojwmeON9NKlg6xYEu13Sj",
-	"dS+YG5PqcxLUvRKGA7J/m3nlhOmb904//5Rt6XSbIncqoRMBaa7QZ5viFYbIFwidq+C7T+fv3l+urwKY",
-	"YCgTdB2oWffU/ulQ/3sNM4kauIDfjv4h1ZKpCKMjmniDv9lEegMLVBajvhsAvrdddoX5WsMdCbxC9o2B",
-	"NiW9cdRCdeQCCJmv0KQ6sDvpw90tYM8ufk0jZrDEi3vDhy87zOYT//n880FMyjJe72sPf9G2YyEX/py0",
-	"dS15ZN1YSeocwF6Y2SSX9f/80JXzuT6cTYE1v3f2a+ZcuwHye1a85droHjAQuIRJxmMy9TiGCQLTms8E",
-	"RmCkixnU1gaQfNBKssLGCHroRpLi7se/XULLbyzyKJ/fD/tAH7VE+qKzj/BbBf6AV7y5ss/EVLZrusVr",
-	"/5HFsb8X9ZjfVCcXYZxFThksca1TFiJ0sD/r2y+PdJzNBsnqKO/dPQWLWdZ6mIBMULeoGL0WzbbdjRSI",
-	"mvdqywucRSgMn/Iyau3cwRzBsFkfftWoy60M7NHO4S1zVrtkGlIlFzzCaNdOT3JH7YE0c1RLrhGmLI41",
-	"TFh4kxu0YstyPWev/YhsEo7GT4oh+nsvTyuS6HmdttlChatuVoaEUkQapkomIOQS2NSgguWch/NqlAe8",
-	"Tblyub8G2UjYLU/IN/7r2bH3NPd52CQieRqdm9UFGbczwhcp/xlXLzKXz7DVZI55lPVkvx29OD87+hlX",
-	"pUyY7UX7e4lMocr7W6+xmGi/LjsQ+3KVINw7RfNaLWXKkOX8OH5J1CZmxkboF+dnYObMWGuakdI0qgXq",
-	"HsyUXAonQEttLGEtzAHwNkSVVoe01BrepSho0EiGWYLCQEemKFjKj1yD/iqJu2QtuEC1AiUzg5uT9+HC",
-	"AQRMJYVUZ86rlIsZBVoRxRgRu/KsG/77Ai5e/wzj/tNRf3ia0znwKGMrIQyfzQ0S8moJE0bd08xQ0Gmw",
-	"kQlOpSJqvgIWsZTsJpQRgsoErSw3HBGlkgujoUNn4q6dRUhTCNoGhlwK1uK5oRNN8OP4pRV7p9x1NtFo",
-	"ukEvWORZjmDYH/WH9kTmxBecBE/sVy7lZc1r4K3YGVvaSndf+YNGYfFWo6x00mqesbMYncD5ysylsBKl",
-	"44kXbpaS0sb946ddEkJCukqYMDzUdGQ5f3dxCYPFuFzSaS3F7l1f0yCjp6C9fzLLkp0B6RRDkhPBuS2J",
-	"OouIV0qdl/Og9jWXqM1LGa3urZiqciW9riMR8ZTN6szxPVZK3qGMyzlgBDqzzHSaxfHKVTIOt81SLHtA",
-	"jcoiz31tR5WazH1tjyvVlPvaPq8UQu5pO35eKV3c3fap25uvONzX9kkNq22WrYrSH6/XvU813P14vb6m",
-	"DmphK4Q/NqqBxi/hvAKnQS/IVOxRWZ8MBizlfRxP+ixNAztUliSMmHHum17LBBFsRlMEpcFfr+9x7nWv",
-	"AhmDT0Xycu1gI0ZHCOsO+Np+X6zoolb/XHOL4/bIUzXiGx7HGP1ZzPZw8/oskyn0/DOxf7ZXzzM0TfH/",
-	"hOYQ2Q/vG5J8Ono3MP3dFPkTmgP0WH2hYEsSv2wyKK8QdjjowCcJN99XuNvwvS0c4b3LPFZ4cc+VMNNR",
-	"ghvgU3BHQuiMh6MuUQa8NSgi91wXUZ5P8ypjajmsUwDuikot8fP9MeruifiFyfvK3gdiABtF0AexgANM",
-	"bqP4e93LycNh3coq8m8tyH8th/R6K2JMZzHqbvHL7b5VuXL6It/KWl0rjVnoM8U+VWiTcXREYIW3SJV7",
-	"WLETmXBji684xpE7xIQxiSLqnlqnS6UyeRFWp3m70YONVLhNsd1galpcLmvxOJ8HfCCP25HQPcj7tpAN",
-	"r0sI7VCZ26OlHpmd4i/uTQ9OgwvPcxrbuDERhcnczQPTvHbiPmLbIdHEFWs8qGXXsuPr5kt+B/Fln4l9",
-	"jABb7dCV+O0jZdtNTxWX4ffDqzaLYur6/VVjS6qkjen14Xj4vCxVzI2C6zxmHEqc/PX7w9j6RmFUq5k/",
-	"Ep57NHcnImAbdOHOZp+n/A7JHKaoNNdkLGWmsMgLl+AfZkrZNsZemuX3NBpCJmCCYNdrZF76IHAJxdps",
-	"ptHPAxNcSRHZ0aXiMy5YXJkm5lOkI8VO+y8mD3pf5NcPGB82Ly23+879zFq9Nmt7lzbX7F8lz/g3yR16",
-	"tf2BycNB5bL3/nMTl83LuiKjoDdv+Tr20iVhK9BzqYytNT84w1BWrT2g129cnH/JUSeXAvFEjebvlou7",
-	"QFNjRqZQ39ZIWI15PtlaF+sbCj82Z4Us+V4X3qV7FK5QG5hypU0f3FHz1kDKZuhin5aK2Jm/lvzt6Be8",
-	"NUe2eA/yffuys6ZB/oRmR8RqqZ/RleCamkxhlEdkrnOJ2NoD6vF7hmrV/gsmn/uLJb1GkR9L7FXi2ese",
-	"SF9XE6/AsNnR7xmL+ZRjBJ2roFJRcBX04CogSQ8a31YLDxajq6B7Cgwm9oqVJkqYCeeWNdgptu3UvyLQ",
-	"uslDamc+tY4a84Sb2rDbKwdGtbqBUVvdQPskZFyuwnrL+p8d71v+9RdeEhR1K4fTisZbFs1fgLEeA3Ja",
-	"mnDQ80URdrKq47RwUudnea1W4YKnwCaayKd07hcz7R70a/Jr/PDOA2Lm18JBi1lVYW6Dv/zGXw8+la8q",
-	"HHD1l7+RpC+rLzgcmMvIWSUFKTfN3+72z0mxWnLRKcrHKuoqxNx2h7TpRIVceURweZUNh09CHtn/8cSw",
-	"GcGoq/Ci5/S/+5Yw2n12BWGVJ52UmfkRilDm9zItP39l6jZwwO9fHQC0lltWEyIHB+g8f26Pj7UTMW7E",
-	"bMhEjFqDVBGqH5gOHyKIfxhXS1V26jB/nTD/CZar4Gb0w2JEGhw/uxn/sBhfBa4mCVk4hxtc2U26twd+",
-	"ff8mV1TPrnQ5lzGCEyj4J8BmjLv3CeYINr647tvCZfEm5BZNHg+fPzuACrySScKONNL27UHSkFXTyd/V",
-	"JyJ0fDVQrr6eU113K2OxparVVaXMGFTU9H86fpD/84N0epvfdP/zu+Abi+5PR+M7U7CXK18xTDGQk+PT",
-	"c+hUvcBZS1FzLRWQJ2wRu3WV2grzUmGmw8BF9tbXgdopa5Hr8T9TYs01NPHKF2da7ppndraYgf15E2rd",
-	"rqEdP9Fy8KpKHt1eIscE8Ii++lii6DX9+ZFw9NrenMt4Qf6XF23lX5VDnr3eaux5k52m8Ydwvc03Du9C",
-	"9iqw+Ej2vpTsFTbbWYy728tQvrgetF+xV5tVmWD1RYhW7uGx5e784xSuggnTeBVQBK7AVK2YvpnIqcfc",
-	"hy0P/TB+LBB9LBDdV5NSq+rc5aObtPfbr/jqOlbdVvX9ZDjME7Z7HfkPqfpyzv1Y5/Vt1Hltd6r1vd64",
-	"+CnydwgrU9Ga/Zfl2X19vf7/AAAA//8=",
+	"7Hxpc9vGlvZfOYU3VaHeoiiKll0TqfJBtnPv1cSOVZbsSZWludUEDsm+ArqR7gYpjkf/fer0goUAF9mS",
+	"k9yo8iEW0OjlrM9Zmp+jWGa5FCiMjo4/RzlTLEODyv6lmUjG8vbsNf3BRXQc5czMon4kWIbRce19P1L4",
+	"W8EVJtGxUQX2Ix3PMGP0YcZu36CYmll0PHr+vB9lXIS/D/uRWeZ2KqO4mEZ3d3c0lc6l0Gj3cDQc0v9i",
+	"KQwKQ/9keZ7ymBkuxcG/tBR2p+Vq3ymcRMfR/zuoDnbg3uqDn5SSyq2RoI4Vz2mS6Dh6yRKgA6A20V0/",
+	"OhoePv6ap4WZoTB+VkA3jhY/evzFf5EGJrIQiVvxh8df8ZUUk5THjr6jb7DgpZSQMbEMjNW08vNvIU0X",
+	"qOaoKo4+Hz77NovyGKEQbM54ysYp0toXTkXfoy4yUs4H2oaftpPuMwRvGGDBNCi/dG0zhRCk7L/DZliq",
+	"kCVLUH4L9IWfhlZ5JYXA2IQJySAqmaMy3BmjDDOplvSv5jLvRLoEsnvQMzOEBCesSM0ecA26yHOpDCaD",
+	"qDR2YylTZIJIYniGsjDbjnjphznzGCztp/Lz63JuOf4XOi1rHubj6A96nNa+f5oq1PoN16a9s7NzYElC",
+	"71GDVPDq7PV7UExMUUPv7Hx+RA/Pzucv9gbwD6kNkKfSwBSCwkmhMYHe0XC4dwx0MCET/F5DzuIbNDDh",
+	"qSG1FROpYvqoWkikSzovN5jpe7u0Pg0/c58eDofDcgBTii3ticX8I3MulyUJp7Oy9LzBqtacbbJZy9Di",
+	"cSwTbNPRDgb7rh9NpMqYiY4jLsyzUcVXLgxO0ZqwDLVm03UTRW033hRTv1CYpUtaid+YrNU8lnLWTYg4",
+	"5SiMwygJ5gpjZioY0h6eF69k4UzODgdPuL654P+Db1/u+AGK5LQ5ecIM7pNiRB3bQTFPPqLS3Bm8tuhY",
+	"Fd159QwNS5jZajLfhnFk/+oor7UBbRip+33OpA0zuKPRvrBjSZ4xy1NmsHMbK+JUx52172qyUN934EmN",
+	"9zW6Nljc5Ec4SZe4vq0R+st19hdc1CS+7brmhxArZAZhLJPlCVTjP44gTwsNGuNCIRmnVX1J5eKfJBlK",
+	"oPkni2PUur3IhKWaDLzgZPDSFNAaXxgXBgSahVQ3AzvVu8JAL0GxpH8MB/a/gyEwkcDx8cFwr9sdsMLI",
+	"c1boDsNhHwMX2iBLQE7ghqcpLGYorGn2jgRyRhZ4y+xvH9yP0dQOM62ZFQUhrORHR8DVCUWROgTmrVCT",
+	"N/7bmoiUK3cJCVbeYSMy9MPu+hFnWXvbBPnLTZ6U7nDBzQyOhkNHem5Ao9HAxNLMuJh2Haa1wSzO773c",
+	"bhN/gTXzUruj+fnFjabghDvbZfWpfZzTOMbcYAIT6zeznBk+5ik3yxNgApx+gZE3RERSpQVbauBaF2uh",
+	"UsPgrei+f0doRguW65k0REJUKGKr7TUE8owgxRYEcl9c1o/mMi0yfEvmUn+hMAkp9jHLTRM7NXXBZRI6",
+	"bKXNNGz1BPZzP7jLTK8RMY+8VsF0xZHrjca6C0s/Gdwng/tkcO9vcJ/M4J/MDPpU0vpIrW6C2or+x8w5",
+	"PH7cmciM8VqM9ym8c9yJrn0weGodxyUBic5ltwWMm6O5jVFWPzKKTSY87txDe8NfEJXVd3+9ng+v0TCe",
+	"erf6bhIdf9rM22by4K7f6ZzPvG8+LV1zOFgQphorHopdKZ9gvIzTXePhN+X4rzWtbTG/rgjscmznSt4u",
+	"/fiH8CcrRHf5szVmTeuFVEnny0KjWmMQV0QuLLFBlN7UGdC2VBXmaBsWKS4r04KiyGhJQk3W1JKFu96W",
+	"+KqmaECcDft9i0bxuMs+ImiW5SkSdmMhq/29TbDLQsUIhWbTjlRAPeO1wuIiG6Oi+V6df4BYKtS7pQPj",
+	"vPigMTmPOyalqexOIEcVozBs2kgyTlLJTDWrsHsIqbZLaVjaAQToMdAA0DmLCcbCeGlQQ29YQdiKJHYk",
+	"1yCkgbEsRILJ3srJXhytzffR0dp7eE1zWhUIi+82Y4bZKxbPOnCtfZyA84jQy4lmMT3bu/8SGwnnV7j3",
+	"pN2EcOD/S0hBnlobluXdPnNl62EwySexN7OaASiMWtbX25iLLJf8IHhXkm3TInQ6+szGRtDTGEuRaNBc",
+	"xAiYy3i2k1B1lGwcEVZ310hQ1lSs4kWN1TXBqkltXYs2GJmmqyD8udmS+4B0a0RUVW4opKOvzotxyuNL",
+	"hyvWhMPHK9pLLociIr0g40S4MJRwIWZKLbmY2i9wNN73iGXfxdv7LgEzQ5ag6sNiJjXCnKUFhjwqxc+x",
+	"K4yBQlMoAUxDG/cM4LVDoBaTdgNPH53fjypYed4d/XrbV9/1o5kxuT4nQj1oVLKD7V8tXmVM37x3/PmH",
+	"7KrZ2TqcY0nQspKfXYxXGCOfI/Suou8+n797f3l3FcEYY5mh+4CG7Z3Yfzpo+b2GqURN+vrr/t+kWjCV",
+	"YLJPC68EibZa1zISqkhR3w9lvbefbIolGgM3VAlK2rcmWqX0Sj4H1b5DqSS+QhPrwJ5kAPeXgC2n+JCT",
+	"la3sxYPZh6/LmIWF/3j6+SgiZcNqr2uPX83fsJELn4xZu5cA31d2kjsFsFV5m0m3+h8yOyFoHMCZRbir",
+	"z538mhkBO5ogNHPgLddG94GBwAWMC56SqKcpjBGY1nwqMAEjnc+gsdaBhElrGVHrI+ilm0mK++eYNhEt",
+	"lEVDKBGaUHw0kXSEE+XHPoxYS/BH7CMJzD4TE9nN6Q6t/VuRpr75wtv8Nju5iNMiccxgmRtt0X0PB9OB",
+	"fbiv02J6kC33w9d7J2BtlpUeJqAQ9FlSzt7wZusKsKVFDV91JR/PEhSGT3jltTaeYIZg2HQAHzTq6igH",
+	"Nn/k7C1zUrtgGnIl5zzBZNNJj4Oi9kGaGaoF1wgTlqYaxiy+CQKt2KLaz9lrPyMbx4ejZ+UUg60dGjVK",
+	"9D1Pu2ShFhCvtp85cDxRMgMhF8AmBhUsZjye1b084G3OlSswtMBGxm55RrrxHy+OvKa5v4edqNrW6rhZ",
+	"XpBwOyE8zfnPuDwtXNLUtqw65FE1rf66f3p+tv8zLiuaMPsVne8lMoUqfG+1xtpE+7j6gNCXazfjXina",
+	"tfucKUOS89PoJUGblBnroU/Pz8DMmLHSNCWmaVRz1H2YKrkQjoAW2ljAWooD4G2MKq9PaaE1vMtR0KSJ",
+	"jIsMhYGezFGwnO+7AYNllu6RtOAc1RKULAyuLj6AC2cgYCLJpTpxXuZcTMnRiiR1sZ5H3fCfF3Dx+mcY",
+	"DZ4fDoYnAc6BtzK23crw6cwgWV4tYczo87ww5HRaaGSME6kImi+BJSwnuYllgqAKQTsLgiOSXHJhNPRQ",
+	"zJM9uwoF+IHQ1jEEKliJ54Yimuin0UtL9l516mKs0VD0Ng+p1Gg4OBwMbdrHkS86jp7ZRy6vbsXrwEux",
+	"E7a8E+6+8oFGKfGWo6xS0noxozc/PIbzpZlJYSlK4YknbpET00aDo+d7RISMeJUxYXisKWQ5f3dxCQfz",
+	"UbWlk0Ydz6u+pkkOn0MIXplFyU6AdI4x0YnMue27PEsIV0odegZtXO+Z+1Imywfr2Kz1vdw1LRHhlNUW",
+	"8NEDtmPfo1fUKWACurDIdFKk6dK1Sw/XrVJu+4AGVZ3k28Ye1hq/t409qrVsbxv7Q63besvY0Q+1/ujN",
+	"Y5+7s/m25m1jnzVstU3l1630p+u7/ueG3f10fXdNH6i5vYbwqdVyOHoJ5zVzGvWjQqXeKuvjgwOW8wGO",
+	"xgOW55GdqsgyRsg46KbnMpkINqUlokrgr+8ecO27fs1kHHwuKyR3zmyk6ABhUwFf2+flji4alywaanHU",
+	"7XnqQnzD0xSTP4rY7i5eXyQyJZ9/JvTPtvJ5iqZN/r+j2YX2w4c2Sb7mtdkw/dUY+Xc0O/CxfmtpTaWw",
+	"GnJQ1Sk3KOiBTxKuXoq63/T9NRjhvcs81nBx392ToFCCG+ATcCEh9EbDwz2CDHhrUCTuvS69PJ+Eqww0",
+	"ctiEANx1rlvg57/HZG+Lxy9F3l8feCQEsHLTYicUsIPIrdwwuesH8LDbZ9VVlT+bk/9WCun5VvqY3vxw",
+	"b41ertctV2SxXPUmeCWYtHXOKnNQJohfnX/oh2oWQeXE1eTYFPsg04RikAlX2vTBsBsUPuSZ4KLEv4sZ",
+	"T5FUjIILO8cN5sZlE0KpMNR7fLRwDIcwk4WC8bJMng3gv7iZkZLZPnM7EYqk71f0hVqauq1unQ7mrSdJ",
+	"y5g1KVOVo7goz+TJZDOpc5YSsreb6rn0hNd5Gwz/VqAtnoULnDQuql/WbFWzNsfgX7g/FMkOu0ORfMXe",
+	"rr/SZZdZpB18ty/atzJMHdf0asGEL0CRwNVQW1COv5inv1g5/rf09bU+m6/y9UWnq89TFvvKlS9d2OKA",
+	"a+MI3luq4PFLyyozbmzHOcc0cUmVOCUKJnsnFgTkkiyP6zzvtautfVgpzdmUf7dNOi86bJKvSzwSAthQ",
+	"YNoJDawJfjwvIbZTFe6MNhQq7BL/5t790cPyUmEdx1YctChF5n6IIA8Now+BtXdBt65D9VElu1Gtu2v/",
+	"ssFO8buvDD0h0rVy6O41bAsS14ueKjsAHybO29zV9EFjR+q2K/IcwNHwh1Zzm02gO5+xayDnew4fR9ZX",
+	"usE7xfwpAHtAcXckArYCF+4t9qEEsUslI0eluSZhqSoXZZ2qMv5xoZQdY2wRP9SNNcRMwBhdx6CRoRVL",
+	"UFgW9mYjKL8OjHEphUPFUvEpFyytLZPyCVKIsVH+y8Wj/lfp9SP6h9UmivW68zCr1sv4XZFJ4Oy/S93j",
+	"L1LL8Gz7HYsZB7Xmk4fPlV62mwfKDKde7Tro2SJwxpagZ1IZe8Fu54xn1ar/iFq/0sjzNaFOoALhRI3m",
+	"L5cxQNNARqZk31pPWPd5nZnHN+R+bA4dWfa9LrVL98ldlfnFAbhQ89ZAzqbofJ+WitCZb5P4df8XvDX7",
+	"tpkYwrl9G2x3TnC9x+ro59M155qbQmESPDLXgSJrs361qtaX/kxbK/P3C8tsa8PZ6z5I3+eXLsGw6f5v",
+	"BUv5hGMCvauo1uF0FfXhKiJKH7Se1huh5odX0d4JMBjblg9aKGMmnlnUYJdYd1J/L7LzkLv08n3unDXl",
+	"GV+fNW12Mh02+pgOu3OonVvHW+Oula3Z/4ujbdv/NhnQBqzYngA9tRoDclKJcNT3TVp2sbridGBSp2eh",
+	"d7RUwRNgY03gUzr1S5l2LwYN+rV+bfARbea3soPWZtWJuc78hQ4kffC5up+5QytCuIatL+u3OnfMZQRU",
+	"SU7KLfOX60ZwVKy3gPXKdtYau0oyd+W5V5WopCtPyFxeFcPhs5gn9v94bNiUzKjrOKX39H/3lGy0+9s1",
+	"qNbe9HJmZvsoYtmoyjR/89M0ZWCHH/3cwdBabFlPiOzsoEP+3IaPjYgYV3w2FCJFrUGqBNWPTMeP4cQ/",
+	"juqtcxt5GH5DIfzu3FV0c/jj/JA4OHpxM/pxPrqKXI8ksngGN+hKnu4204f3bwKj+nani5lMERxBwb8B",
+	"NmXc3W+aIVj/4j5f5y7Ln39Yw8mj4Q8vdoACr2SWsX2NdHwbSBqSaor8fckPer6OGtjXd6zbVKc0TUee",
+	"M2NQ0dD/7vlJ/tdP0uuvPtn7/99FfzLv/vxwdG8I9nLpbzCQD+Sk+PQeenUtcNJS3gGRCkgT1pDdqkpj",
+	"h+HqAtNx5Dx75x3obsha5nr8b7NZcY1NuvTN4ha7hszO2nI1Jqc0uptDG+6C7ryrCkd3t+wyATyhR58q",
+	"K3pN//xEdvTadvLIdE76F5pIw6NqyrPXa4U9DNkoGr8L1lv9mYX7gL2aWXwCe18L9kqZ7c1He+tL5V/d",
+	"nz6oyavNqoyxfjGrE3t423J//HECV9GYabyKyAPXzFTjck87kdP0uY/brv5x9NSw/tSwvq1HrtFlvklH",
+	"V2Hvn78Ddc+h6q5bKM+Gw5Cw3arIv0sXqlPup77TP0ff6XqlunvQiotfItxpri1Fe/YPq9j97vru/wIA",
+	"AP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

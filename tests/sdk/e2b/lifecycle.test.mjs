@@ -214,19 +214,19 @@ test("setTimeout, pause twice, connect resumes, kill twice", async () => {
 
 // A route snapgate does not serve yet answers 501, never 404: the SDK turns
 // a 404 into SandboxNotFoundError for a sandbox that is alive.
-test("getMetrics is refused as not served, not as sandbox not found", async () => {
+test("fork is refused as not served, not as sandbox not found", async () => {
   const sbx = await create(image.id);
   const notServed = (e) => {
     assert.ok(!(e instanceof SandboxNotFoundError), `got SandboxNotFoundError: ${e.message}`);
     assert.doesNotMatch(e.message, /not found/i);
-    assert.match(e.message, /GET \/sandboxes\/\{sandboxID\}\/metrics is not served by this server yet/);
+    assert.match(e.message, /POST \/sandboxes\/\{sandboxID\}\/fork is not served by this server yet/);
     return true;
   };
-  await assert.rejects(sbx.getMetrics(), notServed);
-  await assert.rejects(Sandbox.getMetrics(sbx.sandboxId), notServed);
+  await assert.rejects(sbx.fork(), notServed);
+  await assert.rejects(Sandbox.fork(sbx.sandboxId), notServed);
   assert.equal((await sbx.getInfo()).state, "running");
   // Another tenant's sandbox is not found, as on every route.
-  await assert.rejects(Sandbox.getMetrics(sbx.sandboxId, other), SandboxNotFoundError);
+  await assert.rejects(Sandbox.fork(sbx.sandboxId, other), SandboxNotFoundError);
   await sbx.kill();
 });
 
