@@ -45,6 +45,10 @@ const (
 	filterDialTimeout = 10 * time.Second
 	// filterConns bounds the connections relayed at once (all sandboxes).
 	filterConns = 4096
+	// filterConnsPerSandbox bounds one sandbox's share of them: redirected
+	// connections bypass its chain's connection rate, and one sandbox
+	// holding every slot would cut the others' named connections.
+	filterConnsPerSandbox = 256
 )
 
 type egressFilter struct {
@@ -54,6 +58,10 @@ type egressFilter struct {
 	live sync.Map // netip.Addr (a sandbox's) -> core.NetworkPolicy
 	sem  chan struct{}
 	wg   sync.WaitGroup
+
+	mu        sync.Mutex
+	bySource  map[netip.Addr]int // connections being handled per sandbox
+	perSource int
 }
 
 // startEgressFilter listens on the gateway address, which the node holds
@@ -73,7 +81,8 @@ func startEgressFilter(gw netip.Addr, node *netpolicy.Node, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("egress filter: %w", err)
 	}
-	f := &egressFilter{ln: ln, node: node, log: log, sem: make(chan struct{}, filterConns)}
+	f := &egressFilter{ln: ln, node: node, log: log, sem: make(chan struct{}, filterConns),
+		bySource: map[netip.Addr]int{}, perSource: filterConnsPerSandbox}
 	node.FilterPort = uint16(ln.Addr().(*net.TCPAddr).Port)
 	f.wg.Add(1)
 	go f.serve()
@@ -96,16 +105,41 @@ func (f *egressFilter) serve() {
 			time.Sleep(10 * time.Millisecond) // out of fds: let some close
 			continue
 		}
-		select {
-		case f.sem <- struct{}{}:
-		default:
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		if !f.take(src) {
 			_ = c.Close() // too many at once: refuse, do not queue
 			continue
 		}
 		go func() {
-			defer func() { <-f.sem }()
+			defer f.give(src)
 			f.handle(c.(*net.TCPConn))
 		}()
+	}
+}
+
+// take reserves a slot for a connection from src: one of the filter's
+// and one of src's share; false when either is used up.
+func (f *egressFilter) take(src netip.Addr) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bySource[src] >= f.perSource {
+		return false
+	}
+	select {
+	case f.sem <- struct{}{}:
+	default:
+		return false
+	}
+	f.bySource[src]++
+	return true
+}
+
+func (f *egressFilter) give(src netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	<-f.sem
+	if f.bySource[src]--; f.bySource[src] <= 0 {
+		delete(f.bySource, src)
 	}
 }
 
