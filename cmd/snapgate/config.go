@@ -108,10 +108,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Fault:               getenv("SNAPGATE_FAULT"),
 	}
 	var errs []error
-	for _, h := range strings.Split(getenv("SNAPGATE_INSECURE_REGISTRIES"), ",") {
-		if h = strings.TrimSpace(h); h == "" {
-			continue
-		}
+	for _, h := range splitList(getenv("SNAPGATE_INSECURE_REGISTRIES")) {
 		if _, _, err := net.SplitHostPort(h); err != nil {
 			errs = append(errs, fmt.Errorf("SNAPGATE_INSECURE_REGISTRIES: %q is not host:port", h))
 		}

@@ -67,11 +67,21 @@ func (e *Engine) DialPort(ctx context.Context, sandboxID string, port uint16) (n
 
 // dialIn dials addr with a socket made in the network namespace ns.
 func dialIn(ctx context.Context, ns *os.File, addr string) (net.Conn, error) {
-	type result struct {
-		conn net.Conn
-		err  error
+	var conn net.Conn
+	var derr error
+	if err := inNetns(ns, func() {
+		var d net.Dialer
+		conn, derr = d.DialContext(ctx, "tcp", addr)
+	}); err != nil {
+		return nil, err
 	}
-	done := make(chan result, 1)
+	return conn, derr
+}
+
+// inNetns runs fn on an OS thread in the network namespace ns, so the
+// sockets fn makes belong there; they keep it after the thread goes back.
+func inNetns(ns *os.File, fn func()) error {
+	done := make(chan error, 1)
 	go func() {
 		// A thread whose namespace could not be restored must never run
 		// other goroutines: it stays locked and exits with this one.
@@ -79,22 +89,20 @@ func dialIn(ctx context.Context, ns *os.File, addr string) (net.Conn, error) {
 		home, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("open own network namespace: %w", err)}
+			done <- fmt.Errorf("open own network namespace: %w", err)
 			return
 		}
 		defer home.Close()
 		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("enter sandbox network namespace: %w", err)}
+			done <- fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		fn()
 		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{conn, err}
+		done <- nil
 	}()
-	r := <-done
-	return r.conn, r.err
+	return <-done
 }

@@ -112,7 +112,7 @@ func (f *egressFilter) serve() {
 		}
 		go func() {
 			defer f.give(src)
-			f.handle(c.(*net.TCPConn))
+			f.handle(c.(*net.TCPConn), src)
 		}()
 	}
 }
@@ -143,9 +143,9 @@ func (f *egressFilter) give(src netip.Addr) {
 	}
 }
 
-func (f *egressFilter) handle(c *net.TCPConn) {
+// handle judges and relays one connection from the sandbox at src.
+func (f *egressFilter) handle(c *net.TCPConn, src netip.Addr) {
 	defer c.Close()
-	src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	v, ok := f.live.Load(src)
 	if !ok {
 		return // not a sandbox this process runs

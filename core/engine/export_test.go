@@ -1,6 +1,10 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"net"
+	"os"
+)
 
 // ForceDiffCapture makes e's captures take the diff-service path, so tests
 // cover the fallback on a host where the fast path applies.
@@ -31,3 +35,19 @@ func SetAfterWarmContainer(e *Engine, f func(id string)) { e.afterWarmContainer 
 
 // SandboxLockWaiters counts the starts and kills waiting for sandbox id.
 func SandboxLockWaiters(e *Engine, id string) int { return e.sandboxes.waiters(id) }
+
+// ListenInNetns listens on addr in the network namespace at path (a test's
+// own namespaces, made with ip netns).
+func ListenInNetns(path, network, addr string) (net.Listener, error) {
+	ns, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	var ln net.Listener
+	var lerr error
+	if err := inNetns(ns, func() { ln, lerr = net.Listen(network, addr) }); err != nil {
+		return nil, err
+	}
+	return ln, lerr
+}

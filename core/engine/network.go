@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -77,7 +78,6 @@ type sandboxNet struct {
 	filter *egressFilter // judges by name the connections policies allow by name
 	gw     netip.Addr
 	dir    string // Dir/<namespace>: one directory per sandbox
-	log    *slog.Logger
 }
 
 func newSandboxNet(ctx context.Context, o NetworkOptions, ns string, log *slog.Logger) (*sandboxNet, error) {
@@ -104,7 +104,6 @@ func newSandboxNet(ctx context.Context, o NetworkOptions, ns string, log *slog.L
 		node: netpolicy.Node{Table: o.Table, Subnet: o.Subnet, Allow: o.Allow, Deny: o.Deny, DNS: o.DNS},
 		gw:   o.Subnet.Addr().Next(),
 		dir:  filepath.Join(o.Dir, ns),
-		log:  log,
 	}
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sandbox network: %w", err)
@@ -345,7 +344,7 @@ func linkExists(slot int) bool {
 
 // chains lists the slots that have a chain in the table.
 func (n *sandboxNet) chains(ctx context.Context) ([]int, error) {
-	out, err := nftOutput(ctx, "-j", "list", "table", "inet", n.node.Table)
+	out, err := nft(ctx, nil, "-j", "list", "table", "inet", n.node.Table)
 	if err != nil {
 		return nil, err
 	}
@@ -373,20 +372,16 @@ func (n *sandboxNet) chains(ctx context.Context) ([]int, error) {
 
 // runNFT runs an nft script as one transaction.
 func runNFT(ctx context.Context, script string) error {
-	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(script)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nft: %w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
+	_, err := nft(ctx, strings.NewReader(script), "-f", "-")
+	return err
 }
 
-func nftOutput(ctx context.Context, args ...string) ([]byte, error) {
+// nft runs the nft command with args and stdin, returning its output;
+// a failure carries what nft said.
+func nft(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "nft", args...)
-	cmd.Stderr = &stderr
+	cmd.Stdin, cmd.Stderr = stdin, &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))

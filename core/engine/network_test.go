@@ -12,13 +12,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/snapgate/snapgate/core"
 	"github.com/snapgate/snapgate/core/engine"
@@ -81,7 +78,7 @@ func startRemote(t *testing.T) *remoteHost {
 	for _, dst := range []string{remoteMetadata, remotePrivate} {
 		ip("route", "replace", dst+"/32", "via", remotePublic, "dev", r.link)
 	}
-	ln, err := listenInNetns(t, "/run/netns/"+r.ns, "tcp", "0.0.0.0:"+remotePort)
+	ln, err := engine.ListenInNetns("/run/netns/"+r.ns, "tcp", "0.0.0.0:"+remotePort)
 	if err != nil {
 		t.Fatalf("listen in the remote namespace: %v", err)
 	}
@@ -92,12 +89,12 @@ func startRemote(t *testing.T) *remoteHost {
 	t.Cleanup(func() { _ = srv.Close() })
 	// Port 80 answers the same; port 443 records the server names TLS
 	// clients ask for (a handshake is not needed to tell).
-	web, err := listenInNetns(t, "/run/netns/"+r.ns, "tcp", "0.0.0.0:80")
+	web, err := engine.ListenInNetns("/run/netns/"+r.ns, "tcp", "0.0.0.0:80")
 	if err != nil {
 		t.Fatalf("listen in the remote namespace: %v", err)
 	}
 	go func() { _ = srv.Serve(web) }()
-	tlsLn, err := listenInNetns(t, "/run/netns/"+r.ns, "tcp", "0.0.0.0:443")
+	tlsLn, err := engine.ListenInNetns("/run/netns/"+r.ns, "tcp", "0.0.0.0:443")
 	if err != nil {
 		t.Fatalf("listen in the remote namespace: %v", err)
 	}
@@ -164,40 +161,6 @@ func (e *env) fetchNamed(t *testing.T, id, host, name string) (string, bool) {
 	}
 	_, body, found := strings.Cut(out.String(), "\r\n\r\n")
 	return body, found
-}
-
-// listenInNetns makes a listening socket in the network namespace at path.
-func listenInNetns(t *testing.T, path, network, addr string) (net.Listener, error) {
-	ns, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.Close()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked if the way back fails: the thread dies
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer home.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- result{err: err}
-			return
-		}
-		ln, err := net.Listen(network, addr)
-		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- result{ln, err}
-	}()
-	r := <-done
-	return r.ln, r.err
 }
 
 // fetch sends an HTTP request from sandbox id to host:port with busybox
